@@ -1,0 +1,198 @@
+/**
+ * Hono middleware: `c.session`, `c.get("session")`, `c.session = null`, `c.sessionId`,
+ * `c.clientId`. A drop-in for hono-session (same options, same session API) that can also share
+ * a {@linkcode SessionManager} with the socket.io and Koa adapters.
+ *
+ * @example Usage
+ * ```ts
+ * import { Hono } from "hono";
+ * import { session } from "unisession/hono";
+ *
+ * const app = new Hono()
+ *   .use(session({ secret: "a-secret-of-at-least-32-characters!!" }))
+ *   .post("/login", (c) => {
+ *     c.session.userId = "ada";
+ *     return c.text("ok");
+ *   })
+ *   .get("/me", (c) => c.text(c.session.userId ?? "anonymous"));
+ * const res = await app.request("/login", { method: "POST" });
+ * console.log(res.headers.get("set-cookie")?.startsWith("sid=")); // true
+ * ```
+ *
+ * @module
+ */
+import type { Context, MiddlewareHandler } from "hono";
+import type { CookieOptions as HonoCookieOptions } from "hono/utils/cookie";
+import { createSessions, SessionManager } from "../src/manager.ts";
+import type { ClientOptions, SessionEncoder, SessionOptions } from "../src/options.ts";
+import type { Session as CoreSession, SessionApi, SessionState } from "../src/session.ts";
+import type { StoreLike } from "../src/store.ts";
+
+/**
+ * The session type of `c.session` when no generic is given. Augment it to type sessions globally:
+ *
+ * ```ts ignore
+ * declare module "unisession/hono" {
+ *   interface Session {
+ *     userId?: string;
+ *   }
+ * }
+ * ```
+ */
+// deno-lint-ignore no-explicit-any
+export interface Session extends SessionApi {
+  // deno-lint-ignore no-explicit-any
+  [key: string]: any;
+}
+
+type SessionOf<E> = E extends { Variables: { session: infer S } } ? S : Session;
+
+declare module "hono" {
+  interface ContextVariableMap {
+    session: Session;
+  }
+  // deno-lint-ignore no-explicit-any
+  interface Context<E, P, I> {
+    /** The request's session (set by `session()` middleware). Assign `null` to destroy it. */
+    get session(): SessionOf<E>;
+    set session(value: object | null);
+    /** The session id; a new session gets its id now, so it is known in the creating request. */
+    readonly sessionId: string | undefined;
+    /** The browser's long-lived client id (bridges HTTP and sockets). */
+    readonly clientId: string | undefined;
+  }
+}
+
+/** hono-session's options, accepted unchanged, plus unisession extras. */
+export interface HonoSessionOptions {
+  /** Session expiry in seconds. Default 1 day. */
+  maxAge?: number;
+  /** Cookie name. Default `"sid"`. */
+  cookieName?: string;
+  /** Cookie attributes (Hono's cookie options). Default `{ secure: true, httpOnly: true }`. */
+  cookieOptions?: HonoCookieOptions;
+  /** Encryption (stateless) or signing (store) secret, at least 32 characters. Default: random. */
+  secret?: string;
+  /** Several secrets, newest first (rotation). Takes precedence over `secret`. */
+  keys?: readonly string[];
+  /** Custom stateless encoder; iron-webcrypto by default. */
+  encoder?: SessionEncoder;
+  /** External store (`Map`, `{ get, set, delete }`, or any store `toStore` accepts). */
+  store?: StoreLike;
+  /** Client-id cookie for the socket bridge. Default off for this drop-in; pass `{}` to enable. */
+  client?: ClientOptions | false;
+  /** Absolute timeout in seconds. */
+  absoluteMaxAge?: number;
+  /** Same-session requests run one at a time. */
+  serialize?: boolean;
+  /** Further core options. */
+  onInvalid?: SessionOptions["onInvalid"];
+}
+
+/** Accessors installed once on Hono's Context prototype. */
+const states = new WeakMap<object, { manager: SessionManager; state: SessionState }>();
+const patched = new WeakSet<object>();
+
+function installAccessors(c: Context): void {
+  const proto = Object.getPrototypeOf(c) as object;
+  if (patched.has(proto)) return;
+  patched.add(proto);
+  if (!Object.hasOwn(proto, "session")) {
+    Object.defineProperty(proto, "session", {
+      configurable: true,
+      get(this: Context) {
+        return this.get("session");
+      },
+      set(this: Context, value: object | null) {
+        this.set("session", value as Session);
+      },
+    });
+  }
+  for (const name of ["sessionId", "clientId"] as const) {
+    if (Object.hasOwn(proto, name)) continue;
+    Object.defineProperty(proto, name, {
+      configurable: true,
+      get(this: Context) {
+        const entry = states.get(this);
+        if (!entry) return undefined;
+        return name === "clientId" ? entry.state.clientId : entry.manager.sessionIdOf(entry.state);
+      },
+    });
+  }
+}
+
+/** Translates hono-session options to core options. */
+function fromHonoOptions(o: HonoSessionOptions): SessionOptions {
+  const co = { secure: true, httpOnly: true, ...o.cookieOptions } as HonoCookieOptions;
+  const secure = co.prefix === "secure" || co.prefix === "host" ? true : co.secure;
+  const prefix = co.prefix === "host" ? "__Host-" : co.prefix === "secure" ? "__Secure-" : "";
+  return {
+    store: o.store,
+    keys: o.keys ?? (o.secret === undefined ? undefined : [o.secret]),
+    encoder: o.encoder,
+    cookie: {
+      name: prefix + (o.cookieName ?? "sid"),
+      path: co.path,
+      domain: co.domain,
+      secure,
+      httpOnly: co.httpOnly,
+      sameSite: co.sameSite?.toLowerCase() as "lax" | "strict" | "none" | undefined,
+      partitioned: co.partitioned,
+      priority: co.priority?.toLowerCase() as "low" | "medium" | "high" | undefined,
+    },
+    client: o.client ?? false,
+    maxAge: (o.maxAge ?? 86_400) * 1000,
+    absoluteMaxAge: o.absoluteMaxAge === undefined ? undefined : o.absoluteMaxAge * 1000,
+    serialize: o.serialize,
+    onInvalid: o.onInvalid,
+    renewUnit: 1000,
+  };
+}
+
+/**
+ * Session middleware for Hono.
+ *
+ * - `session(options)`: hono-session's options (maxAge in seconds, `cookieName`, `cookieOptions`,
+ *   `secret`, `encoder`, `store`); without `store` the session is sealed into the cookie.
+ * - `session(manager)`: share a manager made by `createSessions()` with other adapters.
+ *
+ * @typeParam T the shape of the session data (`c.session` is `T & SessionApi`)
+ * @param options hono-session options or a {@linkcode SessionManager}
+ * @returns the middleware
+ *
+ * @example Usage
+ * ```ts
+ * import { Hono } from "hono";
+ * import { createSessions, MapStore } from "unisession";
+ * import { session } from "unisession/hono";
+ *
+ * const sessions = createSessions({ store: new MapStore(), keys: ["a-secret-of-at-least-32-characters!!"] });
+ * const app = new Hono().use(session<{ count?: number }>(sessions)).get("/", (c) => {
+ *   c.session.count = (c.session.count ?? 0) + 1;
+ *   return c.json({ count: c.session.count });
+ * });
+ * const res = await app.request("/");
+ * console.log(await res.json()); // { count: 1 }
+ * ```
+ */
+export function session<T extends object = Session>(
+  options: HonoSessionOptions | SessionManager = {},
+): MiddlewareHandler<{ Variables: { session: CoreSession<T> } }> {
+  const manager = options instanceof SessionManager ? options : createSessions(fromHonoOptions(options));
+  return async function session(c, next) {
+    installAccessors(c);
+    const state = manager.open(c.req.header("cookie"), { ctx: c, https: c.req.url.startsWith("https:") });
+    const pending = manager.prepare(state);
+    if (pending) await pending;
+    states.set(c, { manager, state });
+    c.set("session", state.session as CoreSession<T>);
+    if (manager.serialize && state.id !== undefined) await manager.runExclusive(state.id, next);
+    else await next();
+    const current = c.get("session") as unknown;
+    const result = await manager.commit(state, current === state.session ? undefined : current as object | null);
+    for (const cookie of result.cookies) c.header("Set-Cookie", cookie, { append: true });
+    if (result.noStore) c.header("Cache-Control", "no-store");
+  };
+}
+
+export type { SessionApi };

@@ -1,0 +1,159 @@
+/**
+ * Cookie parsing and Set-Cookie serialisation with the safety rules browsers rely on:
+ * no attribute injection, `__Host-`/`__Secure-` prefix rules, `SameSite=None` and `Partitioned`
+ * only with `Secure`, Max-Age capped at 400 days (RFC 6265bis).
+ * @module
+ */
+import { parse, serialize } from "cookie";
+
+/** Options of a session or client cookie. */
+export interface CookieOptions {
+  /** `Path` attribute. Default `"/"`. */
+  path?: string;
+  /** `Domain` attribute. Default: none (host-only). */
+  domain?: string;
+  /** `Secure`: true, false, or `"auto"` (set when the request is https). Default `"auto"`. */
+  secure?: boolean | "auto";
+  /** `HttpOnly`. Default `true`. */
+  httpOnly?: boolean;
+  /** `SameSite`. Default `"lax"`. */
+  sameSite?: "lax" | "strict" | "none" | boolean;
+  /** `Partitioned` (CHIPS); requires Secure. Default `false`. */
+  partitioned?: boolean;
+  /** `Priority`. Default: none. */
+  priority?: "low" | "medium" | "high";
+  /**
+   * false: a browser-session cookie (no Max-Age; it ends when the browser closes) while the
+   * record still expires after the idle timeout. Default `true`.
+   */
+  persistent?: boolean;
+}
+
+/** Longest Cookie header read; larger headers are treated as carrying no session. */
+export const MAX_COOKIE_HEADER = 64 * 1024;
+/** Browsers drop cookies whose name, value and attributes exceed this many bytes. */
+export const MAX_COOKIE_SIZE = 4096;
+/** RFC 6265bis caps Max-Age at 400 days. */
+export const MAX_COOKIE_AGE_MS = 400 * 86_400_000;
+
+/**
+ * Parses a Cookie header into a null-prototype object; the first of duplicate names wins.
+ * Returns an empty object for a missing or oversized header. Never throws.
+ */
+export function parseCookieHeader(header: string | null | undefined): Record<string, string | undefined> {
+  if (!header || header.length > MAX_COOKIE_HEADER) return Object.create(null);
+  try {
+    return parse(header);
+  } catch {
+    return Object.create(null);
+  }
+}
+
+const INJECTION = /[;\r\n]/;
+
+/**
+ * Validates cookie options once; throws `TypeError` for attribute injection or rule violations.
+ * Returns a normalised copy.
+ */
+export function resolveCookieOptions(name: string, options: CookieOptions = {}): ResolvedCookie {
+  if (typeof name !== "string" || name.length === 0) {
+    throw new TypeError("Cannot use cookie name: must be a non-empty string");
+  }
+  const o: ResolvedCookie = {
+    name,
+    path: options.path ?? "/",
+    domain: options.domain,
+    secure: options.secure ?? "auto",
+    httpOnly: options.httpOnly ?? true,
+    sameSite: options.sameSite ?? "lax",
+    partitioned: options.partitioned ?? false,
+    priority: options.priority,
+    persistent: options.persistent ?? true,
+  };
+  for (const key of ["path", "domain"] as const) {
+    const v = o[key];
+    if (v !== undefined && (typeof v !== "string" || INJECTION.test(v))) {
+      throw new TypeError(`Cannot use cookie option ${key}: must be a string without ';', CR or LF`);
+    }
+  }
+  if (o.secure !== true && o.secure !== false && o.secure !== "auto") {
+    throw new TypeError('Cannot use cookie option secure: must be true, false or "auto"');
+  }
+  const sameSite = typeof o.sameSite === "string" ? o.sameSite.toLowerCase() : o.sameSite;
+  if (
+    sameSite !== true && sameSite !== false && sameSite !== "lax" && sameSite !== "strict" &&
+    sameSite !== "none"
+  ) {
+    throw new TypeError('Cannot use cookie option sameSite: must be "lax", "strict", "none" or a boolean');
+  }
+  o.sameSite = sameSite;
+  const needsSecure = name.startsWith("__Host-") || name.startsWith("__Secure-") ||
+    sameSite === "none" || o.partitioned;
+  if (needsSecure) {
+    if (o.secure === false) {
+      throw new TypeError(
+        "Cannot use cookie options: __Host-/__Secure- names, SameSite=None and Partitioned require Secure",
+      );
+    }
+    o.secure = true;
+  }
+  if (name.startsWith("__Host-") && (o.domain !== undefined || o.path !== "/")) {
+    throw new TypeError("Cannot use cookie options: __Host- cookies require Path=/ and no Domain");
+  }
+  // Let the cookie package validate the name and attribute syntax once.
+  serialize(name, "x", {
+    path: o.path,
+    domain: o.domain,
+    secure: o.secure === true,
+    httpOnly: o.httpOnly,
+    sameSite: o.sameSite,
+    partitioned: o.partitioned,
+    priority: o.priority,
+  });
+  return o;
+}
+
+/** Normalised cookie options. */
+export interface ResolvedCookie {
+  name: string;
+  path: string;
+  domain: string | undefined;
+  secure: boolean | "auto";
+  httpOnly: boolean;
+  sameSite: "lax" | "strict" | "none" | boolean;
+  partitioned: boolean;
+  priority: "low" | "medium" | "high" | undefined;
+  persistent: boolean;
+}
+
+/**
+ * Serialises a Set-Cookie header value. `maxAgeMs` undefined → browser-session cookie;
+ * 0 → deletion. Throws `RangeError` above 400 days.
+ */
+export function serializeCookie(
+  c: ResolvedCookie,
+  value: string,
+  maxAgeMs: number | undefined,
+  https: boolean,
+): string {
+  if (maxAgeMs !== undefined && !(maxAgeMs >= 0 && maxAgeMs <= MAX_COOKIE_AGE_MS)) {
+    throw new RangeError("Cannot set cookie: Max-Age must be between 0 and 400 days");
+  }
+  return serialize(c.name, value, {
+    encode: identity,
+    maxAge: maxAgeMs === undefined ? undefined : Math.ceil(maxAgeMs / 1000),
+    expires: maxAgeMs === 0 ? EPOCH : undefined,
+    path: c.path,
+    domain: c.domain,
+    secure: c.secure === "auto" ? https : c.secure,
+    httpOnly: c.httpOnly,
+    sameSite: c.sameSite,
+    partitioned: c.partitioned,
+    priority: c.priority,
+  });
+}
+
+const EPOCH = new Date(0);
+function identity(s: string): string {
+  return s;
+}

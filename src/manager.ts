@@ -1,0 +1,749 @@
+/**
+ * The SessionManager: loads and commits sessions for every adapter, owns the cookies, the
+ * client-id mapping and the bridge events.
+ * @module
+ */
+import { MAX_COOKIE_SIZE, parseCookieHeader, resolveCookieOptions, type ResolvedCookie, serializeCookie } from "./cookie.ts";
+import { CookieTooLargeError, ResponseSentError, SessionMissingError, SessionSerializationError } from "./errors.ts";
+import { Emitter, type SessionEventMap, type SessionListener } from "./events.ts";
+import { generateUid } from "./id.ts";
+import { KeyedQueue } from "./keyed_queue.ts";
+import { ALLOW_SHORT_KEYS, type InvalidReason, type ResolvedOptions, resolveOptions, type SessionOptions } from "./options.ts";
+import { Sealer } from "./sealer.ts";
+import { copyData, type Session, type SessionData, type SessionHost, SessionState } from "./session.ts";
+import { CookieSigner, Keyring } from "./signer.ts";
+import { StoreGateway, type StoredRecord } from "./store.ts";
+
+/** Store key prefix of client-id → session-id mappings (session ids never contain ':'). */
+export const CLIENT_PREFIX = "cid:";
+const ATTACHED_LIMIT = 100_000;
+
+/** What an adapter must send after a request. */
+export interface CommitResult {
+  /** Set-Cookie header values, in order. */
+  cookies: string[];
+  /** True when the session cookie is among them and `Cache-Control: no-store` should be sent. */
+  noStore: boolean;
+}
+
+/** How {@linkcode SessionManager.open} sees the request. */
+export interface OpenInit {
+  /** The framework context (passed to stores, dynamic cookie options and `onInvalid`). */
+  ctx?: unknown;
+  /** The request came over https (for `secure: "auto"`). */
+  https?: boolean;
+}
+
+/** A stateless codec: seals a record into the cookie and back. */
+interface Codec {
+  seal(value: unknown): Promise<string>;
+  unseal(sealed: string): Promise<{ value: unknown; stale: boolean } | undefined>;
+}
+
+/** Compact record sealed into the cookie in stateless mode. */
+interface SealedRecord {
+  i: string;
+  d: SessionData;
+  e: number;
+  c: number;
+  f?: string[];
+  m?: number;
+  k?: string;
+}
+
+/**
+ * Sessions for every adapter: one manager can serve Hono, Koa and socket.io at once.
+ * Create it with {@linkcode createSessions}.
+ *
+ * @typeParam T the shape of the session data
+ *
+ * @example Usage
+ * ```ts
+ * import { createSessions, MapStore } from "unisession";
+ * const sessions = createSessions({ store: new MapStore(), keys: ["a-secret-of-at-least-32-characters!!"] });
+ * sessions.on("sessionSet", ({ sessionId, isNew }) => console.log("saved", isNew));
+ * const state = sessions.open(null);
+ * state.session.user = "ada";
+ * const { cookies } = await sessions.commit(state);
+ * console.log(cookies.length); // 2: the session cookie and the client-id cookie
+ * ```
+ */
+export class SessionManager<T extends object = SessionData> {
+  readonly #o: ResolvedOptions;
+  readonly #gateway: StoreGateway | undefined;
+  readonly #codec: Codec | undefined;
+  readonly #sid: CookieSigner | undefined;
+  readonly #cid: CookieSigner | undefined;
+  readonly #emitter: Emitter;
+  readonly #attached = new Map<string, true>();
+  readonly #queue = new KeyedQueue();
+  readonly #host: SessionHost;
+  #cleanupTimer: ReturnType<typeof setInterval> | undefined;
+
+  /** @param options see {@linkcode SessionOptions}; validated here */
+  constructor(options: SessionOptions = {}) {
+    const o = this.#o = resolveOptions(options);
+    this.#emitter = new Emitter((err) => o.logger.warn(`unisession: an event listener threw: ${describe(err)}`));
+    if (o.store) {
+      this.#gateway = new StoreGateway(o.store, {
+        timeoutMs: o.storeTimeout,
+        onCorrupt: () => this.#invalid("corrupt-record", undefined),
+      });
+      const ring = new Keyring(o.keys);
+      this.#sid = new CookieSigner(ring, o.cookie.name);
+      if (o.client) this.#cid = new CookieSigner(ring, o.client.name);
+    } else if (o.encoder) {
+      const { encoder } = o;
+      const secret = o.keys[0]!;
+      this.#codec = {
+        seal: async (v) => await encoder.encode(v, secret),
+        unseal: async (s) => {
+          try {
+            return { value: await encoder.decode(s, secret), stale: false };
+          } catch {
+            return undefined;
+          }
+        },
+      };
+    } else {
+      this.#codec = new Sealer(o.keys);
+    }
+    if (o.randomKey) {
+      o.logger.warn(
+        "unisession: no keys given, so a random key was generated: sessions will not survive a restart. " +
+          "Pass keys: [...] (≥32 characters each) in production.",
+      );
+    }
+    this.#host = {
+      loadSync: (s) => this.#loadSync(s),
+      regenerate: (s) => this.#regenerate(s),
+      maxAge: o.maxAge,
+      renewUnit: o.renewUnit,
+    };
+  }
+
+  /** `"store"` (signed id cookie, data in the store) or `"sealed"` (data sealed in the cookie). */
+  get mode(): "store" | "sealed" {
+    return this.#gateway ? "store" : "sealed";
+  }
+
+  /** Name of the session cookie. */
+  get cookieName(): string {
+    return this.#o.cookie.name;
+  }
+
+  /** Name of the client-id cookie, or undefined when disabled (always in sealed mode). */
+  get clientCookieName(): string | undefined {
+    return this.#o.client?.name;
+  }
+
+  /** Whether same-session handlers run one at a time (`serialize` option). */
+  get serialize(): boolean {
+    return this.#o.serialize;
+  }
+
+  /** Default idle timeout in ms. */
+  get maxAge(): number {
+    return this.#o.maxAge;
+  }
+
+  // ---------------------------------------------------------------- events
+
+  /**
+   * Adds a listener. Events: `sessionSet`, `sessionDestroy`, `cleanup`.
+   * @example Usage
+   * ```ts
+   * import { createSessions } from "unisession";
+   * const sessions = createSessions({ keys: ["a-secret-of-at-least-32-characters!!"] });
+   * sessions.on("sessionDestroy", ({ sessionId }) => console.log("logged out"));
+   * ```
+   */
+  on<K extends keyof SessionEventMap>(name: K, listener: SessionListener<K>): this {
+    this.#emitter.on(name, listener);
+    return this;
+  }
+
+  /** Removes a listener added with {@linkcode SessionManager.on}. */
+  off<K extends keyof SessionEventMap>(name: K, listener: SessionListener<K>): this {
+    this.#emitter.off(name, listener);
+    return this;
+  }
+
+  /** Adds a listener that runs once. */
+  once<K extends keyof SessionEventMap>(name: K, listener: SessionListener<K>): this {
+    const wrapper: SessionListener<K> = (payload) => {
+      this.#emitter.off(name, wrapper);
+      listener(payload);
+    };
+    this.#emitter.on(name, wrapper);
+    return this;
+  }
+
+  // ------------------------------------------------------- request lifecycle
+
+  /**
+   * Starts a request: verifies the cookies (synchronously, without touching the store).
+   * Adapters call this, then {@linkcode SessionManager.prepare}, run the handler, and
+   * {@linkcode SessionManager.commit}.
+   *
+   * @param cookieHeader the request's Cookie header
+   * @param init the framework context and whether the request is https
+   * @returns the request's session state; its `session` is the session object
+   */
+  open(cookieHeader: string | null | undefined, init: OpenInit = {}): SessionState {
+    const o = this.#o;
+    const cookies = cookieHeader ? parseCookieHeader(cookieHeader) : undefined;
+    const raw = cookies?.[o.cookie.name];
+    let id: string | undefined;
+    let stale = false;
+    if (raw !== undefined && this.#sid) {
+      const verified = this.#sid.verify(raw);
+      if (verified) {
+        id = verified.value;
+        stale = verified.stale;
+      } else this.#invalid(raw === "" ? "malformed" : "signature", init.ctx);
+    }
+    let clientId: string | undefined;
+    let clientFromCookie = false;
+    let clientStale = false;
+    if (this.#cid) {
+      const rawCid = cookies?.[o.client!.name];
+      const verified = rawCid === undefined ? undefined : this.#cid.verify(rawCid);
+      if (verified) {
+        clientId = verified.value;
+        clientFromCookie = true;
+        clientStale = verified.stale;
+      } else {
+        if (rawCid !== undefined) this.#invalid("client-signature", init.ctx);
+        clientId = generateUid();
+      }
+    }
+    const state = new SessionState(this.#host, {
+      ctx: init.ctx,
+      https: init.https,
+      cookieValue: raw,
+      id,
+      stale,
+      clientId,
+      clientFromCookie,
+    });
+    state.clientStale = clientStale;
+    if (this.#codec && raw) state.loaded = false; // unsealed in prepare()
+    return state;
+  }
+
+  /**
+   * Loads what cannot load lazily: sealed cookies and records of asynchronous stores.
+   * Returns undefined when nothing needs awaiting (no cookie, or a synchronous store).
+   */
+  prepare(state: SessionState): Promise<void> | undefined {
+    if (state.loaded) return undefined;
+    if (this.#codec) return this.#unsealInto(state);
+    if (this.#gateway!.synchronous) return undefined;
+    return this.#loadAsync(state);
+  }
+
+  /**
+   * Ends a request: writes what changed (nothing when nothing changed) and returns the
+   * Set-Cookie values. A failed store read earlier in the request means no write at all.
+   *
+   * @throws {ResponseSentError} when called twice for one request
+   * @throws {CookieTooLargeError} in sealed mode when the cookie would exceed 4096 bytes
+   * @throws {StoreError} when the store fails
+   */
+  async commit(state: SessionState, replacement?: object | null): Promise<CommitResult> {
+    if (state.closed) throw new ResponseSentError();
+    if (replacement === null) state.destroyed = true;
+    else if (replacement !== undefined) state.replaceData(replacement);
+    state.closed = true;
+    const out: CommitResult = { cookies: [], noStore: false };
+    if (!state.loadFailed) {
+      if (state.destroyed) await this.#commitDestroy(state, out);
+      else if (state.loaded || state.stale) await this.#commitWrite(state, out);
+    }
+    this.#clientCookie(state, out);
+    return out;
+  }
+
+  // ---------------------------------------------------------------- by id
+
+  /**
+   * Reads a session's data by id.
+   * @returns a copy of the data, or undefined when missing or expired
+   */
+  async getById(sessionId: string): Promise<T | undefined> {
+    const rec = await this.#gatewayOrThrow().get(sessionId);
+    return rec && !this.#expired(rec, this.#o.now()) ? copyData(rec.data) as T : undefined;
+  }
+
+  /**
+   * Replaces a session's data. Sessions are created over HTTP only, so a missing session throws.
+   * @param maxAge a new idle window in ms (default: the session's current one)
+   * @throws {SessionMissingError} when the session does not exist
+   */
+  async setById(sessionId: string, data: T, maxAge?: number): Promise<boolean> {
+    if (data === null || typeof data !== "object") throw new TypeError("Cannot set session: data must be an object");
+    const now = this.#o.now();
+    const rec = await this.#gatewayOrThrow().update(sessionId, (cur) => {
+      if (this.#expired(cur, now)) return undefined;
+      return this.#nextRecord(cur, copyData(data), now, maxAge ?? cur.maxAge, cur.flash);
+    });
+    if (!rec) throw new SessionMissingError("Cannot set session: it does not exist (sessions are created over HTTP)");
+    this.#emitSet(sessionId, rec.clientId, false);
+    return true;
+  }
+
+  /**
+   * Atomic read-modify-write of a session's data: never loses an increment, across processes when
+   * the store has `update()`. `fn` mutates the draft (or returns new data, or `null` to destroy);
+   * it must be synchronous and may run more than once under optimistic concurrency.
+   *
+   * @returns the new data, or undefined when the session is missing (or was destroyed)
+   *
+   * @example Usage
+   * ```ts
+   * import { createSessions, MapStore } from "unisession";
+   * const sessions = createSessions({ store: new MapStore(), keys: ["a-secret-of-at-least-32-characters!!"] });
+   * const state = sessions.open(null);
+   * state.session.count = 0;
+   * await sessions.commit(state);
+   * await sessions.update(state.id!, (data) => { data.count = (data.count as number) + 1; });
+   * console.log((await sessions.getById(state.id!))?.count); // 1
+   * ```
+   */
+  async update(sessionId: string, fn: (draft: T) => T | void | null): Promise<T | undefined> {
+    const now = this.#o.now();
+    let destroy = false;
+    const rec = await this.#gatewayOrThrow().update(sessionId, (cur) => {
+      if (this.#expired(cur, now)) return undefined;
+      const draft = copyData(cur.data) as T;
+      const result = fn(draft);
+      if (result === null) {
+        destroy = true;
+        return undefined;
+      }
+      if (result && typeof (result as unknown as Promise<unknown>).then === "function") {
+        throw new TypeError("Cannot update session: fn must be synchronous (use withSession for async work)");
+      }
+      return this.#nextRecord(cur, copyData(result ?? draft), now, cur.maxAge, cur.flash);
+    });
+    if (destroy) {
+      await this.destroyById(sessionId);
+      return undefined;
+    }
+    if (!rec) return undefined;
+    this.#emitSet(sessionId, rec.clientId, false);
+    return copyData(rec.data) as T;
+  }
+
+  /**
+   * Destroys a session by id (logout everywhere).
+   * @returns true when a session was removed
+   */
+  destroyById(sessionId: string): Promise<boolean> {
+    return this.#destroy(sessionId, undefined, undefined);
+  }
+
+  /** The browser's current session id, through the client-id mapping kept in the store. */
+  async getSessionId(clientId: string): Promise<string | undefined> {
+    const m = await this.#gatewayOrThrow().get(CLIENT_PREFIX + clientId);
+    return m && typeof m.sid === "string" && !this.#expired(m, this.#o.now()) ? m.sid : undefined;
+  }
+
+  /** Data of the browser's current session, or undefined. */
+  async getByClientId(clientId: string): Promise<T | undefined> {
+    const sid = await this.getSessionId(clientId);
+    return sid === undefined ? undefined : this.getById(sid);
+  }
+
+  /** Replaces the data of the browser's current session. @throws {SessionMissingError} */
+  async setByClientId(clientId: string, data: T, maxAge?: number): Promise<boolean> {
+    const sid = await this.getSessionId(clientId);
+    if (sid === undefined) throw new SessionMissingError("Cannot set session: no session for this client");
+    return this.setById(sid, data, maxAge);
+  }
+
+  /** Destroys the browser's current session. @returns true when one was removed */
+  async destroyByClientId(clientId: string): Promise<boolean> {
+    const sid = await this.getSessionId(clientId);
+    return sid === undefined ? false : this.destroyById(sid);
+  }
+
+  /**
+   * Verifies a Cookie header without creating anything (for socket handshakes).
+   * @returns the verified session id and client id, when present and valid
+   */
+  readCookies(cookieHeader: string | null | undefined): { sessionId?: string; clientId?: string } {
+    const cookies = parseCookieHeader(cookieHeader);
+    const out: { sessionId?: string; clientId?: string } = {};
+    const sid = this.#sid?.verify(cookies[this.#o.cookie.name]);
+    if (sid) out.sessionId = sid.value;
+    const cid = this.#o.client && this.#cid!.verify(cookies[this.#o.client.name]);
+    if (cid) out.clientId = cid.value;
+    return out;
+  }
+
+  /**
+   * The session id of a request, assigning one now to a new session so that it is known in the
+   * very request that creates it. Undefined once the session is destroyed.
+   */
+  sessionIdOf(state: SessionState): string | undefined {
+    if (state.destroyed) return undefined;
+    state.ensureLoaded();
+    return state.id ??= generateUid();
+  }
+
+  /** Runs `fn` after every earlier `fn` for the same key (per-session serialisation). */
+  runExclusive<R>(key: string, fn: () => R | Promise<R>): Promise<R> {
+    return this.#queue.run(key, fn);
+  }
+
+  // --------------------------------------------------------------- cleanup
+
+  /**
+   * Removes expired sessions (and their client mappings), emitting `sessionDestroy` for each and
+   * `cleanup` with the count. Needs a store with `list()`.
+   * @returns the number of sessions removed
+   */
+  async cleanup(): Promise<number> {
+    const gateway = this.#gatewayOrThrow();
+    const now = this.#o.now();
+    let count = 0;
+    for await (const [id, rec] of gateway.list()) {
+      if (!this.#expired(rec, now)) continue;
+      await gateway.delete(id);
+      if (id.startsWith(CLIENT_PREFIX)) continue;
+      count++;
+      this.#attached.delete(id);
+      if (rec.clientId) await this.#unlinkClient(rec.clientId, id);
+      this.#emitDestroy(id, rec.clientId);
+    }
+    this.#emitter.emit("cleanup", count);
+    await gateway.store.afterCleanup?.(count);
+    return count;
+  }
+
+  /**
+   * Runs {@linkcode SessionManager.cleanup} every `intervalMs` (default: maxAge / 4, between one
+   * minute and one day). The timer does not keep the process alive where the runtime allows.
+   * @returns false when auto-cleanup was already running
+   */
+  startAutoCleanup(intervalMs?: number): boolean {
+    if (this.#cleanupTimer !== undefined) return false;
+    this.#gatewayOrThrow();
+    const ms = intervalMs ?? Math.min(86_400_000, Math.max(60_000, this.#o.maxAge / 4));
+    if (!(ms > 0) || !Number.isFinite(ms)) throw new RangeError("Cannot start auto-cleanup: interval must be positive");
+    const timer = setInterval(() => {
+      this.cleanup().catch((err) => this.#o.logger.warn(`unisession: auto-cleanup failed: ${describe(err)}`));
+    }, ms);
+    (timer as { unref?: () => void }).unref?.();
+    this.#cleanupTimer = timer;
+    return true;
+  }
+
+  /** Stops auto-cleanup. @returns false when it was not running */
+  stopAutoCleanup(): boolean {
+    if (this.#cleanupTimer === undefined) return false;
+    clearInterval(this.#cleanupTimer);
+    this.#cleanupTimer = undefined;
+    return true;
+  }
+
+  // -------------------------------------------------------------- internals
+
+  #gatewayOrThrow(): StoreGateway {
+    if (!this.#gateway) {
+      throw new TypeError("Cannot look up sessions by id: stateless (sealed-cookie) mode has no store");
+    }
+    return this.#gateway;
+  }
+
+  #invalid(reason: InvalidReason, ctx: unknown): void {
+    if (this.#o.debug) this.#o.logger.debug?.(`unisession: no session (${reason})`);
+    if (this.#o.onInvalid) {
+      try {
+        this.#o.onInvalid(reason, ctx);
+      } catch (err) {
+        this.#o.logger.warn(`unisession: onInvalid threw: ${describe(err)}`);
+      }
+    }
+  }
+
+  #expired(rec: StoredRecord, now: number): boolean {
+    return rec.expiresAt <= now || rec.createdAt + this.#o.absoluteMaxAge <= now;
+  }
+
+  #accept(state: SessionState, rec: StoredRecord | undefined): void {
+    if (rec && this.#expired(rec, this.#o.now())) {
+      this.#invalid("expired", state.ctx);
+      rec = undefined;
+    } else if (!rec) this.#invalid("unknown-id", state.ctx);
+    state.applyRecord(rec);
+  }
+
+  #loadSync(state: SessionState): void {
+    if (!this.#gateway?.synchronous) {
+      throw new Error("Cannot read session: it was not loaded (adapter must await manager.prepare())");
+    }
+    let rec: StoredRecord | undefined;
+    try {
+      rec = this.#gateway.getSync(state.id!, state.ctx);
+    } catch (err) {
+      state.loadFailed = true;
+      throw err;
+    }
+    this.#accept(state, rec);
+  }
+
+  async #loadAsync(state: SessionState): Promise<void> {
+    let rec: StoredRecord | undefined;
+    try {
+      rec = await this.#gateway!.get(state.id!, state.ctx);
+    } catch (err) {
+      state.loadFailed = true;
+      throw err;
+    }
+    this.#accept(state, rec);
+  }
+
+  async #unsealInto(state: SessionState): Promise<void> {
+    const result = await this.#codec!.unseal(state.cookieValue!);
+    const s = result?.value as SealedRecord | undefined;
+    if (
+      !s || typeof s !== "object" || typeof s.i !== "string" || !s.d || typeof s.d !== "object" ||
+      Array.isArray(s.d) || !Number.isFinite(s.e) || !Number.isFinite(s.c)
+    ) {
+      this.#invalid("sealed", state.ctx);
+      state.applyRecord(undefined);
+      return;
+    }
+    state.id = s.i;
+    state.stale = result!.stale;
+    state.clientId = s.k;
+    this.#accept(state, { data: s.d, expiresAt: s.e, createdAt: s.c, flash: s.f, maxAge: s.m });
+    if (!state.record) state.id = undefined;
+  }
+
+  async #regenerate(state: SessionState): Promise<void> {
+    if (state.closed) throw new ResponseSentError();
+    if (!state.loaded) await this.prepare(state);
+    state.ensureLoaded();
+    const old = state.isNew ? undefined : state.id;
+    if (old !== undefined && this.#gateway) {
+      await this.#destroy(old, state.record, state.clientId);
+    } else if (old !== undefined) {
+      this.#emitDestroy(old, state.clientId);
+    }
+    if (state.cookieValue) this.#sid?.forget(state.cookieValue);
+    state.id = generateUid();
+    state.isNew = true;
+    state.record = undefined;
+    state.regenerated = true;
+    state.destroyed = false;
+    for (const k of Object.keys(state.data)) state.dirty.add(k);
+  }
+
+  #cookieFor(state: SessionState): ResolvedCookie {
+    const fn = this.#o.cookieFn;
+    return fn ? resolveCookieOptions(this.#o.cookie.name, { ...this.#o.cookie, ...fn(state.ctx) }) : this.#o.cookie;
+  }
+
+  #pushSessionCookie(state: SessionState, out: CommitResult, value: string, maxAgeMs: number): void {
+    const c = this.#cookieFor(state);
+    const header = serializeCookie(c, value, c.persistent || maxAgeMs === 0 ? Math.max(0, maxAgeMs) : undefined, state.https);
+    if (header.length > MAX_COOKIE_SIZE) throw new CookieTooLargeError(header.length);
+    out.cookies.push(header);
+    out.noStore = this.#o.noStore;
+    state.sessionCookieSent = true;
+  }
+
+  #clientCookie(state: SessionState, out: CommitResult): void {
+    const c = this.#o.client;
+    if (!c || state.clientId === undefined) return;
+    if (state.clientFromCookie && !state.clientStale && !c.alwaysRoll && !state.sessionCookieSent) return;
+    out.cookies.push(serializeCookie(c, this.#cid!.sign(state.clientId), c.maxAge, state.https));
+  }
+
+  async #commitDestroy(state: SessionState, out: CommitResult): Promise<void> {
+    const id = state.id;
+    if (id !== undefined && !state.regenerated && !(state.loaded && state.isNew)) {
+      if (this.#gateway) await this.#destroy(id, state.loaded ? state.record : undefined, state.clientId);
+      else this.#emitDestroy(id, state.clientId);
+    }
+    if (state.cookieValue !== undefined || state.regenerated) this.#pushSessionCookie(state, out, "", 0);
+  }
+
+  async #commitWrite(state: SessionState, out: CommitResult): Promise<void> {
+    if (!state.loaded) {
+      // Only a stale key brings us here untouched: load to re-issue the cookie.
+      await (this.prepare(state) ?? state.ensureLoaded());
+    }
+    const now = this.#o.now();
+    const flash = state.ageFlash();
+    const keys = state.changedKeys();
+    const record = state.record;
+    const populated = Object.keys(state.data).length > 0;
+    if (state.isNew && !state.regenerated && !populated) return; // nothing worth a session
+    if (!state.isNew && !populated && keys.length > 0) return this.#commitDestroy(state, out); // cleared
+    const maxAge = state.maxAge ?? record?.maxAge ?? this.#o.maxAge;
+    const flashChanged = (record?.flash?.length ?? 0) > 0 || flash !== undefined;
+    const halfGone = record !== undefined && record.expiresAt - now < maxAge / 2;
+    const clientChanged = record !== undefined && state.clientId !== undefined &&
+      record.clientId !== state.clientId;
+    const write = state.isNew || keys.length > 0 || flashChanged || halfGone || clientChanged ||
+      state.renewRequested || state.forceSave;
+    if (!write) {
+      if (state.stale && record) await this.#issue(state, out, record);
+      return;
+    }
+    const next = this.#nextRecord(record, copyData(state.data), now, state.maxAge ?? record?.maxAge, flash);
+    if (state.clientId !== undefined) next.clientId = state.clientId;
+    if (this.#codec) return this.#issue(state, out, next);
+    const gateway = this.#gateway!;
+    let id = state.id;
+    if (state.isNew) {
+      id = state.id ??= generateUid();
+      await gateway.set(id, next, next.expiresAt - now, state.ctx);
+      if (state.clientId !== undefined) await this.#linkClient(state.clientId, id, now);
+      this.#emitSet(id, state.clientId, true);
+    } else {
+      const removed = keys.filter((k) => !Object.hasOwn(state.data, k));
+      const saved = await gateway.update(id!, (cur) => {
+        if (this.#expired(cur, now)) return undefined; // destroyed or expired meanwhile: never resurrect
+        const data = copyData(cur.data);
+        for (const k of keys) if (Object.hasOwn(state.data, k)) data[k] = state.data[k];
+        for (const k of removed) delete data[k];
+        const merged = this.#nextRecord(cur, data, now, state.maxAge ?? cur.maxAge, flash);
+        if (state.clientId !== undefined) merged.clientId = state.clientId;
+        return merged;
+      }, state.ctx);
+      if (!saved) {
+        this.#pushSessionCookie(state, out, "", 0);
+        return;
+      }
+      if (clientChanged) await this.#linkClient(state.clientId!, id!, now);
+      this.#emitSet(id!, state.clientId, false);
+      next.expiresAt = saved.expiresAt;
+    }
+    await this.#issue(state, out, next);
+  }
+
+  /** Builds the record to write: fresh idle window, capped by the absolute timeout. */
+  #nextRecord(
+    cur: StoredRecord | undefined,
+    data: SessionData,
+    now: number,
+    maxAge: number | undefined,
+    flash: string[] | undefined,
+  ): StoredRecord {
+    const createdAt = cur?.createdAt ?? now;
+    const window = maxAge ?? this.#o.maxAge;
+    const rec: StoredRecord = {
+      data,
+      expiresAt: Math.min(now + window, createdAt + this.#o.absoluteMaxAge),
+      createdAt,
+    };
+    if (cur?.clientId !== undefined) rec.clientId = cur.clientId;
+    if (flash !== undefined) rec.flash = flash;
+    if (maxAge !== undefined && maxAge !== this.#o.maxAge) rec.maxAge = maxAge;
+    return rec;
+  }
+
+  /** Sends the session cookie for a record (signed id, or the sealed record). */
+  async #issue(state: SessionState, out: CommitResult, rec: StoredRecord): Promise<void> {
+    const now = this.#o.now();
+    if (this.#codec) {
+      const id = state.id ??= generateUid();
+      const sealed: SealedRecord = { i: id, d: rec.data, e: rec.expiresAt, c: rec.createdAt };
+      if (rec.flash) sealed.f = rec.flash;
+      if (rec.maxAge !== undefined) sealed.m = rec.maxAge;
+      let value: string;
+      try {
+        value = await this.#codec.seal(sealed);
+      } catch (err) {
+        throw new SessionSerializationError({ cause: err });
+      }
+      this.#pushSessionCookie(state, out, value, rec.expiresAt - now);
+      this.#emitSet(id, undefined, state.isNew);
+      return;
+    }
+    const c = this.#cookieFor(state);
+    // A browser-session cookie only needs re-sending when the id or the key changed.
+    if (!c.persistent && !state.isNew && !state.stale) return;
+    this.#pushSessionCookie(state, out, this.#sid!.sign(state.id!), rec.expiresAt - now);
+  }
+
+  async #destroy(id: string, known: StoredRecord | undefined, clientHint: string | undefined): Promise<boolean> {
+    const gateway = this.#gatewayOrThrow();
+    const rec = known ?? await gateway.get(id);
+    await gateway.delete(id);
+    this.#attached.delete(id);
+    if (!rec) return false;
+    const clientId = rec.clientId ?? clientHint;
+    if (clientId !== undefined) await this.#unlinkClient(clientId, id);
+    this.#emitDestroy(id, clientId);
+    return true;
+  }
+
+  async #linkClient(clientId: string, sessionId: string, now: number): Promise<void> {
+    const ttl = this.#o.client?.maxAge ?? this.#o.maxAge;
+    await this.#gateway!.set(CLIENT_PREFIX + clientId, { data: {}, sid: sessionId, expiresAt: now + ttl, createdAt: now }, ttl);
+  }
+
+  async #unlinkClient(clientId: string, sessionId: string): Promise<void> {
+    const key = CLIENT_PREFIX + clientId;
+    const m = await this.#gateway!.get(key);
+    if (m?.sid === sessionId) await this.#gateway!.delete(key);
+  }
+
+  #emitSet(sessionId: string, clientId: string | undefined, isNew: boolean): void {
+    let isInit = false;
+    if (!this.#attached.has(sessionId)) {
+      isInit = true;
+      if (this.#attached.size >= ATTACHED_LIMIT) this.#attached.delete(this.#attached.keys().next().value!);
+      this.#attached.set(sessionId, true);
+    }
+    if (this.#emitter.has("sessionSet")) {
+      this.#emitter.emit("sessionSet", { clientId, sessionId, isNew, isInit, remote: false });
+    }
+  }
+
+  #emitDestroy(sessionId: string, clientId: string | undefined): void {
+    this.#attached.delete(sessionId);
+    if (this.#emitter.has("sessionDestroy")) {
+      this.#emitter.emit("sessionDestroy", { clientId, sessionId, remote: false });
+    }
+  }
+}
+
+function describe(err: unknown): string {
+  return err instanceof Error ? `${err.name}: ${err.message}` : "non-error thrown";
+}
+
+/**
+ * Creates a {@linkcode SessionManager}. With `store` the cookie holds a signed id and the data
+ * lives in the store; without it the data is sealed into the cookie (stateless).
+ *
+ * @typeParam T the shape of the session data
+ * @param options see {@linkcode SessionOptions}
+ * @returns the manager to pass to the adapters
+ * @throws {TypeError} for options of the wrong type
+ * @throws {RangeError} for out-of-range durations or keys shorter than 32 characters
+ *
+ * @example Usage
+ * ```ts
+ * import { createSessions, MapStore } from "unisession";
+ * const sessions = createSessions<{ userId?: string }>({
+ *   store: new MapStore(),
+ *   keys: ["current secret of at least 32 chars", "previous secret of at least 32 chars"],
+ *   maxAge: 86_400_000,
+ * });
+ * console.log(sessions.mode); // "store"
+ * ```
+ */
+export function createSessions<T extends object = SessionData>(options: SessionOptions = {}): SessionManager<T> {
+  return new SessionManager<T>(options);
+}
+
+export { ALLOW_SHORT_KEYS };
+export type { Session };

@@ -1,0 +1,54 @@
+/**
+ * Sealed cookies for the stateless mode: the whole session record is encrypted and
+ * authenticated into the cookie with iron-webcrypto (AES-256-CBC + HMAC-SHA-256).
+ * Sealed with the first key; unsealed with any key of the ring (rotation by key id).
+ * @module
+ */
+import { defaults, seal, unseal } from "iron-webcrypto";
+import { sha256 } from "@noble/hashes/sha2.js";
+import { bytesToHex } from "@noble/hashes/utils.js";
+import { utf8 } from "./encoding.ts";
+
+/** Longest sealed value accepted before any crypto. */
+const MAX_SEALED_LENGTH = 4096;
+
+/** Seals and unseals JSON values with a ring of ≥32-character secrets. */
+export class Sealer {
+  readonly #current: { id: string; secret: string };
+  readonly #all: Record<string, string>;
+
+  /** @param keys secrets of at least 32 characters, newest first */
+  constructor(keys: readonly string[]) {
+    const all: Record<string, string> = Object.create(null);
+    for (const secret of keys) all[keyId(secret)] = secret;
+    this.#all = all;
+    this.#current = { id: keyId(keys[0]!), secret: keys[0]! };
+  }
+
+  /** Seals a JSON-serialisable value. */
+  seal(value: unknown): Promise<string> {
+    return seal(value, this.#current, defaults);
+  }
+
+  /**
+   * Unseals a value. Resolves undefined for anything that is not a value sealed by one of the keys
+   * (tampered, truncated, wrong key, too long); never rejects.
+   */
+  async unseal(sealed: string | undefined): Promise<{ value: unknown; stale: boolean } | undefined> {
+    if (typeof sealed !== "string" || sealed.length > MAX_SEALED_LENGTH || !sealed.startsWith("Fe26.2*")) {
+      return undefined;
+    }
+    try {
+      const value = await unseal(sealed, this.#all, defaults);
+      const id = sealed.slice(7, sealed.indexOf("*", 7));
+      return { value, stale: id !== this.#current.id };
+    } catch {
+      return undefined;
+    }
+  }
+}
+
+/** A short, stable, non-secret id for a key, so rotation does not depend on key order. */
+function keyId(secret: string): string {
+  return bytesToHex(sha256(utf8(secret)).subarray(0, 6)); // iron ids must match /^\w+$/
+}

@@ -1,0 +1,351 @@
+/**
+ * The per-request session: a Proxy over the session data that loads lazily, tracks changes
+ * (nested mutations included) and carries the session methods (`renew`, `regenerate`, `flash`,
+ * ...) without putting them in the data.
+ * @module
+ */
+import type { StoredRecord } from "./store.ts";
+
+/** Session data: any JSON object. */
+export type SessionData = Record<string, unknown>;
+
+/** Methods and flags every session object has, next to its data. */
+export interface SessionApi {
+  /** True until the session has been saved (no record existed when the request began). */
+  readonly isNew: boolean;
+  /** True when the data changed since it was loaded (nested mutation included). */
+  readonly hasChanged: boolean;
+  /** True when the session holds any data. */
+  readonly populated: boolean;
+  /** Number of top-level keys. */
+  readonly length: number;
+  /** Idle timeout of this session in ms; assigning renews the session with the new window. */
+  maxAge: number;
+  /**
+   * Extends the expiry: a fresh idle window from now (optionally a new window length, in the
+   * unit of the adapter: seconds for the hono-session drop-in, ms elsewhere).
+   */
+  renew(maxAge?: number): void;
+  /** Extends the expiry without changing data (alias of `renew()`). */
+  touch(): void;
+  /** New session id (call on login: prevents fixation); the old record is deleted, data kept. */
+  regenerate(): Promise<void>;
+  /** Marks the session for destruction at the end of the request (same as assigning null). */
+  destroy(): void;
+  /** Forces a save at the end of the request even when nothing changed. */
+  save(): void;
+  /** Sets a value that is removed after the next request. */
+  flash(key: string, value: unknown): void;
+  /** Keeps the values flashed by the previous request for one more request. */
+  reflash(): void;
+  /** A plain copy of the data. */
+  toJSON(): SessionData;
+}
+
+/**
+ * A session object: your data (typed by `T`) plus {@linkcode SessionApi}.
+ * @typeParam T the shape of your session data
+ */
+export type Session<T extends object = SessionData> = T & SessionApi;
+
+/** What a session state needs from its manager. */
+export interface SessionHost {
+  /** Loads the record synchronously (lazy mode). */
+  loadSync(state: SessionState): void;
+  /** Replaces the session id, deleting the old record. */
+  regenerate(state: SessionState): Promise<void>;
+  /** Default idle window in ms. */
+  readonly maxAge: number;
+  /** Multiplier from `renew(maxAge)` units to ms. */
+  readonly renewUnit: number;
+}
+
+/** Symbol under which a session proxy exposes its state (for adapters). */
+export const STATE: unique symbol = Symbol("unisession.state");
+
+type Api = { [K in keyof SessionApi]: (s: SessionState) => unknown };
+const API: Api = Object.assign(Object.create(null), {
+  isNew: (s: SessionState) => (s.ensureLoaded(), s.isNew),
+  hasChanged: (s: SessionState) => (s.ensureLoaded(), s.changedKeys().length > 0),
+  populated: (s: SessionState) => (s.ensureLoaded(), Object.keys(s.data).length > 0),
+  length: (s: SessionState) => (s.ensureLoaded(), Object.keys(s.data).length),
+  maxAge: (s: SessionState) => (s.ensureLoaded(), s.maxAge ?? s.record?.maxAge ?? s.host.maxAge),
+  renew: () => apiRenew,
+  touch: () => apiTouch,
+  regenerate: () => apiRegenerate,
+  destroy: () => apiDestroy,
+  save: () => apiSave,
+  flash: () => apiFlash,
+  reflash: () => apiReflash,
+  toJSON: () => apiToJSON,
+});
+
+function state(self: unknown): SessionState {
+  const s = (self as { [STATE]?: SessionState })?.[STATE];
+  if (!s) throw new TypeError("Cannot call session method: not called on a session");
+  return s;
+}
+function apiRenew(this: unknown, maxAge?: number): void {
+  const s = state(this);
+  if (maxAge !== undefined) s.setMaxAge(maxAge * s.host.renewUnit);
+  s.renewRequested = true;
+}
+function apiTouch(this: unknown): void {
+  state(this).renewRequested = true;
+}
+function apiRegenerate(this: unknown): Promise<void> {
+  const s = state(this);
+  return s.host.regenerate(s);
+}
+function apiDestroy(this: unknown): void {
+  state(this).destroyed = true;
+}
+function apiSave(this: unknown): void {
+  const s = state(this);
+  s.ensureLoaded();
+  s.forceSave = true;
+}
+function apiFlash(this: unknown, key: string, value: unknown): void {
+  const s = state(this);
+  if (typeof key !== "string") throw new TypeError("Cannot flash: key must be a string");
+  s.ensureLoaded();
+  s.writeKey(key, value);
+  (s.flashNew ??= new Set()).add(key);
+  s.flashOld?.delete(key);
+}
+function apiReflash(this: unknown): void {
+  const s = state(this);
+  s.ensureLoaded();
+  if (!s.flashOld?.size) return;
+  s.flashNew ??= new Set();
+  for (const k of s.flashOld) s.flashNew.add(k);
+  s.flashOld = undefined;
+}
+function apiToJSON(this: unknown): SessionData {
+  const s = state(this);
+  s.ensureLoaded();
+  return copyData(s.data);
+}
+
+/**
+ * The state of one request's session; also the Proxy handler of its session object.
+ * Adapters reach it through `session[STATE]`; applications use the session object.
+ */
+export class SessionState implements ProxyHandler<SessionData> {
+  readonly host: SessionHost;
+  /** The framework context (passed to stores and dynamic cookie options). */
+  readonly ctx: unknown;
+  /** Whether the request came over https (for `secure: "auto"`). */
+  readonly https: boolean;
+  /** The raw session cookie value as received. */
+  readonly cookieValue: string | undefined;
+  /** Current session id (verified from the cookie, or assigned on creation/regeneration). */
+  id: string | undefined;
+  /** The cookie was signed/sealed with an older key: re-issue it. */
+  stale: boolean;
+  /** The browser's client id, and whether it came from a valid cookie. */
+  clientId: string | undefined;
+  clientFromCookie: boolean;
+  clientStale = false;
+
+  loaded = false;
+  /** A store read failed: this request must never write the session. */
+  loadFailed = false;
+  record: StoredRecord | undefined;
+  isNew = true;
+  readonly data: SessionData = {};
+  readonly session: Session;
+
+  readonly dirty: Set<string> = new Set();
+  snapshots: Map<string, string> | undefined;
+  destroyed = false;
+  regenerated = false;
+  renewRequested = false;
+  forceSave = false;
+  maxAge: number | undefined;
+  flashOld: Set<string> | undefined;
+  flashNew: Set<string> | undefined;
+  closed = false;
+  /** The session cookie was added to the response. */
+  sessionCookieSent = false;
+
+  constructor(
+    host: SessionHost,
+    init: {
+      ctx?: unknown;
+      https?: boolean;
+      cookieValue?: string;
+      id?: string;
+      stale?: boolean;
+      clientId?: string;
+      clientFromCookie?: boolean;
+    },
+  ) {
+    this.host = host;
+    this.ctx = init.ctx;
+    this.https = init.https ?? false;
+    this.cookieValue = init.cookieValue;
+    this.id = init.id;
+    this.stale = init.stale ?? false;
+    this.clientId = init.clientId;
+    this.clientFromCookie = init.clientFromCookie ?? false;
+    if (this.id === undefined) this.loaded = true; // nothing to load: a new session
+    this.session = new Proxy(this.data, this) as Session;
+  }
+
+  /** Loads the record if that has not happened yet (lazy mode). */
+  ensureLoaded(): void {
+    if (!this.loaded) this.host.loadSync(this);
+  }
+
+  /** Installs a loaded record (or none). */
+  applyRecord(record: StoredRecord | undefined): void {
+    this.loaded = true;
+    if (!record) {
+      this.id = undefined;
+      this.isNew = true;
+      return;
+    }
+    this.record = record;
+    this.isNew = false;
+    assignData(this.data, record.data);
+    if (record.flash?.length) this.flashOld = new Set(record.flash);
+  }
+
+  setMaxAge(ms: number): void {
+    if (!(ms > 0) || !Number.isFinite(ms)) {
+      throw new RangeError("Cannot set session maxAge: must be a positive finite number");
+    }
+    this.maxAge = ms;
+    this.renewRequested = true;
+  }
+
+  /** Writes one data key, recording the change. */
+  writeKey(key: string, value: unknown): void {
+    this.dirty.add(key);
+    Object.defineProperty(this.data, key, { value, writable: true, enumerable: true, configurable: true });
+  }
+
+  /** Replaces all data (`ctx.session = {...}`). */
+  replaceData(next: object): void {
+    this.ensureLoaded();
+    for (const k of Object.keys(this.data)) {
+      this.dirty.add(k);
+      delete this.data[k];
+    }
+    for (const k of Object.keys(next)) this.writeKey(k, (next as SessionData)[k]);
+    this.forceSave = true;
+  }
+
+  /** Top-level keys whose value changed (set, deleted, or mutated in place). */
+  changedKeys(): string[] {
+    const keys = [...this.dirty];
+    if (this.snapshots) {
+      for (const [k, snap] of this.snapshots) {
+        if (!this.dirty.has(k) && stringify(this.data[k]) !== snap) keys.push(k);
+      }
+    }
+    return keys;
+  }
+
+  /** Drops the keys flashed by the previous request; returns the flash list for the record. */
+  ageFlash(): string[] | undefined {
+    if (this.flashOld) {
+      for (const k of this.flashOld) {
+        if (Object.hasOwn(this.data, k)) {
+          this.dirty.add(k);
+          delete this.data[k];
+        }
+      }
+    }
+    return this.flashNew?.size ? [...this.flashNew] : undefined;
+  }
+
+  // ---- Proxy traps ----
+  get(target: SessionData, key: string | symbol, receiver: unknown): unknown {
+    if (typeof key === "symbol") return key === STATE ? this : Reflect.get(target, key, receiver);
+    const api = API[key as keyof SessionApi];
+    if (api !== undefined) return api(this);
+    this.ensureLoaded();
+    const value = target[key];
+    if (value !== null && typeof value === "object" && !this.dirty.has(key)) {
+      const snaps = this.snapshots ??= new Map();
+      if (!snaps.has(key)) snaps.set(key, stringify(value));
+    }
+    return value;
+  }
+
+  set(_target: SessionData, key: string | symbol, value: unknown): boolean {
+    if (typeof key === "symbol") throw new TypeError("Cannot set session key: symbols are not stored");
+    if (key === "maxAge") {
+      this.ensureLoaded();
+      this.setMaxAge(Number(value));
+      return true;
+    }
+    if (API[key as keyof SessionApi] !== undefined) {
+      throw new TypeError(`Cannot set session.${key}: the name is reserved by the session API`);
+    }
+    this.ensureLoaded();
+    this.writeKey(key, value);
+    return true;
+  }
+
+  deleteProperty(target: SessionData, key: string | symbol): boolean {
+    if (typeof key === "symbol") return true;
+    this.ensureLoaded();
+    if (Object.hasOwn(target, key)) this.dirty.add(key);
+    return delete target[key];
+  }
+
+  defineProperty(_target: SessionData, key: string | symbol, desc: PropertyDescriptor): boolean {
+    if (typeof key === "symbol") return false;
+    this.ensureLoaded();
+    if (!("value" in desc)) return false; // accessors cannot be stored
+    this.writeKey(key, desc.value);
+    return true;
+  }
+
+  has(target: SessionData, key: string | symbol): boolean {
+    if (key === STATE) return true;
+    this.ensureLoaded();
+    return Reflect.has(target, key);
+  }
+
+  ownKeys(target: SessionData): ArrayLike<string | symbol> {
+    this.ensureLoaded();
+    return Reflect.ownKeys(target);
+  }
+
+  getOwnPropertyDescriptor(target: SessionData, key: string | symbol): PropertyDescriptor | undefined {
+    this.ensureLoaded();
+    return Reflect.getOwnPropertyDescriptor(target, key);
+  }
+}
+
+/** JSON of a value, or a marker that never equals a snapshot when it cannot be serialised. */
+function stringify(value: unknown): string {
+  try {
+    return JSON.stringify(value) ?? "undefined";
+  } catch {
+    return "\0unserialisable" + Math.random();
+  }
+}
+
+/** Copies own enumerable keys without invoking setters (`__proto__` stays a plain key). */
+export function assignData(target: SessionData, source: object): void {
+  for (const k of Object.keys(source)) {
+    Object.defineProperty(target, k, {
+      value: (source as SessionData)[k],
+      writable: true,
+      enumerable: true,
+      configurable: true,
+    });
+  }
+}
+
+/** A shallow copy of session data (prototype-safe). */
+export function copyData(source: object): SessionData {
+  const out: SessionData = {};
+  assignData(out, source);
+  return out;
+}

@@ -1,0 +1,121 @@
+/**
+ * Signed cookie values: `value.signature`, where the signature is HMAC-SHA-256 over
+ * `name=value` (so a value cannot be moved to another cookie name) with the first key,
+ * and verification accepts any key of the ring (key rotation).
+ *
+ * The HMAC runs synchronously in pure JS (`@noble/hashes`, ~3 µs with a prepared key) instead of
+ * `crypto.subtle`, whose async hop costs 17–37 µs of CPU per call on Node and Deno. Verified values
+ * are kept in a bounded cache so a repeat cookie costs no HMAC at all.
+ * @module
+ */
+import { hmac } from "@noble/hashes/hmac.js";
+import { sha256 } from "@noble/hashes/sha2.js";
+import { encodeBase64Url, isBase64Url, timingSafeEqual, utf8 } from "./encoding.ts";
+
+/** The part of noble's HMAC instance used here (its generics do not survive `clone()`). */
+interface Hmac {
+  _cloneInto(to?: Hmac): Hmac;
+  clone(): Hmac;
+  update(bytes: Uint8Array): Hmac;
+  digestInto(out: Uint8Array): void;
+}
+const SIG_LENGTH = 43; // base64url of 32 bytes
+/** Longest signed value accepted before any crypto (value ≤ 256 chars). */
+const MAX_SIGNED_LENGTH = 256 + 1 + SIG_LENGTH;
+
+/** Keys prepared once; shared by every cookie signer of a manager. */
+export class Keyring {
+  readonly #prepared: Hmac[];
+  readonly #scratch: Hmac[];
+  readonly #digest = new Uint8Array(32);
+
+  /** @param keys secrets, newest first (sign with the first, accept all) */
+  constructor(keys: readonly string[]) {
+    this.#prepared = keys.map((k) => hmac.create(sha256, utf8(k)) as unknown as Hmac);
+    this.#scratch = this.#prepared.map((p) => p.clone());
+  }
+
+  /** Number of keys in the ring. */
+  get size(): number {
+    return this.#prepared.length;
+  }
+
+  /** base64url HMAC-SHA-256 of `message` with key `index`. */
+  mac(index: number, message: string): string {
+    const h = this.#prepared[index]!._cloneInto(this.#scratch[index]);
+    h.update(utf8(message));
+    h.digestInto(this.#digest);
+    return encodeBase64Url(this.#digest);
+  }
+}
+
+/** Result of verifying a signed value. */
+export interface Verified {
+  /** The value that was signed. */
+  value: string;
+  /** True when an older key matched: the caller should re-sign with the current key. */
+  stale: boolean;
+}
+
+/** Signs and verifies the values of one cookie name. */
+export class CookieSigner {
+  readonly #ring: Keyring;
+  readonly #prefix: string;
+  readonly #cache = new Map<string, number>();
+  readonly #cacheSize: number;
+
+  /**
+   * @param ring the prepared keys
+   * @param name the cookie name bound into every MAC
+   * @param cacheSize how many verified values to remember (0 disables the cache)
+   */
+  constructor(ring: Keyring, name: string, cacheSize = 10_000) {
+    this.#ring = ring;
+    this.#prefix = name + "=";
+    this.#cacheSize = cacheSize;
+  }
+
+  /** Returns `value.signature` signed with the current key. `value` must be base64url. */
+  sign(value: string): string {
+    return value + "." + this.#ring.mac(0, this.#prefix + value);
+  }
+
+  /**
+   * Verifies a signed value in constant time per key. Returns undefined for anything that is not a
+   * value signed by one of the keys for this cookie name; never throws.
+   */
+  verify(signed: string | undefined): Verified | undefined {
+    if (typeof signed !== "string" || signed.length > MAX_SIGNED_LENGTH) return undefined;
+    const dot = signed.length - SIG_LENGTH - 1;
+    if (dot < 1 || signed.charCodeAt(dot) !== 46 /* . */) return undefined;
+    const cached = this.#cache.get(signed);
+    if (cached !== undefined) return { value: signed.slice(0, dot), stale: cached !== 0 };
+    const value = signed.slice(0, dot);
+    const sig = signed.slice(dot + 1);
+    if (!isBase64Url(value) || !isBase64Url(sig)) return undefined;
+    const message = this.#prefix + value;
+    let match = -1;
+    for (let i = 0; i < this.#ring.size; i++) {
+      if (timingSafeEqual(this.#ring.mac(i, message), sig)) {
+        match = i;
+        break;
+      }
+    }
+    if (match < 0) return undefined;
+    this.#remember(signed, match);
+    return { value, stale: match !== 0 };
+  }
+
+  /** Forgets a value (after destroy, so a replayed cookie is verified again and then not found). */
+  forget(signed: string): void {
+    this.#cache.delete(signed);
+  }
+
+  #remember(signed: string, index: number): void {
+    if (this.#cacheSize === 0) return;
+    if (this.#cache.size >= this.#cacheSize) {
+      this.#cache.delete(this.#cache.keys().next().value!);
+    }
+    this.#cache.set(signed, index);
+  }
+}

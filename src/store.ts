@@ -1,0 +1,380 @@
+/**
+ * The store contract, `toStore()` for the store shapes of the libraries unisession replaces,
+ * and the gateway the manager talks to (errors, timeouts, atomic updates).
+ * @module
+ */
+import { SessionSerializationError, StoreError } from "./errors.ts";
+import { KeyedQueue } from "./keyed_queue.ts";
+
+/** What a store keeps per session (and per client mapping). JSON-serialisable. */
+export interface StoredRecord {
+  /** Session data. */
+  data: Record<string, unknown>;
+  /** Epoch ms when the idle window ends. */
+  expiresAt: number;
+  /** Epoch ms of creation (for the absolute timeout). */
+  createdAt: number;
+  /** The browser (client) that owns the session. */
+  clientId?: string;
+  /** Keys flashed by the previous request; removed after the next one. */
+  flash?: string[];
+  /** Per-session idle window in ms (set by `renew(maxAge)` or `session.maxAge = ...`). */
+  maxAge?: number;
+  /** For a client mapping record (`cid:<clientId>`): the session it points to. */
+  sid?: string;
+}
+
+/** A value or a promise of it. */
+export type Awaitable<T> = T | Promise<T>;
+
+/** Computes the next record from the current one; `undefined` aborts without writing. */
+export type RecordMutator = (current: StoredRecord) => StoredRecord | undefined;
+
+/** An event a store delivers from other instances. */
+export type StoreEvent =
+  | { type: "sessionSet"; sessionId: string; clientId?: string; isNew: boolean; origin: string }
+  | { type: "sessionDestroy"; sessionId: string; clientId?: string; origin: string }
+  | { type: "cleanup"; count: number; origin: string };
+
+/**
+ * The store contract. `get`/`set`/`delete` are required; the rest are optional capabilities
+ * detected at runtime. Methods may be sync or async.
+ */
+export interface Store {
+  /** Reads a record; `undefined` when missing. */
+  get(id: string, ctx?: unknown): Awaitable<StoredRecord | undefined | null>;
+  /** Writes a record that lives `ttlMs` milliseconds. */
+  set(id: string, record: StoredRecord, ttlMs: number, ctx?: unknown): Awaitable<unknown>;
+  /** Removes a record. */
+  delete(id: string, ctx?: unknown): Awaitable<unknown>;
+  /** All records (for cleanup). */
+  list?(): AsyncIterable<[string, StoredRecord]> | Iterable<[string, StoredRecord]>;
+  /**
+   * Atomic read-modify-write: calls `mutate` with the latest record (possibly more than once,
+   * under optimistic concurrency) and writes its result to live until its `expiresAt`; does
+   * nothing and resolves `undefined` when the record is missing or `mutate` returns `undefined`.
+   */
+  update?(id: string, mutate: RecordMutator): Awaitable<StoredRecord | undefined>;
+  /** Cross-instance events: calls `onEvent` for events published by other instances. */
+  subscribe?(onEvent: (event: StoreEvent) => void): () => void;
+  /** Publishes an event to other instances (pairs with `subscribe`). */
+  publish?(event: StoreEvent): Awaitable<unknown>;
+  /** Called after a cleanup run removed `count` records. */
+  afterCleanup?(count: number): Awaitable<unknown>;
+  /** True when `get` never returns a promise, so sessions can load lazily on first access. */
+  readonly synchronous?: boolean;
+}
+
+/** A koa-generic-session / koa-redis / koa-session external store. */
+export interface KoaStyleStore {
+  get(sid: string, ...rest: unknown[]): unknown;
+  set(sid: string, sess: unknown, ttl?: number, ...rest: unknown[]): unknown;
+  destroy(sid: string, ...rest: unknown[]): unknown;
+}
+
+/** A @randajan/koa-io-session v3 backend store (`{ session, expiresAt, ttl }` states). */
+export interface BridgeStyleStore extends KoaStyleStore {
+  list?(): unknown;
+  optimize?(clearedCount: number): unknown;
+}
+
+/** Anything {@linkcode toStore} accepts. */
+export type StoreLike =
+  | Store
+  | Map<string, unknown>
+  | KoaStyleStore
+  | BridgeStyleStore
+  | { get(id: string, ctx?: unknown): unknown; set(id: string, value: unknown, ctx?: unknown): unknown; delete(id: string, ctx?: unknown): unknown };
+
+/**
+ * Adapts an existing store, unchanged, to the {@linkcode Store} contract:
+ * a plain `Map`; a Map-like `{get,set,delete}` (hono-session); a koa-generic-session, koa-redis or
+ * koa-session external store `{get, set, destroy}`; a @randajan/koa-io-session v3 store (has `list`
+ * or `optimize`, keeps `{ session: JSON, expiresAt, ttl }`). A {@linkcode Store} is returned as is.
+ *
+ * @param store the store to adapt
+ * @param shape force a shape instead of detecting it (`"bridge"` for a v3 store without `list`)
+ * @returns a {@linkcode Store}
+ * @throws {TypeError} when `store` has none of the shapes
+ *
+ * @example Usage
+ * ```ts
+ * import { toStore } from "unisession";
+ * const map = new Map();
+ * const store = toStore(map);
+ * await store.set("id", { data: { a: 1 }, expiresAt: Date.now() + 1000, createdAt: Date.now() }, 1000);
+ * console.log(map.has("id")); // true
+ * ```
+ */
+export function toStore(store: StoreLike, shape?: "bridge" | "koa"): Store {
+  if (store instanceof Map) return new MapAdapter(store);
+  if (typeof store !== "object" || store === null || typeof store.get !== "function") {
+    throw new TypeError("Cannot use store: expected a Map or an object with get/set/delete or get/set/destroy");
+  }
+  const s = store as unknown as Record<string, unknown>;
+  if (typeof s.set !== "function") throw new TypeError("Cannot use store: set() is missing");
+  if (shape === "bridge") return new BridgeStoreAdapter(store as BridgeStyleStore);
+  if (typeof s.destroy === "function" && typeof s.delete !== "function") {
+    if (shape !== "koa" && (typeof s.list === "function" || typeof s.optimize === "function")) {
+      return new BridgeStoreAdapter(store as BridgeStyleStore);
+    }
+    return new KoaStoreAdapter(store as KoaStyleStore);
+  }
+  if (typeof s.delete !== "function") throw new TypeError("Cannot use store: delete() is missing");
+  return store as Store;
+}
+
+/** A plain `Map` as a store; records are copied on read so the Map never aliases live data. */
+class MapAdapter implements Store {
+  readonly synchronous = true;
+  readonly #map: Map<string, unknown>;
+  constructor(map: Map<string, unknown>) {
+    this.#map = map;
+  }
+  get(id: string): StoredRecord | undefined {
+    const v = this.#map.get(id);
+    return v === undefined ? undefined : structuredClone(v) as StoredRecord;
+  }
+  set(id: string, record: StoredRecord): void {
+    let copy: StoredRecord;
+    try {
+      copy = structuredClone(record);
+    } catch (err) {
+      throw new SessionSerializationError({ cause: err });
+    }
+    this.#map.set(id, copy);
+  }
+  delete(id: string): void {
+    this.#map.delete(id);
+  }
+  *list(): Iterable<[string, StoredRecord]> {
+    for (const [k, v] of this.#map) yield [k, v as StoredRecord];
+  }
+  update(id: string, mutate: RecordMutator): StoredRecord | undefined {
+    const cur = this.get(id);
+    const next = cur && mutate(cur);
+    if (next) this.set(id, next);
+    return next;
+  }
+}
+
+class KoaStoreAdapter implements Store {
+  readonly #s: KoaStyleStore;
+  constructor(s: KoaStyleStore) {
+    this.#s = s;
+  }
+  get(id: string, ctx?: unknown): Awaitable<StoredRecord | undefined> {
+    return this.#s.get(id, undefined, { rolling: false, ctx }) as Awaitable<StoredRecord | undefined>;
+  }
+  set(id: string, record: StoredRecord, ttlMs: number, ctx?: unknown): unknown {
+    return this.#s.set(id, record, ttlMs, { rolling: false, changed: true, ctx });
+  }
+  delete(id: string, ctx?: unknown): unknown {
+    return this.#s.destroy(id, { ctx });
+  }
+}
+
+/** koa-io-session v3 state: `{ session: JSON string, expiresAt, ttl }`. */
+interface BridgeState {
+  session: string;
+  expiresAt: number;
+  ttl: number;
+}
+
+class BridgeStoreAdapter implements Store {
+  readonly #s: BridgeStyleStore;
+  constructor(s: BridgeStyleStore) {
+    this.#s = s;
+    if (typeof s.list === "function") this.list = this.#list;
+  }
+  list?: () => AsyncIterable<[string, StoredRecord]>;
+  async get(id: string): Promise<StoredRecord | undefined> {
+    return fromBridgeState(await this.#s.get(id));
+  }
+  set(id: string, record: StoredRecord, ttlMs: number): unknown {
+    const state: BridgeState = { session: JSON.stringify(record), expiresAt: record.expiresAt, ttl: ttlMs };
+    return this.#s.set(id, state);
+  }
+  delete(id: string): unknown {
+    return this.#s.destroy(id);
+  }
+  afterCleanup(count: number): unknown {
+    return typeof this.#s.optimize === "function" ? this.#s.optimize(count) : undefined;
+  }
+  async *#list(): AsyncIterable<[string, StoredRecord]> {
+    const listed = await this.#s.list!();
+    const entries: Iterable<unknown> = listed instanceof Map
+      ? listed
+      : Array.isArray(listed) || (listed && typeof (listed as Iterable<unknown>)[Symbol.iterator] === "function")
+      ? listed as Iterable<unknown>
+      : listed && typeof listed === "object"
+      ? Object.entries(listed)
+      : [];
+    for (const entry of entries) {
+      if (typeof entry === "string") {
+        const rec = await this.get(entry);
+        if (rec) yield [entry, rec];
+      } else if (Array.isArray(entry) && typeof entry[0] === "string") {
+        const rec = fromBridgeState(entry[1]);
+        if (rec) yield [entry[0], rec];
+      }
+    }
+  }
+}
+
+/** Reads a v3 state; states written by koa-session itself (no `data` field) are migrated. */
+function fromBridgeState(state: unknown): StoredRecord | undefined {
+  if (!state || typeof state !== "object") return undefined;
+  const { session, expiresAt } = state as Partial<BridgeState>;
+  if (typeof session !== "string") return undefined;
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(session);
+  } catch {
+    return undefined;
+  }
+  if (!parsed || typeof parsed !== "object") return undefined;
+  if ("data" in parsed && "expiresAt" in parsed) return parsed as StoredRecord;
+  // A koa-session object: drop its internal fields.
+  const data: Record<string, unknown> = {};
+  for (const [k, v] of Object.entries(parsed)) {
+    if (k !== "_expire" && k !== "_maxAge" && k !== "_session") data[k] = v;
+  }
+  const exp = typeof expiresAt === "number" ? expiresAt : Number((parsed as { _expire?: number })._expire);
+  return { data, expiresAt: exp, createdAt: Number.isFinite(exp) ? exp - 86_400_000 : 0 };
+}
+
+/** True when `x` has the shape of a {@linkcode StoredRecord}. */
+export function isStoredRecord(x: unknown): x is StoredRecord {
+  if (x === null || typeof x !== "object") return false;
+  const r = x as StoredRecord;
+  return r.data !== null && typeof r.data === "object" && !Array.isArray(r.data) &&
+    Number.isFinite(r.expiresAt) && Number.isFinite(r.createdAt) &&
+    (r.flash === undefined || Array.isArray(r.flash));
+}
+
+/** Options of the {@linkcode StoreGateway}. */
+export interface GatewayOptions {
+  /** Milliseconds before a pending store call fails with a StoreError (0 = never). */
+  timeoutMs: number;
+  /** Called with the id's hash-free description when a stored record is corrupt. */
+  onCorrupt: (op: string) => void;
+}
+
+/**
+ * Wraps a store: normalises sync/async, turns failures and timeouts into StoreError,
+ * validates records, and provides `update` (atomic within this process) for stores without one.
+ */
+export class StoreGateway {
+  readonly store: Store;
+  readonly synchronous: boolean;
+  readonly #opts: GatewayOptions;
+  readonly #queue = new KeyedQueue();
+
+  constructor(store: Store, opts: GatewayOptions) {
+    this.store = store;
+    this.synchronous = store.synchronous === true;
+    this.#opts = opts;
+  }
+
+  /** Synchronous read for synchronous stores (lazy loading). */
+  getSync(id: string, ctx?: unknown): StoredRecord | undefined {
+    let rec: unknown;
+    try {
+      rec = this.store.get(id, ctx);
+    } catch (err) {
+      throw new StoreError("Cannot read session: store failed", { cause: err });
+    }
+    if (rec && typeof (rec as Promise<unknown>).then === "function") {
+      throw new StoreError("Cannot read session: store declared synchronous returned a promise");
+    }
+    return this.#check(rec);
+  }
+
+  async get(id: string, ctx?: unknown): Promise<StoredRecord | undefined> {
+    return this.#check(await this.#call("read", () => this.store.get(id, ctx)));
+  }
+
+  set(id: string, record: StoredRecord, ttlMs: number, ctx?: unknown): Promise<void> {
+    return this.#call("write", () => this.store.set(id, record, ttlMs, ctx)).then(noop);
+  }
+
+  delete(id: string, ctx?: unknown): Promise<void> {
+    return this.#call("delete", () => this.store.delete(id, ctx)).then(noop);
+  }
+
+  /**
+   * Atomic read-modify-write. Uses the store's `update` when it has one; otherwise runs
+   * get → mutate → set under a per-id lock (atomic within this process only).
+   */
+  update(id: string, mutate: RecordMutator, ctx?: unknown): Promise<StoredRecord | undefined> {
+    const store = this.store;
+    const checked: RecordMutator = (cur) => (isStoredRecord(cur) ? mutate(cur) : undefined);
+    if (typeof store.update === "function") {
+      return this.#call("write", () => store.update!(id, checked)).then((r) => r ?? undefined);
+    }
+    return this.#queue.run(id, async () => {
+      const cur = await this.get(id, ctx);
+      const next = cur && mutate(cur);
+      if (next) await this.set(id, next, next.expiresAt - Date.now(), ctx);
+      return next;
+    });
+  }
+
+  async *list(): AsyncIterable<[string, StoredRecord]> {
+    if (typeof this.store.list !== "function") {
+      throw new TypeError("Cannot clean up: the store has no list()");
+    }
+    let iterable: AsyncIterable<[string, StoredRecord]> | Iterable<[string, StoredRecord]>;
+    try {
+      iterable = this.store.list();
+      for await (const entry of iterable) yield entry;
+    } catch (err) {
+      throw new StoreError("Cannot list sessions: store failed", { cause: err });
+    }
+  }
+
+  #check(rec: unknown): StoredRecord | undefined {
+    if (rec === undefined || rec === null) return undefined;
+    if (isStoredRecord(rec)) return rec;
+    this.#opts.onCorrupt("read");
+    return undefined;
+  }
+
+  #call<T>(op: string, fn: () => Awaitable<T>): Promise<T> {
+    let result: Awaitable<T>;
+    try {
+      result = fn();
+    } catch (err) {
+      return Promise.reject(wrap(op, err));
+    }
+    if (!result || typeof (result as Promise<T>).then !== "function") return Promise.resolve(result);
+    const timeoutMs = this.#opts.timeoutMs;
+    if (!(timeoutMs > 0)) return (result as Promise<T>).then(undefined, (err) => Promise.reject(wrap(op, err)));
+    return new Promise<T>((resolve, reject) => {
+      const timer = setTimeout(
+        () => reject(new StoreError(`Cannot ${op} session: store did not answer within ${timeoutMs} ms`)),
+        timeoutMs,
+      );
+      (result as Promise<T>).then(
+        (v) => {
+          clearTimeout(timer);
+          resolve(v);
+        },
+        (err) => {
+          clearTimeout(timer);
+          reject(wrap(op, err));
+        },
+      );
+    });
+  }
+}
+
+function wrap(op: string, err: unknown): Error {
+  if (err instanceof StoreError || (err instanceof Error && "code" in err && String((err as { code: unknown }).code).startsWith("ERR_SESSION"))) {
+    return err;
+  }
+  return new StoreError(`Cannot ${op} session: store failed`, { cause: err });
+}
+
+function noop(): void {}
