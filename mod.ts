@@ -15,7 +15,7 @@
  *
  * @module
  */
-export { createSessions, type CommitResult, type OpenInit, SessionManager } from "./src/manager.ts";
+export { type CommitResult, createSessions, type OpenInit, SessionManager } from "./src/manager.ts";
 export type {
   ClientOptions,
   InvalidReason,
@@ -24,8 +24,19 @@ export type {
   SessionOptions,
 } from "./src/options.ts";
 export type { CookieOptions } from "./src/cookie.ts";
-export { type Session, type SessionApi, type SessionData, SessionState, STATE } from "./src/session.ts";
-export type { SessionDestroyEvent, SessionEventMap, SessionListener, SessionSetEvent } from "./src/events.ts";
+export {
+  type Session,
+  type SessionApi,
+  type SessionData,
+  SessionState,
+  STATE,
+} from "./src/session.ts";
+export type {
+  SessionDestroyEvent,
+  SessionEventMap,
+  SessionListener,
+  SessionSetEvent,
+} from "./src/events.ts";
 export { MapStore, type MapStoreOptions } from "./src/map_store.ts";
 export {
   type Awaitable,

@@ -29,7 +29,10 @@ import type { Session as CoreSession, SessionApi, SessionState } from "../src/se
 import type { StoreLike } from "../src/store.ts";
 
 /**
- * The session type of `c.session` when no generic is given. Augment it to type sessions globally:
+ * The session type of `c.session` when no generic is given. `c.session`, `c.sessionId` and
+ * `c.clientId` are typed by `import "unisession/hono/global"` (npm; on JSR, where ambient module
+ * declarations cannot be published, copy its three-line `declare module "hono"` block). Augment
+ * this interface to type sessions globally:
  *
  * ```ts ignore
  * declare module "unisession/hono" {
@@ -39,28 +42,9 @@ import type { StoreLike } from "../src/store.ts";
  * }
  * ```
  */
-// deno-lint-ignore no-explicit-any
 export interface Session extends SessionApi {
   // deno-lint-ignore no-explicit-any
   [key: string]: any;
-}
-
-type SessionOf<E> = E extends { Variables: { session: infer S } } ? S : Session;
-
-declare module "hono" {
-  interface ContextVariableMap {
-    session: Session;
-  }
-  // deno-lint-ignore no-explicit-any
-  interface Context<E, P, I> {
-    /** The request's session (set by `session()` middleware). Assign `null` to destroy it. */
-    get session(): SessionOf<E>;
-    set session(value: object | null);
-    /** The session id; a new session gets its id now, so it is known in the creating request. */
-    readonly sessionId: string | undefined;
-    /** The browser's long-lived client id (bridges HTTP and sockets). */
-    readonly clientId: string | undefined;
-  }
 }
 
 /** hono-session's options, accepted unchanged, plus unisession extras. */
@@ -178,10 +162,15 @@ function fromHonoOptions(o: HonoSessionOptions): SessionOptions {
 export function session<T extends object = Session>(
   options: HonoSessionOptions | SessionManager = {},
 ): MiddlewareHandler<{ Variables: { session: CoreSession<T> } }> {
-  const manager = options instanceof SessionManager ? options : createSessions(fromHonoOptions(options));
+  const manager = options instanceof SessionManager
+    ? options
+    : createSessions(fromHonoOptions(options));
   return async function session(c, next) {
     installAccessors(c);
-    const state = manager.open(c.req.header("cookie"), { ctx: c, https: c.req.url.startsWith("https:") });
+    const state = manager.open(c.req.header("cookie"), {
+      ctx: c,
+      https: c.req.url.startsWith("https:"),
+    });
     const pending = manager.prepare(state);
     if (pending) await pending;
     states.set(c, { manager, state });
@@ -189,7 +178,10 @@ export function session<T extends object = Session>(
     if (manager.serialize && state.id !== undefined) await manager.runExclusive(state.id, next);
     else await next();
     const current = c.get("session") as unknown;
-    const result = await manager.commit(state, current === state.session ? undefined : current as object | null);
+    const result = await manager.commit(
+      state,
+      current === state.session ? undefined : current as object | null,
+    );
     for (const cookie of result.cookies) c.header("Set-Cookie", cookie, { append: true });
     if (result.noStore) c.header("Cache-Control", "no-store");
   };

@@ -30,17 +30,19 @@ export interface CookieOptions {
 }
 
 /** Longest Cookie header read; larger headers are treated as carrying no session. */
-export const MAX_COOKIE_HEADER = 64 * 1024;
+export const MAX_COOKIE_HEADER: number = 64 * 1024;
 /** Browsers drop cookies whose name, value and attributes exceed this many bytes. */
 export const MAX_COOKIE_SIZE = 4096;
 /** RFC 6265bis caps Max-Age at 400 days. */
-export const MAX_COOKIE_AGE_MS = 400 * 86_400_000;
+export const MAX_COOKIE_AGE_MS: number = 400 * 86_400_000;
 
 /**
  * Parses a Cookie header into a null-prototype object; the first of duplicate names wins.
  * Returns an empty object for a missing or oversized header. Never throws.
  */
-export function parseCookieHeader(header: string | null | undefined): Record<string, string | undefined> {
+export function parseCookieHeader(
+  header: string | null | undefined,
+): Record<string, string | undefined> {
   if (!header || header.length > MAX_COOKIE_HEADER) return Object.create(null);
   try {
     return parse(header);
@@ -73,7 +75,9 @@ export function resolveCookieOptions(name: string, options: CookieOptions = {}):
   for (const key of ["path", "domain"] as const) {
     const v = o[key];
     if (v !== undefined && (typeof v !== "string" || INJECTION.test(v))) {
-      throw new TypeError(`Cannot use cookie option ${key}: must be a string without ';', CR or LF`);
+      throw new TypeError(
+        `Cannot use cookie option ${key}: must be a string without ';', CR or LF`,
+      );
     }
   }
   if (o.secure !== true && o.secure !== false && o.secure !== "auto") {
@@ -84,7 +88,9 @@ export function resolveCookieOptions(name: string, options: CookieOptions = {}):
     sameSite !== true && sameSite !== false && sameSite !== "lax" && sameSite !== "strict" &&
     sameSite !== "none"
   ) {
-    throw new TypeError('Cannot use cookie option sameSite: must be "lax", "strict", "none" or a boolean');
+    throw new TypeError(
+      'Cannot use cookie option sameSite: must be "lax", "strict", "none" or a boolean',
+    );
   }
   o.sameSite = sameSite;
   const needsSecure = name.startsWith("__Host-") || name.startsWith("__Secure-") ||

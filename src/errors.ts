@@ -171,7 +171,8 @@ export class ResponseSentError extends UnisessionError {
 export class SessionReadOnlyError extends UnisessionError {
   /** @param message optional override of the default message */
   constructor(
-    message = "Cannot write session: sealed-cookie sessions are read-only outside HTTP; configure a store",
+    message =
+      "Cannot write session: sealed-cookie sessions are read-only outside HTTP; configure a store",
   ) {
     super("ERR_SESSION_READ_ONLY", message);
   }

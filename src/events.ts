@@ -36,7 +36,9 @@ export interface SessionEventMap {
 }
 
 /** Listener of one event. */
-export type SessionListener<K extends keyof SessionEventMap> = (payload: SessionEventMap[K]) => void;
+export type SessionListener<K extends keyof SessionEventMap> = (
+  payload: SessionEventMap[K],
+) => void;
 
 /** Minimal typed emitter; a throwing listener is reported to `onError`, never to the emitter. */
 export class Emitter {

@@ -3,16 +3,39 @@
  * client-id mapping and the bridge events.
  * @module
  */
-import { MAX_COOKIE_SIZE, parseCookieHeader, resolveCookieOptions, type ResolvedCookie, serializeCookie } from "./cookie.ts";
-import { CookieTooLargeError, ResponseSentError, SessionMissingError, SessionSerializationError } from "./errors.ts";
+import {
+  MAX_COOKIE_SIZE,
+  parseCookieHeader,
+  resolveCookieOptions,
+  type ResolvedCookie,
+  serializeCookie,
+} from "./cookie.ts";
+import {
+  CookieTooLargeError,
+  ResponseSentError,
+  SessionMissingError,
+  SessionSerializationError,
+} from "./errors.ts";
 import { Emitter, type SessionEventMap, type SessionListener } from "./events.ts";
 import { generateUid } from "./id.ts";
 import { KeyedQueue } from "./keyed_queue.ts";
-import { ALLOW_SHORT_KEYS, type InvalidReason, type ResolvedOptions, resolveOptions, type SessionOptions } from "./options.ts";
+import {
+  ALLOW_SHORT_KEYS,
+  type InvalidReason,
+  type ResolvedOptions,
+  resolveOptions,
+  type SessionOptions,
+} from "./options.ts";
 import { Sealer } from "./sealer.ts";
-import { copyData, type Session, type SessionData, type SessionHost, SessionState } from "./session.ts";
+import {
+  copyData,
+  type Session,
+  type SessionData,
+  type SessionHost,
+  SessionState,
+} from "./session.ts";
 import { CookieSigner, Keyring } from "./signer.ts";
-import { StoreGateway, type StoredRecord } from "./store.ts";
+import { type StoredRecord, StoreGateway } from "./store.ts";
 
 /** Store key prefix of client-id → session-id mappings (session ids never contain ':'). */
 export const CLIENT_PREFIX = "cid:";
@@ -83,7 +106,9 @@ export class SessionManager<T extends object = SessionData> {
   /** @param options see {@linkcode SessionOptions}; validated here */
   constructor(options: SessionOptions = {}) {
     const o = this.#o = resolveOptions(options);
-    this.#emitter = new Emitter((err) => o.logger.warn(`unisession: an event listener threw: ${describe(err)}`));
+    this.#emitter = new Emitter((err) =>
+      o.logger.warn(`unisession: an event listener threw: ${describe(err)}`)
+    );
     if (o.store) {
       this.#gateway = new StoreGateway(o.store, {
         timeoutMs: o.storeTimeout,
@@ -282,13 +307,19 @@ export class SessionManager<T extends object = SessionData> {
    * @throws {SessionMissingError} when the session does not exist
    */
   async setById(sessionId: string, data: T, maxAge?: number): Promise<boolean> {
-    if (data === null || typeof data !== "object") throw new TypeError("Cannot set session: data must be an object");
+    if (data === null || typeof data !== "object") {
+      throw new TypeError("Cannot set session: data must be an object");
+    }
     const now = this.#o.now();
     const rec = await this.#gatewayOrThrow().update(sessionId, (cur) => {
       if (this.#expired(cur, now)) return undefined;
       return this.#nextRecord(cur, copyData(data), now, maxAge ?? cur.maxAge, cur.flash);
     });
-    if (!rec) throw new SessionMissingError("Cannot set session: it does not exist (sessions are created over HTTP)");
+    if (!rec) {
+      throw new SessionMissingError(
+        "Cannot set session: it does not exist (sessions are created over HTTP)",
+      );
+    }
     this.#emitSet(sessionId, rec.clientId, false);
     return true;
   }
@@ -323,7 +354,9 @@ export class SessionManager<T extends object = SessionData> {
         return undefined;
       }
       if (result && typeof (result as unknown as Promise<unknown>).then === "function") {
-        throw new TypeError("Cannot update session: fn must be synchronous (use withSession for async work)");
+        throw new TypeError(
+          "Cannot update session: fn must be synchronous (use withSession for async work)",
+        );
       }
       return this.#nextRecord(cur, copyData(result ?? draft), now, cur.maxAge, cur.flash);
     });
@@ -359,7 +392,9 @@ export class SessionManager<T extends object = SessionData> {
   /** Replaces the data of the browser's current session. @throws {SessionMissingError} */
   async setByClientId(clientId: string, data: T, maxAge?: number): Promise<boolean> {
     const sid = await this.getSessionId(clientId);
-    if (sid === undefined) throw new SessionMissingError("Cannot set session: no session for this client");
+    if (sid === undefined) {
+      throw new SessionMissingError("Cannot set session: no session for this client");
+    }
     return this.setById(sid, data, maxAge);
   }
 
@@ -432,9 +467,13 @@ export class SessionManager<T extends object = SessionData> {
     if (this.#cleanupTimer !== undefined) return false;
     this.#gatewayOrThrow();
     const ms = intervalMs ?? Math.min(86_400_000, Math.max(60_000, this.#o.maxAge / 4));
-    if (!(ms > 0) || !Number.isFinite(ms)) throw new RangeError("Cannot start auto-cleanup: interval must be positive");
+    if (!(ms > 0) || !Number.isFinite(ms)) {
+      throw new RangeError("Cannot start auto-cleanup: interval must be positive");
+    }
     const timer = setInterval(() => {
-      this.cleanup().catch((err) => this.#o.logger.warn(`unisession: auto-cleanup failed: ${describe(err)}`));
+      this.cleanup().catch((err) =>
+        this.#o.logger.warn(`unisession: auto-cleanup failed: ${describe(err)}`)
+      );
     }, ms);
     (timer as { unref?: () => void }).unref?.();
     this.#cleanupTimer = timer;
@@ -453,7 +492,9 @@ export class SessionManager<T extends object = SessionData> {
 
   #gatewayOrThrow(): StoreGateway {
     if (!this.#gateway) {
-      throw new TypeError("Cannot look up sessions by id: stateless (sealed-cookie) mode has no store");
+      throw new TypeError(
+        "Cannot look up sessions by id: stateless (sealed-cookie) mode has no store",
+      );
     }
     return this.#gateway;
   }
@@ -483,7 +524,9 @@ export class SessionManager<T extends object = SessionData> {
 
   #loadSync(state: SessionState): void {
     if (!this.#gateway?.synchronous) {
-      throw new Error("Cannot read session: it was not loaded (adapter must await manager.prepare())");
+      throw new Error(
+        "Cannot read session: it was not loaded (adapter must await manager.prepare())",
+      );
     }
     let rec: StoredRecord | undefined;
     try {
@@ -545,12 +588,24 @@ export class SessionManager<T extends object = SessionData> {
 
   #cookieFor(state: SessionState): ResolvedCookie {
     const fn = this.#o.cookieFn;
-    return fn ? resolveCookieOptions(this.#o.cookie.name, { ...this.#o.cookie, ...fn(state.ctx) }) : this.#o.cookie;
+    return fn
+      ? resolveCookieOptions(this.#o.cookie.name, { ...this.#o.cookie, ...fn(state.ctx) })
+      : this.#o.cookie;
   }
 
-  #pushSessionCookie(state: SessionState, out: CommitResult, value: string, maxAgeMs: number): void {
+  #pushSessionCookie(
+    state: SessionState,
+    out: CommitResult,
+    value: string,
+    maxAgeMs: number,
+  ): void {
     const c = this.#cookieFor(state);
-    const header = serializeCookie(c, value, c.persistent || maxAgeMs === 0 ? Math.max(0, maxAgeMs) : undefined, state.https);
+    const header = serializeCookie(
+      c,
+      value,
+      c.persistent || maxAgeMs === 0 ? Math.max(0, maxAgeMs) : undefined,
+      state.https,
+    );
     if (header.length > MAX_COOKIE_SIZE) throw new CookieTooLargeError(header.length);
     out.cookies.push(header);
     out.noStore = this.#o.noStore;
@@ -560,17 +615,22 @@ export class SessionManager<T extends object = SessionData> {
   #clientCookie(state: SessionState, out: CommitResult): void {
     const c = this.#o.client;
     if (!c || state.clientId === undefined) return;
-    if (state.clientFromCookie && !state.clientStale && !c.alwaysRoll && !state.sessionCookieSent) return;
+    if (state.clientFromCookie && !state.clientStale && !c.alwaysRoll && !state.sessionCookieSent) {
+      return;
+    }
     out.cookies.push(serializeCookie(c, this.#cid!.sign(state.clientId), c.maxAge, state.https));
   }
 
   async #commitDestroy(state: SessionState, out: CommitResult): Promise<void> {
     const id = state.id;
     if (id !== undefined && !state.regenerated && !(state.loaded && state.isNew)) {
-      if (this.#gateway) await this.#destroy(id, state.loaded ? state.record : undefined, state.clientId);
-      else this.#emitDestroy(id, state.clientId);
+      if (this.#gateway) {
+        await this.#destroy(id, state.loaded ? state.record : undefined, state.clientId);
+      } else this.#emitDestroy(id, state.clientId);
     }
-    if (state.cookieValue !== undefined || state.regenerated) this.#pushSessionCookie(state, out, "", 0);
+    if (state.cookieValue !== undefined || state.regenerated) {
+      this.#pushSessionCookie(state, out, "", 0);
+    }
   }
 
   async #commitWrite(state: SessionState, out: CommitResult): Promise<void> {
@@ -596,7 +656,13 @@ export class SessionManager<T extends object = SessionData> {
       if (state.stale && record) await this.#issue(state, out, record);
       return;
     }
-    const next = this.#nextRecord(record, copyData(state.data), now, state.maxAge ?? record?.maxAge, flash);
+    const next = this.#nextRecord(
+      record,
+      copyData(state.data),
+      now,
+      state.maxAge ?? record?.maxAge,
+      flash,
+    );
     if (state.clientId !== undefined) next.clientId = state.clientId;
     if (this.#codec) return this.#issue(state, out, next);
     const gateway = this.#gateway!;
@@ -673,7 +739,11 @@ export class SessionManager<T extends object = SessionData> {
     this.#pushSessionCookie(state, out, this.#sid!.sign(state.id!), rec.expiresAt - now);
   }
 
-  async #destroy(id: string, known: StoredRecord | undefined, clientHint: string | undefined): Promise<boolean> {
+  async #destroy(
+    id: string,
+    known: StoredRecord | undefined,
+    clientHint: string | undefined,
+  ): Promise<boolean> {
     const gateway = this.#gatewayOrThrow();
     const rec = known ?? await gateway.get(id);
     await gateway.delete(id);
@@ -687,7 +757,12 @@ export class SessionManager<T extends object = SessionData> {
 
   async #linkClient(clientId: string, sessionId: string, now: number): Promise<void> {
     const ttl = this.#o.client?.maxAge ?? this.#o.maxAge;
-    await this.#gateway!.set(CLIENT_PREFIX + clientId, { data: {}, sid: sessionId, expiresAt: now + ttl, createdAt: now }, ttl);
+    await this.#gateway!.set(CLIENT_PREFIX + clientId, {
+      data: {},
+      sid: sessionId,
+      expiresAt: now + ttl,
+      createdAt: now,
+    }, ttl);
   }
 
   async #unlinkClient(clientId: string, sessionId: string): Promise<void> {
@@ -700,7 +775,9 @@ export class SessionManager<T extends object = SessionData> {
     let isInit = false;
     if (!this.#attached.has(sessionId)) {
       isInit = true;
-      if (this.#attached.size >= ATTACHED_LIMIT) this.#attached.delete(this.#attached.keys().next().value!);
+      if (this.#attached.size >= ATTACHED_LIMIT) {
+        this.#attached.delete(this.#attached.keys().next().value!);
+      }
       this.#attached.set(sessionId, true);
     }
     if (this.#emitter.has("sessionSet")) {
@@ -741,7 +818,9 @@ function describe(err: unknown): string {
  * console.log(sessions.mode); // "store"
  * ```
  */
-export function createSessions<T extends object = SessionData>(options: SessionOptions = {}): SessionManager<T> {
+export function createSessions<T extends object = SessionData>(
+  options: SessionOptions = {},
+): SessionManager<T> {
   return new SessionManager<T>(options);
 }
 

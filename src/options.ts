@@ -2,7 +2,12 @@
  * Options of {@linkcode createSessions}, validated once at construction.
  * @module
  */
-import { type CookieOptions, MAX_COOKIE_AGE_MS, resolveCookieOptions, type ResolvedCookie } from "./cookie.ts";
+import {
+  type CookieOptions,
+  MAX_COOKIE_AGE_MS,
+  resolveCookieOptions,
+  type ResolvedCookie,
+} from "./cookie.ts";
 import { type Store, type StoreLike, toStore } from "./store.ts";
 
 /** Why an incoming cookie or record was treated as "no session". */
@@ -113,14 +118,18 @@ function duration(name: string, value: unknown, fallback: number, max = Infinity
   }
   if (!(value > 0) || !Number.isFinite(value) || value > max) {
     throw new RangeError(
-      `Cannot use option ${name}: must be positive and finite${max < Infinity ? ` and at most ${max} ms` : ""}`,
+      `Cannot use option ${name}: must be positive and finite${
+        max < Infinity ? ` and at most ${max} ms` : ""
+      }`,
     );
   }
   return value;
 }
 
 /** Validates options; throws TypeError/RangeError with the option's name. */
-export function resolveOptions(options: SessionOptions & { [ALLOW_SHORT_KEYS]?: boolean } = {}): ResolvedOptions {
+export function resolveOptions(
+  options: SessionOptions & { [ALLOW_SHORT_KEYS]?: boolean } = {},
+): ResolvedOptions {
   if (options === null || typeof options !== "object") {
     throw new TypeError("Cannot create sessions: options must be an object");
   }
@@ -138,16 +147,27 @@ export function resolveOptions(options: SessionOptions & { [ALLOW_SHORT_KEYS]?: 
   }
   const minLength = store && options[ALLOW_SHORT_KEYS] ? 1 : 32;
   for (const k of keys) {
-    if (typeof k !== "string") throw new TypeError("Cannot use option keys: every key must be a string");
+    if (typeof k !== "string") {
+      throw new TypeError("Cannot use option keys: every key must be a string");
+    }
     if (k.length < minLength) {
-      throw new RangeError(`Cannot use option keys: every key must have at least ${minLength} characters`);
+      throw new RangeError(
+        `Cannot use option keys: every key must have at least ${minLength} characters`,
+      );
     }
   }
   const cookieFn = typeof options.cookie === "function" ? options.cookie : undefined;
-  const staticCookie = typeof options.cookie === "object" && options.cookie !== null ? options.cookie : {};
+  const staticCookie = typeof options.cookie === "object" && options.cookie !== null
+    ? options.cookie
+    : {};
   const name = (staticCookie as { name?: string }).name ?? options.cookieName ?? "sid";
   const cookie = resolveCookieOptions(name, staticCookie);
-  const maxAge = duration("maxAge", options.maxAge, DAY, cookie.persistent ? MAX_COOKIE_AGE_MS : Infinity);
+  const maxAge = duration(
+    "maxAge",
+    options.maxAge,
+    DAY,
+    cookie.persistent ? MAX_COOKIE_AGE_MS : Infinity,
+  );
   const absoluteMaxAge = options.absoluteMaxAge === undefined
     ? Infinity
     : duration("absoluteMaxAge", options.absoluteMaxAge, Infinity);
@@ -167,7 +187,9 @@ export function resolveOptions(options: SessionOptions & { [ALLOW_SHORT_KEYS]?: 
       alwaysRoll: c.alwaysRoll ?? false,
     };
     if (client.name === cookie.name) {
-      throw new TypeError("Cannot use option client.name: must differ from the session cookie name");
+      throw new TypeError(
+        "Cannot use option client.name: must differ from the session cookie name",
+      );
     }
   }
   const storeTimeout = options.storeTimeout === undefined

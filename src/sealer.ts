@@ -34,8 +34,13 @@ export class Sealer {
    * Unseals a value. Resolves undefined for anything that is not a value sealed by one of the keys
    * (tampered, truncated, wrong key, too long); never rejects.
    */
-  async unseal(sealed: string | undefined): Promise<{ value: unknown; stale: boolean } | undefined> {
-    if (typeof sealed !== "string" || sealed.length > MAX_SEALED_LENGTH || !sealed.startsWith("Fe26.2*")) {
+  async unseal(
+    sealed: string | undefined,
+  ): Promise<{ value: unknown; stale: boolean } | undefined> {
+    if (
+      typeof sealed !== "string" || sealed.length > MAX_SEALED_LENGTH ||
+      !sealed.startsWith("Fe26.2*")
+    ) {
       return undefined;
     }
     try {

@@ -223,7 +223,12 @@ export class SessionState implements ProxyHandler<SessionData> {
   /** Writes one data key, recording the change. */
   writeKey(key: string, value: unknown): void {
     this.dirty.add(key);
-    Object.defineProperty(this.data, key, { value, writable: true, enumerable: true, configurable: true });
+    Object.defineProperty(this.data, key, {
+      value,
+      writable: true,
+      enumerable: true,
+      configurable: true,
+    });
   }
 
   /** Replaces all data (`ctx.session = {...}`). */
@@ -276,7 +281,9 @@ export class SessionState implements ProxyHandler<SessionData> {
   }
 
   set(_target: SessionData, key: string | symbol, value: unknown): boolean {
-    if (typeof key === "symbol") throw new TypeError("Cannot set session key: symbols are not stored");
+    if (typeof key === "symbol") {
+      throw new TypeError("Cannot set session key: symbols are not stored");
+    }
     if (key === "maxAge") {
       this.ensureLoaded();
       this.setMaxAge(Number(value));
@@ -316,7 +323,10 @@ export class SessionState implements ProxyHandler<SessionData> {
     return Reflect.ownKeys(target);
   }
 
-  getOwnPropertyDescriptor(target: SessionData, key: string | symbol): PropertyDescriptor | undefined {
+  getOwnPropertyDescriptor(
+    target: SessionData,
+    key: string | symbol,
+  ): PropertyDescriptor | undefined {
     this.ensureLoaded();
     return Reflect.getOwnPropertyDescriptor(target, key);
   }

@@ -84,7 +84,11 @@ export type StoreLike =
   | Map<string, unknown>
   | KoaStyleStore
   | BridgeStyleStore
-  | { get(id: string, ctx?: unknown): unknown; set(id: string, value: unknown, ctx?: unknown): unknown; delete(id: string, ctx?: unknown): unknown };
+  | {
+    get(id: string, ctx?: unknown): unknown;
+    set(id: string, value: unknown, ctx?: unknown): unknown;
+    delete(id: string, ctx?: unknown): unknown;
+  };
 
 /**
  * Adapts an existing store, unchanged, to the {@linkcode Store} contract:
@@ -109,7 +113,9 @@ export type StoreLike =
 export function toStore(store: StoreLike, shape?: "bridge" | "koa"): Store {
   if (store instanceof Map) return new MapAdapter(store);
   if (typeof store !== "object" || store === null || typeof store.get !== "function") {
-    throw new TypeError("Cannot use store: expected a Map or an object with get/set/delete or get/set/destroy");
+    throw new TypeError(
+      "Cannot use store: expected a Map or an object with get/set/delete or get/set/destroy",
+    );
   }
   const s = store as unknown as Record<string, unknown>;
   if (typeof s.set !== "function") throw new TypeError("Cannot use store: set() is missing");
@@ -164,7 +170,9 @@ class KoaStoreAdapter implements Store {
     this.#s = s;
   }
   get(id: string, ctx?: unknown): Awaitable<StoredRecord | undefined> {
-    return this.#s.get(id, undefined, { rolling: false, ctx }) as Awaitable<StoredRecord | undefined>;
+    return this.#s.get(id, undefined, { rolling: false, ctx }) as Awaitable<
+      StoredRecord | undefined
+    >;
   }
   set(id: string, record: StoredRecord, ttlMs: number, ctx?: unknown): unknown {
     return this.#s.set(id, record, ttlMs, { rolling: false, changed: true, ctx });
@@ -192,7 +200,11 @@ class BridgeStoreAdapter implements Store {
     return fromBridgeState(await this.#s.get(id));
   }
   set(id: string, record: StoredRecord, ttlMs: number): unknown {
-    const state: BridgeState = { session: JSON.stringify(record), expiresAt: record.expiresAt, ttl: ttlMs };
+    const state: BridgeState = {
+      session: JSON.stringify(record),
+      expiresAt: record.expiresAt,
+      ttl: ttlMs,
+    };
     return this.#s.set(id, state);
   }
   delete(id: string): unknown {
@@ -203,9 +215,8 @@ class BridgeStoreAdapter implements Store {
   }
   async *#list(): AsyncIterable<[string, StoredRecord]> {
     const listed = await this.#s.list!();
-    const entries: Iterable<unknown> = listed instanceof Map
-      ? listed
-      : Array.isArray(listed) || (listed && typeof (listed as Iterable<unknown>)[Symbol.iterator] === "function")
+    const entries: Iterable<unknown> = listed instanceof Map ? listed : Array.isArray(listed) ||
+        (listed && typeof (listed as Iterable<unknown>)[Symbol.iterator] === "function")
       ? listed as Iterable<unknown>
       : listed && typeof listed === "object"
       ? Object.entries(listed)
@@ -240,7 +251,9 @@ function fromBridgeState(state: unknown): StoredRecord | undefined {
   for (const [k, v] of Object.entries(parsed)) {
     if (k !== "_expire" && k !== "_maxAge" && k !== "_session") data[k] = v;
   }
-  const exp = typeof expiresAt === "number" ? expiresAt : Number((parsed as { _expire?: number })._expire);
+  const exp = typeof expiresAt === "number"
+    ? expiresAt
+    : Number((parsed as { _expire?: number })._expire);
   return { data, expiresAt: exp, createdAt: Number.isFinite(exp) ? exp - 86_400_000 : 0 };
 }
 
@@ -348,12 +361,19 @@ export class StoreGateway {
     } catch (err) {
       return Promise.reject(wrap(op, err));
     }
-    if (!result || typeof (result as Promise<T>).then !== "function") return Promise.resolve(result);
+    if (!result || typeof (result as Promise<T>).then !== "function") {
+      return Promise.resolve(result);
+    }
     const timeoutMs = this.#opts.timeoutMs;
-    if (!(timeoutMs > 0)) return (result as Promise<T>).then(undefined, (err) => Promise.reject(wrap(op, err)));
+    if (!(timeoutMs > 0)) {
+      return (result as Promise<T>).then(undefined, (err) => Promise.reject(wrap(op, err)));
+    }
     return new Promise<T>((resolve, reject) => {
       const timer = setTimeout(
-        () => reject(new StoreError(`Cannot ${op} session: store did not answer within ${timeoutMs} ms`)),
+        () =>
+          reject(
+            new StoreError(`Cannot ${op} session: store did not answer within ${timeoutMs} ms`),
+          ),
         timeoutMs,
       );
       (result as Promise<T>).then(
@@ -371,7 +391,11 @@ export class StoreGateway {
 }
 
 function wrap(op: string, err: unknown): Error {
-  if (err instanceof StoreError || (err instanceof Error && "code" in err && String((err as { code: unknown }).code).startsWith("ERR_SESSION"))) {
+  if (
+    err instanceof StoreError ||
+    (err instanceof Error && "code" in err &&
+      String((err as { code: unknown }).code).startsWith("ERR_SESSION"))
+  ) {
     return err;
   }
   return new StoreError(`Cannot ${op} session: store failed`, { cause: err });

@@ -1,0 +1,606 @@
+import { describe, test } from "node:test";
+import assert from "node:assert/strict";
+import {
+  createSessions,
+  generateUid,
+  MapStore,
+  type SessionDestroyEvent,
+  type SessionManager,
+  SessionMissingError,
+  type SessionOptions,
+  type SessionSetEvent,
+  type SessionState,
+} from "../mod.ts";
+import { CookieSigner, Keyring } from "../src/signer.ts";
+import { Sealer } from "../src/sealer.ts";
+import { parseCookieHeader, resolveCookieOptions, serializeCookie } from "../src/cookie.ts";
+
+const KEY = "k".repeat(32);
+const OLD = "o".repeat(32);
+const quiet = { warn() {} };
+
+/** Cookie header value (`name=value`) of each Set-Cookie. */
+function pairs(cookies: string[]): string {
+  return cookies.map((c) => c.split(";")[0]).filter((c) => !c.endsWith("=")).join("; ");
+}
+
+/** Runs one "request" against the manager: open, prepare, handler, commit. */
+async function request(
+  m: SessionManager,
+  cookie: string | null,
+  handler: (s: SessionState) => unknown,
+): Promise<{ cookies: string[]; cookie: string; state: SessionState }> {
+  const state = m.open(cookie);
+  await m.prepare(state);
+  await handler(state);
+  const { cookies } = await m.commit(state);
+  return { cookies, cookie: pairs(cookies) || cookie || "", state };
+}
+
+function manager(extra: SessionOptions = {}): { m: SessionManager; store: MapStore } {
+  const store = new MapStore();
+  return { m: createSessions({ store, keys: [KEY], logger: quiet, ...extra }), store };
+}
+
+describe("ids", () => {
+  test("generateUid gives 24 base64url chars (144 bits) and no repeats", () => {
+    const seen = new Set<string>();
+    for (let i = 0; i < 5000; i++) {
+      const id = generateUid();
+      assert.match(id, /^[A-Za-z0-9_-]{24}$/);
+      seen.add(id);
+    }
+    assert.equal(seen.size, 5000);
+  });
+});
+
+describe("signed-id codec", () => {
+  const ring = new Keyring([KEY]);
+  const signer = new CookieSigner(ring, "sid");
+
+  test("a signed value verifies and yields the value", () => {
+    const signed = signer.sign("abc");
+    assert.deepEqual(signer.verify(signed), { value: "abc", stale: false });
+  });
+
+  test("the cookie name is bound into the MAC: a value moved to another name fails", () => {
+    const other = new CookieSigner(ring, "other");
+    assert.equal(other.verify(signer.sign("abc")), undefined);
+  });
+
+  test("an old key is accepted and reported stale; a removed key is rejected", () => {
+    const old = new CookieSigner(new Keyring([OLD]), "sid").sign("abc");
+    const rotated = new CookieSigner(new Keyring([KEY, OLD]), "sid");
+    assert.deepEqual(rotated.verify(old), { value: "abc", stale: true });
+    assert.equal(new CookieSigner(new Keyring([KEY]), "sid").verify(old), undefined);
+  });
+
+  test("every flipped character of the id or the signature is rejected", () => {
+    const fresh = new CookieSigner(ring, "sid", 0);
+    const signed = fresh.sign(generateUid());
+    for (let i = 0; i < signed.length; i++) {
+      const c = signed[i] === "A" ? "B" : "A";
+      const bad = signed.slice(0, i) + c + signed.slice(i + 1);
+      if (bad !== signed) assert.equal(fresh.verify(bad), undefined, `position ${i}`);
+    }
+  });
+
+  test("truncated, padded, empty, oversized, non-base64url and wrong-shape values are rejected", () => {
+    const signed = signer.sign("abc");
+    for (
+      const bad of [
+        "",
+        ".",
+        signed.slice(0, -1),
+        signed + "=",
+        signed + "A",
+        "abc",
+        "ab c." + signed.split(".")[1],
+        "a".repeat(100_000),
+        "\u00a0" + signed,
+        signed.replace(".", ".."),
+      ]
+    ) assert.equal(signer.verify(bad), undefined);
+    assert.equal(signer.verify(undefined), undefined);
+  });
+});
+
+describe("sealed codec", () => {
+  const sealer = new Sealer([KEY]);
+
+  test("seal/unseal round trip", async () => {
+    const sealed = await sealer.seal({ a: 1 });
+    assert.deepEqual(await sealer.unseal(sealed), { value: { a: 1 }, stale: false });
+  });
+
+  test("tampering with any part (key id, salt, IV, ciphertext, expiry, MAC salt, MAC) fails cleanly", async () => {
+    const sealed = await sealer.seal({ a: 1 });
+    const parts = sealed.split("*");
+    for (let p = 1; p < parts.length; p++) {
+      const copy = [...parts];
+      copy[p] = copy[p] ? (copy[p]![0] === "A" ? "B" : "A") + copy[p]!.slice(1) : "x";
+      assert.equal(await sealer.unseal(copy.join("*")), undefined, `part ${p}`);
+    }
+    assert.equal(await sealer.unseal(sealed.slice(0, -3)), undefined);
+    assert.equal(await sealer.unseal("x".repeat(5000)), undefined);
+    assert.equal(await sealer.unseal(""), undefined);
+  });
+
+  test("rotation: an old key unseals (stale), a removed key does not", async () => {
+    const old = await new Sealer([OLD]).seal({ a: 1 });
+    assert.deepEqual(await new Sealer([KEY, OLD]).unseal(old), { value: { a: 1 }, stale: true });
+    assert.equal(await new Sealer([KEY]).unseal(old), undefined);
+  });
+});
+
+describe("cookies", () => {
+  test("parsing: null prototype, first duplicate wins, __proto__ is a plain name", () => {
+    const c = parseCookieHeader("a=1; a=2; __proto__=x; constructor=y");
+    assert.equal("toString" in c, false); // no Object.prototype in the chain
+    assert.equal(c.a, "1");
+    assert.equal(c["__proto__"], "x");
+    assert.equal(({} as Record<string, unknown>).x, undefined);
+  });
+
+  test("parsing never throws on hostile headers", () => {
+    for (const h of ["", ";;;", "=x", "\u00a0n=1", "é=ü", "a=%E0%A4%A", "x".repeat(100_000)]) {
+      assert.doesNotThrow(() => parseCookieHeader(h));
+    }
+    assert.deepEqual({ ...parseCookieHeader("x".repeat(70_000) + "=1") }, {});
+  });
+
+  test("attribute injection (';', CR, LF) throws TypeError", () => {
+    for (const v of ["/;x", "/\r\nSet-Cookie: a=b", "/\nx"]) {
+      assert.throws(() => resolveCookieOptions("sid", { path: v }), TypeError);
+      assert.throws(() => resolveCookieOptions("sid", { domain: v }), TypeError);
+    }
+    assert.throws(() => resolveCookieOptions("bad name", {}), TypeError);
+    assert.throws(() => resolveCookieOptions("a;b", {}), TypeError);
+  });
+
+  test("__Host- needs Path=/ and no Domain; SameSite=None and Partitioned need Secure", () => {
+    assert.throws(() => resolveCookieOptions("__Host-sid", { domain: "example.com" }), TypeError);
+    assert.throws(() => resolveCookieOptions("__Host-sid", { path: "/app" }), TypeError);
+    assert.throws(() => resolveCookieOptions("__Host-sid", { secure: false }), TypeError);
+    assert.throws(
+      () => resolveCookieOptions("sid", { sameSite: "none", secure: false }),
+      TypeError,
+    );
+    assert.throws(
+      () => resolveCookieOptions("sid", { partitioned: true, secure: false }),
+      TypeError,
+    );
+    const host = resolveCookieOptions("__Host-sid", {});
+    assert.match(serializeCookie(host, "v", 1000, false), /; Secure/);
+  });
+
+  test("Max-Age above 400 days throws RangeError", () => {
+    const c = resolveCookieOptions("sid", {});
+    assert.throws(() => serializeCookie(c, "v", 401 * 86_400_000, false), RangeError);
+    assert.match(serializeCookie(c, "v", 400 * 86_400_000, false), /Max-Age=34560000/);
+  });
+
+  test('secure: "auto" sets Secure only on https', () => {
+    const c = resolveCookieOptions("sid", {});
+    assert.doesNotMatch(serializeCookie(c, "v", 1000, false), /Secure/);
+    assert.match(serializeCookie(c, "v", 1000, true), /Secure/);
+  });
+});
+
+describe("options are validated once, at construction", () => {
+  const bad: [string, SessionOptions, ErrorConstructor][] = [
+    ["NaN maxAge", { maxAge: NaN }, TypeError],
+    ["negative maxAge", { maxAge: -1 }, RangeError],
+    ["Infinity maxAge", { maxAge: Infinity }, RangeError],
+    ["maxAge over 400 days", { maxAge: 401 * 86_400_000 }, RangeError],
+    ["zero absoluteMaxAge", { absoluteMaxAge: 0 }, RangeError],
+    ["short key", { keys: ["short"] }, RangeError],
+    ["empty key list", { keys: [] }, TypeError],
+    ["non-string key", { keys: [1 as unknown as string] }, TypeError],
+    ["string maxAge", { maxAge: "1d" as unknown as number }, TypeError],
+    ["bad store", { store: {} as never }, TypeError],
+    ["bad cookie path", { cookie: { path: "/;x" } }, TypeError],
+    [
+      "client name equal to session name",
+      { store: new MapStore(), client: { name: "sid" } },
+      TypeError,
+    ],
+  ];
+  for (const [name, opts, type] of bad) {
+    test(`${name} → ${type.name}`, () => {
+      assert.throws(() => createSessions({ keys: [KEY], logger: quiet, ...opts }), type);
+    });
+  }
+
+  test("error messages never contain the keys", () => {
+    const secret = "s3cr3t";
+    try {
+      createSessions({ keys: [secret] });
+      assert.fail("should throw");
+    } catch (err) {
+      assert.ok(!(err as Error).message.includes(secret));
+    }
+  });
+
+  test("no keys → a random key and a loud warning", () => {
+    const warnings: string[] = [];
+    const m = createSessions({ logger: { warn: (w) => warnings.push(w) } });
+    assert.equal(m.mode, "sealed");
+    assert.equal(warnings.length, 1);
+    assert.match(warnings[0]!, /random key/);
+  });
+});
+
+describe("manager lifecycle (store mode)", () => {
+  test("a new empty session writes nothing and sets no session cookie", async () => {
+    const { m, store } = manager();
+    const r = await request(m, null, (s) => void s.session.x);
+    assert.equal(store.size, 0);
+    assert.ok(!r.cookies.some((c) => c.startsWith("sid=")));
+  });
+
+  test("creation, update, read, nested mutation, destroy", async () => {
+    const { m, store } = manager();
+    let r = await request(m, null, (s) => {
+      s.session.user = { name: "ada", tags: ["a"] };
+    });
+    const id = r.state.id!;
+    assert.equal(store.size, 2); // the session and the client mapping
+    r = await request(m, r.cookie, (s) => {
+      (s.session.user as { tags: string[] }).tags.push("b");
+    });
+    assert.deepEqual((await m.getById(id))?.user, { name: "ada", tags: ["a", "b"] });
+    r = await request(m, r.cookie, (s) => {
+      s.destroyed = true;
+    });
+    assert.match(r.cookies[0]!, /^sid=; Max-Age=0/);
+    assert.equal(await m.getById(id), undefined);
+    assert.equal(store.size, 0);
+  });
+
+  test("unchanged reads cause no write and no Set-Cookie", async () => {
+    const { m, store } = manager();
+    const r = await request(m, null, (s) => {
+      s.session.n = { deep: [1] };
+    });
+    let writes = 0;
+    const set = store.set.bind(store);
+    store.set = (...a) => (writes++, set(...a));
+    const r2 = await request(m, r.cookie, (s) => {
+      assert.deepEqual(s.session.n, { deep: [1] });
+      assert.equal(s.session.hasChanged, false);
+    });
+    assert.equal(writes, 0);
+    assert.deepEqual(r2.cookies, []);
+  });
+
+  test("an id the server never issued is not adopted: a fresh id is issued", async () => {
+    const { m } = manager();
+    const signer = new CookieSigner(new Keyring([KEY]), "sid");
+    const forged = signer.sign("attackerChosenId00000000");
+    const r = await request(m, `sid=${forged}`, (s) => {
+      s.session.a = 1;
+    });
+    assert.notEqual(r.state.id, "attackerChosenId00000000");
+    assert.equal(await m.getById("attackerChosenId00000000"), undefined);
+  });
+
+  test("a slow request saving after a concurrent destroy does not resurrect the session", async () => {
+    const { m } = manager();
+    const r = await request(m, null, (s) => {
+      s.session.a = 1;
+    });
+    const slow = m.open(r.cookie);
+    slow.session.a; // loaded
+    await request(m, r.cookie, (s) => {
+      s.destroyed = true;
+    });
+    slow.session.b = 2;
+    const { cookies } = await m.commit(slow);
+    assert.equal(await m.getById(r.state.id!), undefined);
+    assert.match(cookies[0]!, /^sid=; Max-Age=0/);
+  });
+
+  test("concurrent requests changing different keys both survive (patch commits)", async () => {
+    const { m } = manager();
+    const r = await request(m, null, (s) => {
+      s.session.base = 1;
+    });
+    const states = Array.from({ length: 50 }, () => m.open(r.cookie));
+    states.forEach((s, i) => (s.session[`k${i}`] = i));
+    await Promise.all(states.map((s) => m.commit(s)));
+    const data = await m.getById(r.state.id!);
+    for (let i = 0; i < 50; i++) assert.equal(data?.[`k${i}`], i);
+    assert.equal(data?.base, 1);
+  });
+
+  test("regenerate: new id, old record deleted, data kept", async () => {
+    const { m } = manager();
+    const r = await request(m, null, (s) => {
+      s.session.a = 1;
+    });
+    const old = r.state.id!;
+    const r2 = await request(m, r.cookie, async (s) => {
+      await s.session.regenerate();
+    });
+    assert.notEqual(r2.state.id, old);
+    assert.equal(await m.getById(old), undefined);
+    assert.deepEqual(await m.getById(r2.state.id!), { a: 1 });
+    const replay = await request(m, r.cookie, (s) => assert.equal(s.session.a, undefined));
+    assert.equal(replay.state.isNew, true);
+  });
+
+  test("idle timeout and absolute timeout with an injectable clock", async () => {
+    let now = 1_000_000;
+    const store = new MapStore({ now: () => now });
+    const m = createSessions({
+      store,
+      keys: [KEY],
+      maxAge: 1000,
+      absoluteMaxAge: 5000,
+      now: () => now,
+      logger: quiet,
+    });
+    let r = await request(m, null, (s) => {
+      s.session.a = 1;
+    });
+    now += 999;
+    r = await request(m, r.cookie, (s) => assert.equal(s.session.a, 1)); // renews (less than half left)
+    now += 999;
+    r = await request(m, r.cookie, (s) => assert.equal(s.session.a, 1));
+    now += 2000;
+    await request(m, r.cookie, (s) => assert.equal(s.session.a, undefined));
+
+    // absolute: active every 400 ms, still gone after 5 s
+    r = await request(m, null, (s) => {
+      s.session.b = 1;
+    });
+    for (let t = 0; t < 12; t++) {
+      now += 400;
+      r = await request(m, r.cookie, (s) => {
+        s.session.t = t;
+      });
+    }
+    // 4.8 s after creation, active 400 ms ago: alive. At 5.2 s: past the absolute cap.
+    r = await request(m, r.cookie, (s) => assert.equal(s.session.b, 1));
+    now += 400;
+    await request(m, r.cookie, (s) => assert.equal(s.session.b, undefined));
+  });
+
+  test("rolling renewal happens only once less than half of the idle window remains", async () => {
+    let now = 0;
+    const { m, store } = manager({ maxAge: 1000, now: () => now });
+    const r = await request(m, null, (s) => {
+      s.session.a = 1;
+    });
+    let writes = 0;
+    const set = store.set.bind(store);
+    store.set = (...a) => (writes++, set(...a));
+    now = 400;
+    const r2 = await request(m, r.cookie, (s) => void s.session.a);
+    assert.equal(writes, 0);
+    assert.deepEqual(r2.cookies, []);
+    now = 600;
+    const r3 = await request(m, r.cookie, (s) => void s.session.a);
+    assert.equal(writes, 1);
+    assert.match(r3.cookies[0]!, /^sid=.*Max-Age=1;/);
+  });
+
+  test("flash: visible on the next request, gone after it; reflash keeps it one more", async () => {
+    const { m } = manager();
+    let r = await request(m, null, (s) => {
+      s.session.keep = 1;
+      s.session.flash("msg", "hi");
+    });
+    r = await request(m, r.cookie, (s) => assert.equal(s.session.msg, "hi"));
+    r = await request(m, r.cookie, (s) => assert.equal(s.session.msg, undefined));
+    r = await request(m, r.cookie, (s) => s.session.flash("msg", "again"));
+    r = await request(m, r.cookie, (s) => {
+      assert.equal(s.session.msg, "again");
+      s.session.reflash();
+    });
+    r = await request(m, r.cookie, (s) => assert.equal(s.session.msg, "again"));
+    await request(m, r.cookie, (s) => assert.equal(s.session.msg, undefined));
+  });
+
+  test("reserved names cannot be overwritten and __proto__ stays a plain key", async () => {
+    const { m } = manager();
+    const r = await request(m, null, (s) => {
+      assert.throws(() => ((s.session as Record<string, unknown>).isNew = 1), TypeError);
+      s.session["__proto__"] = { polluted: true };
+    });
+    await request(m, r.cookie, (s) => {
+      assert.deepEqual(s.session["__proto__"], { polluted: true });
+      assert.equal(({} as Record<string, unknown>).polluted, undefined);
+      assert.equal((s.session as Record<string, unknown>).polluted, undefined);
+    });
+  });
+
+  test("a failing store read never turns into an empty session saved over real data", async () => {
+    const { m, store } = manager();
+    const r = await request(m, null, (s) => {
+      s.session.real = "data";
+    });
+    const get = store.get.bind(store);
+    store.get = () => {
+      throw new Error("down");
+    };
+    const state = m.open(r.cookie);
+    assert.throws(() => state.session.real, { code: "ERR_STORE" });
+    await m.commit(state);
+    store.get = get;
+    assert.deepEqual(await m.getById(r.state.id!), { real: "data" });
+  });
+
+  test("committing twice is a ResponseSentError", async () => {
+    const { m } = manager();
+    const s = m.open(null);
+    await m.commit(s);
+    await assert.rejects(m.commit(s), { code: "ERR_RESPONSE_SENT" });
+  });
+});
+
+describe("events", () => {
+  function record(m: SessionManager): string[] {
+    const log: string[] = [];
+    m.on(
+      "sessionSet",
+      (e: SessionSetEvent) => log.push(`set new=${e.isNew} init=${e.isInit} cid=${!!e.clientId}`),
+    );
+    m.on("sessionDestroy", (e: SessionDestroyEvent) => log.push(`destroy cid=${!!e.clientId}`));
+    m.on("cleanup", (n: number) => log.push(`cleanup ${n}`));
+    return log;
+  }
+
+  test("create → update → regenerate → destroy emit the exact sequence", async () => {
+    const { m } = manager();
+    const log = record(m);
+    let r = await request(m, null, (s) => {
+      s.session.a = 1;
+    });
+    r = await request(m, r.cookie, (s) => {
+      s.session.a = 2;
+    });
+    r = await request(m, r.cookie, (s) => s.session.regenerate());
+    await request(m, r.cookie, (s) => {
+      s.destroyed = true;
+    });
+    assert.deepEqual(log, [
+      "set new=true init=true cid=true",
+      "set new=false init=false cid=true",
+      "destroy cid=true",
+      "set new=true init=true cid=true",
+      "destroy cid=true",
+    ]);
+  });
+
+  test("cleanup removes expired sessions with a sessionDestroy each, then cleanup(count)", async () => {
+    let now = 0;
+    const { m, store } = manager({ maxAge: 1000, now: () => now });
+    const log = record(m);
+    await request(m, null, (s) => {
+      s.session.a = 1;
+    });
+    await request(m, null, (s) => {
+      s.session.a = 2;
+    });
+    log.length = 0;
+    now = 5000;
+    assert.equal(await m.cleanup(), 2);
+    assert.deepEqual(log, ["destroy cid=true", "destroy cid=true", "cleanup 2"]);
+    assert.equal(store.size, 0);
+  });
+
+  test("a throwing listener is reported, never breaks the commit", async () => {
+    const warnings: string[] = [];
+    const { m } = manager({ logger: { warn: (w) => warnings.push(w) } });
+    m.on("sessionSet", () => {
+      throw new Error("boom");
+    });
+    await request(m, null, (s) => {
+      s.session.a = 1;
+    });
+    assert.equal(warnings.length, 1);
+  });
+
+  test("once, off, and unknown event names", () => {
+    const { m } = manager();
+    let n = 0;
+    const fn = () => n++;
+    m.once("cleanup", fn);
+    m.on("cleanup", fn);
+    m.off("cleanup", fn);
+    assert.throws(() => m.on("nope" as never, fn), TypeError);
+  });
+
+  test("auto-cleanup starts once and stops", () => {
+    const { m } = manager();
+    assert.equal(m.startAutoCleanup(60_000), true);
+    assert.equal(m.startAutoCleanup(), false);
+    assert.equal(m.stopAutoCleanup(), true);
+    assert.equal(m.stopAutoCleanup(), false);
+  });
+});
+
+describe("lookups by id and client", () => {
+  test("getSessionId follows the client's current session, also after regenerate", async () => {
+    const { m } = manager();
+    let r = await request(m, null, (s) => {
+      s.session.a = 1;
+    });
+    const clientId = r.state.clientId!;
+    assert.equal(await m.getSessionId(clientId), r.state.id);
+    r = await request(m, r.cookie, (s) => s.session.regenerate());
+    assert.equal(r.state.clientId, clientId);
+    assert.equal(await m.getSessionId(clientId), r.state.id);
+    assert.deepEqual(await m.getByClientId(clientId), { a: 1 });
+    assert.equal(await m.destroyByClientId(clientId), true);
+    assert.equal(await m.getSessionId(clientId), undefined);
+    assert.equal(await m.destroyByClientId(clientId), false);
+  });
+
+  test("setById replaces data and refuses to create; setByClientId throws without mapping", async () => {
+    const { m } = manager();
+    const r = await request(m, null, (s) => {
+      s.session.a = 1;
+    });
+    assert.equal(await m.setById(r.state.id!, { b: 2 }), true);
+    assert.deepEqual(await m.getById(r.state.id!), { b: 2 });
+    await assert.rejects(m.setById("missing", { a: 1 }), SessionMissingError);
+    await assert.rejects(m.setByClientId("missing", { a: 1 }), { code: "ERR_SESSION_MISSING" });
+  });
+
+  test("update() is exact under 1,000 concurrent increments and null destroys", async () => {
+    const { m } = manager();
+    const r = await request(m, null, (s) => {
+      s.session.n = 0;
+    });
+    const id = r.state.id!;
+    await Promise.all(
+      Array.from({ length: 1000 }, () => m.update(id, (d) => void (d.n = (d.n as number) + 1))),
+    );
+    assert.equal((await m.getById(id))?.n, 1000);
+    assert.equal(await m.update("missing", () => {}), undefined);
+    assert.equal(await m.update(id, () => null), undefined);
+    assert.equal(await m.getById(id), undefined);
+  });
+
+  test("readCookies verifies without creating anything", async () => {
+    const { m, store } = manager();
+    const r = await request(m, null, (s) => {
+      s.session.a = 1;
+    });
+    assert.deepEqual(m.readCookies(r.cookie), {
+      sessionId: r.state.id,
+      clientId: r.state.clientId,
+    });
+    assert.deepEqual(m.readCookies("sid=forged.x"), {});
+    assert.equal(store.size, 2);
+  });
+});
+
+describe("sealed mode", () => {
+  test("round trip, changes, destroy, and read-only lookups by id", async () => {
+    const m = createSessions({ keys: [KEY], logger: quiet });
+    let r = await request(m, null, (s) => {
+      s.session.a = { b: [1] };
+    });
+    assert.match(r.cookie, /^sid=Fe26\.2\*/);
+    r = await request(m, r.cookie, (s) => {
+      (s.session.a as { b: number[] }).b.push(2);
+    });
+    r = await request(m, r.cookie, (s) => assert.deepEqual(s.session.a, { b: [1, 2] }));
+    await assert.rejects(m.getById("x"), TypeError);
+    const d = await request(m, r.cookie, (s) => {
+      s.destroyed = true;
+    });
+    assert.match(d.cookies[0]!, /^sid=; Max-Age=0/);
+  });
+
+  test("a cookie over 4096 bytes is a CookieTooLargeError before anything is sent", async () => {
+    const m = createSessions({ keys: [KEY], logger: quiet });
+    const s = m.open(null);
+    s.session.big = "x".repeat(5000);
+    await assert.rejects(m.commit(s), { code: "ERR_COOKIE_TOO_LARGE" });
+  });
+});

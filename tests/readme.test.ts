@@ -1,0 +1,69 @@
+/** Runs the README's TypeScript code blocks: each must import and behave as described. */
+import { after, describe, test } from "node:test";
+import assert from "node:assert/strict";
+import { mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { fileURLToPath, pathToFileURL } from "node:url";
+import type { Hono } from "hono";
+
+const root = fileURLToPath(new URL("..", import.meta.url));
+const tmp = `${root}tests/.readme-tmp/`;
+const readme = readFileSync(`${root}README.md`, "utf8");
+const blocks = [...readme.matchAll(/```ts\n([\s\S]*?)```/g)].map((m) => m[1]!);
+
+/** Writes a README block as a module, with the package specifiers mapped to the sources. */
+async function load(i: number): Promise<{ default: Hono }> {
+  mkdirSync(tmp, { recursive: true });
+  const code = blocks[i]!
+    .replaceAll('"unisession/hono/global"', `"${pathToFileURL(`${root}adapters/hono_global.ts`)}"`)
+    .replaceAll('from "unisession/hono"', `from "${pathToFileURL(`${root}adapters/hono.ts`)}"`)
+    .replaceAll('from "unisession"', `from "${pathToFileURL(`${root}mod.ts`)}"`);
+  const file = `${tmp}block_${i}.ts`;
+  writeFileSync(file, `import process from "node:process";\n${code}`);
+  return await import(pathToFileURL(file).href);
+}
+
+function cookieOf(res: Response, prev = ""): string {
+  const jar = new Map(prev ? prev.split("; ").map((p) => p.split("=") as [string, string]) : []);
+  for (const sc of res.headers.getSetCookie()) {
+    const [pair] = sc.split(";");
+    const i = pair!.indexOf("=");
+    const name = pair!.slice(0, i), value = pair!.slice(i + 1);
+    if (value === "" || /Max-Age=0/.test(sc)) jar.delete(name);
+    else jar.set(name, value);
+  }
+  return [...jar].map(([k, v]) => `${k}=${v}`).join("; ");
+}
+
+describe("README", () => {
+  after(() => rmSync(tmp, { recursive: true, force: true }));
+
+  test("has the demo and test commands first", () => {
+    const first = readme.slice(0, readme.indexOf("```sh") + 200);
+    assert.match(first, /npm run demo/);
+    assert.match(first, /npm test/);
+  });
+
+  test("Hono quick start: login, visit counter, logout", async () => {
+    const { default: app } = await load(0);
+    let res = await app.request("/me");
+    assert.equal(res.status, 401);
+    let cookie = cookieOf(res);
+    res = await app.request("/login", { method: "POST", headers: { cookie } });
+    cookie = cookieOf(res, cookie);
+    res = await app.request("/me", { headers: { cookie } });
+    assert.deepEqual(await res.json(), { userId: "ada", visits: 2 }); // the 401 visit counted too: regenerate keeps data
+    res = await app.request("/logout", { method: "POST", headers: { cookie } });
+    cookie = cookieOf(res, cookie);
+    res = await app.request("/me", { headers: { cookie } });
+    assert.equal(res.status, 401);
+  });
+
+  test("hono-session style quick start counts views in a sealed cookie", async () => {
+    const { default: app } = await load(1);
+    let res = await app.request("/");
+    assert.equal(await res.text(), "views: 1");
+    assert.match(res.headers.get("set-cookie")!, /^sid=Fe26\.2\*.*Max-Age=3600/);
+    res = await app.request("/", { headers: { cookie: cookieOf(res) } });
+    assert.equal(await res.text(), "views: 2");
+  });
+});
