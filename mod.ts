@@ -41,6 +41,7 @@ export { MapStore, type MapStoreOptions } from "./src/map_store.ts";
 export {
   type Awaitable,
   type BridgeStyleStore,
+  type HonoStyleStore,
   type KoaStyleStore,
   type RecordMutator,
   type Store,

@@ -26,7 +26,7 @@ import type { CookieOptions as HonoCookieOptions } from "hono/utils/cookie";
 import { createSessions, SessionManager } from "../src/manager.ts";
 import type { ClientOptions, SessionEncoder, SessionOptions } from "../src/options.ts";
 import type { Session as CoreSession, SessionApi, SessionState } from "../src/session.ts";
-import type { StoreLike } from "../src/store.ts";
+import { type HonoStyleStore, type Store, type StoreLike, toStore } from "../src/store.ts";
 
 /**
  * The session type of `c.session` when no generic is given. `c.session`, `c.sessionId` and
@@ -105,13 +105,24 @@ function installAccessors(c: Context): void {
   }
 }
 
+/**
+ * A hono-session store (`set(id, data, c)`), as opposed to a Map or a unisession store (which have
+ * `update`, `list` or are synchronous): the context goes in as the third argument of `set`.
+ */
+function isHonoStyleStore(store: StoreLike | undefined): store is HonoStyleStore {
+  if (!store || store instanceof Map || typeof store !== "object") return false;
+  const s = store as Partial<Store> & { destroy?: unknown };
+  return typeof s.delete === "function" && typeof s.update !== "function" &&
+    typeof s.list !== "function" && s.synchronous !== true && typeof s.destroy !== "function";
+}
+
 /** Translates hono-session options to core options. */
 function fromHonoOptions(o: HonoSessionOptions): SessionOptions {
   const co = { secure: true, httpOnly: true, ...o.cookieOptions } as HonoCookieOptions;
   const secure = co.prefix === "secure" || co.prefix === "host" ? true : co.secure;
   const prefix = co.prefix === "host" ? "__Host-" : co.prefix === "secure" ? "__Secure-" : "";
   return {
-    store: o.store,
+    store: isHonoStyleStore(o.store) ? toStore(o.store, "hono") : o.store,
     keys: o.keys ?? (o.secret === undefined ? undefined : [o.secret]),
     encoder: o.encoder,
     cookie: {
@@ -177,6 +188,12 @@ export function session<T extends object = Session>(
     c.set("session", state.session as CoreSession<T>);
     if (manager.serialize && state.id !== undefined) await manager.runExclusive(state.id, next);
     else await next();
+    if (c.error) {
+      // The handler failed: save nothing, so no half-done change reaches the store.
+      const { cookies } = manager.abandon(state);
+      for (const cookie of cookies) c.header("Set-Cookie", cookie, { append: true });
+      return;
+    }
     const current = c.get("session") as unknown;
     const result = await manager.commit(
       state,

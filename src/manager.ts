@@ -4,6 +4,7 @@
  * @module
  */
 import {
+  MAX_COOKIE_HEADER,
   MAX_COOKIE_SIZE,
   parseCookieHeader,
   resolveCookieOptions,
@@ -121,7 +122,9 @@ export class SessionManager<T extends object = SessionData> {
       const { encoder } = o;
       const secret = o.keys[0]!;
       this.#codec = {
-        seal: async (v) => await encoder.encode(v, secret),
+        // Custom encoders may return any string: URI-encode it for the cookie, as Hono's setCookie
+        // does (the cookie parser decodes it again).
+        seal: async (v) => encodeURIComponent(await encoder.encode(v, secret)),
         unseal: async (s) => {
           try {
             return { value: await encoder.decode(s, secret), stale: false };
@@ -218,6 +221,9 @@ export class SessionManager<T extends object = SessionData> {
   open(cookieHeader: string | null | undefined, init: OpenInit = {}): SessionState {
     const o = this.#o;
     const cookies = cookieHeader ? parseCookieHeader(cookieHeader) : undefined;
+    if (cookieHeader && cookieHeader.length > MAX_COOKIE_HEADER) {
+      this.#invalid("too-large", init.ctx);
+    }
     const raw = cookies?.[o.cookie.name];
     let id: string | undefined;
     let stale = false;
@@ -254,6 +260,7 @@ export class SessionManager<T extends object = SessionData> {
     });
     state.clientStale = clientStale;
     if (this.#codec && raw) state.loaded = false; // unsealed in prepare()
+    else if (this.#codec && raw === "") this.#invalid("malformed", init.ctx);
     return state;
   }
 
@@ -278,6 +285,7 @@ export class SessionManager<T extends object = SessionData> {
    */
   async commit(state: SessionState, replacement?: object | null): Promise<CommitResult> {
     if (state.closed) throw new ResponseSentError();
+    if (state.pending) await state.pending;
     if (replacement === null) state.destroyed = true;
     else if (replacement !== undefined) state.replaceData(replacement);
     state.closed = true;
@@ -415,6 +423,17 @@ export class SessionManager<T extends object = SessionData> {
     if (sid) out.sessionId = sid.value;
     const cid = this.#o.client && this.#cid!.verify(cookies[this.#o.client.name]);
     if (cid) out.clientId = cid.value;
+    return out;
+  }
+
+  /**
+   * Ends a request without saving anything (the handler failed): no half-written session.
+   * Only a missing client-id cookie is still issued.
+   */
+  abandon(state: SessionState): CommitResult {
+    state.closed = true;
+    const out: CommitResult = { cookies: [], noStore: false };
+    this.#clientCookie(state, out);
     return out;
   }
 
@@ -573,7 +592,7 @@ export class SessionManager<T extends object = SessionData> {
     state.ensureLoaded();
     const old = state.isNew ? undefined : state.id;
     if (old !== undefined && this.#gateway) {
-      await this.#destroy(old, state.record, state.clientId);
+      await this.#destroy(old, state.record, state.clientId, state.ctx);
     } else if (old !== undefined) {
       this.#emitDestroy(old, state.clientId);
     }
@@ -625,7 +644,7 @@ export class SessionManager<T extends object = SessionData> {
     const id = state.id;
     if (id !== undefined && !state.regenerated && !(state.loaded && state.isNew)) {
       if (this.#gateway) {
-        await this.#destroy(id, state.loaded ? state.record : undefined, state.clientId);
+        await this.#destroy(id, state.loaded ? state.record : undefined, state.clientId, state.ctx);
       } else this.#emitDestroy(id, state.clientId);
     }
     if (state.cookieValue !== undefined || state.regenerated) {
@@ -743,10 +762,11 @@ export class SessionManager<T extends object = SessionData> {
     id: string,
     known: StoredRecord | undefined,
     clientHint: string | undefined,
+    ctx?: unknown,
   ): Promise<boolean> {
     const gateway = this.#gatewayOrThrow();
-    const rec = known ?? await gateway.get(id);
-    await gateway.delete(id);
+    const rec = known ?? await gateway.get(id, ctx);
+    await gateway.delete(id, ctx);
     this.#attached.delete(id);
     if (!rec) return false;
     const clientId = rec.clientId ?? clientHint;

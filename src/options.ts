@@ -13,6 +13,7 @@ import { type Store, type StoreLike, toStore } from "./store.ts";
 /** Why an incoming cookie or record was treated as "no session". */
 export type InvalidReason =
   | "malformed"
+  | "too-large"
   | "signature"
   | "sealed"
   | "expired"

@@ -87,15 +87,21 @@ function state(self: unknown): SessionState {
 }
 function apiRenew(this: unknown, maxAge?: number): void {
   const s = state(this);
+  s.ensureLoaded();
   if (maxAge !== undefined) s.setMaxAge(maxAge * s.host.renewUnit);
   s.renewRequested = true;
 }
 function apiTouch(this: unknown): void {
-  state(this).renewRequested = true;
+  const s = state(this);
+  s.ensureLoaded();
+  s.renewRequested = true;
 }
 function apiRegenerate(this: unknown): Promise<void> {
   const s = state(this);
-  return s.host.regenerate(s);
+  const done = s.host.regenerate(s);
+  // The commit waits for it, so a regenerate() that is not awaited still completes in time.
+  s.pending = done.catch(() => {});
+  return done;
 }
 function apiDestroy(this: unknown): void {
   state(this).destroyed = true;
@@ -166,6 +172,8 @@ export class SessionState implements ProxyHandler<SessionData> {
   flashOld: Set<string> | undefined;
   flashNew: Set<string> | undefined;
   closed = false;
+  /** A regenerate() in flight; the commit waits for it. */
+  pending: Promise<void> | undefined;
   /** The session cookie was added to the response. */
   sessionCookieSent = false;
 

@@ -97,7 +97,8 @@ export type StoreLike =
  * or `optimize`, keeps `{ session: JSON, expiresAt, ttl }`). A {@linkcode Store} is returned as is.
  *
  * @param store the store to adapt
- * @param shape force a shape instead of detecting it (`"bridge"` for a v3 store without `list`)
+ * @param shape force a shape instead of detecting it: `"bridge"` for a v3 store without `list`,
+ *   `"hono"` for a hono-session store (`set(id, data, c)` gets the context as third argument)
  * @returns a {@linkcode Store}
  * @throws {TypeError} when `store` has none of the shapes
  *
@@ -110,7 +111,7 @@ export type StoreLike =
  * console.log(map.has("id")); // true
  * ```
  */
-export function toStore(store: StoreLike, shape?: "bridge" | "koa"): Store {
+export function toStore(store: StoreLike, shape?: "bridge" | "koa" | "hono"): Store {
   if (store instanceof Map) return new MapAdapter(store);
   if (typeof store !== "object" || store === null || typeof store.get !== "function") {
     throw new TypeError(
@@ -120,6 +121,7 @@ export function toStore(store: StoreLike, shape?: "bridge" | "koa"): Store {
   const s = store as unknown as Record<string, unknown>;
   if (typeof s.set !== "function") throw new TypeError("Cannot use store: set() is missing");
   if (shape === "bridge") return new BridgeStoreAdapter(store as BridgeStyleStore);
+  if (shape === "hono") return new HonoStoreAdapter(store as HonoStyleStore);
   if (typeof s.destroy === "function" && typeof s.delete !== "function") {
     if (shape !== "koa" && (typeof s.list === "function" || typeof s.optimize === "function")) {
       return new BridgeStoreAdapter(store as BridgeStyleStore);
@@ -139,22 +141,16 @@ class MapAdapter implements Store {
   }
   get(id: string): StoredRecord | undefined {
     const v = this.#map.get(id);
-    return v === undefined ? undefined : structuredClone(v) as StoredRecord;
+    return v === undefined || v === null ? undefined : jsonCopy(v) as StoredRecord;
   }
   set(id: string, record: StoredRecord): void {
-    let copy: StoredRecord;
-    try {
-      copy = structuredClone(record);
-    } catch (err) {
-      throw new SessionSerializationError({ cause: err });
-    }
-    this.#map.set(id, copy);
+    this.#map.set(id, jsonCopy(record));
   }
   delete(id: string): void {
     this.#map.delete(id);
   }
   *list(): Iterable<[string, StoredRecord]> {
-    for (const [k, v] of this.#map) yield [k, v as StoredRecord];
+    for (const [k, v] of this.#map) yield [k, (v === null ? v : jsonCopy(v)) as StoredRecord];
   }
   update(id: string, mutate: RecordMutator): StoredRecord | undefined {
     const cur = this.get(id);
@@ -182,6 +178,29 @@ class KoaStoreAdapter implements Store {
   }
 }
 
+/** A hono-session store: `get(id, c)`, `set(id, data, c)`, `delete(id, c)`. */
+export interface HonoStyleStore {
+  get(id: string, ctx?: unknown): unknown;
+  set(id: string, value: unknown, ctx?: unknown): unknown;
+  delete(id: string, ctx?: unknown): unknown;
+}
+
+class HonoStoreAdapter implements Store {
+  readonly #s: HonoStyleStore;
+  constructor(s: HonoStyleStore) {
+    this.#s = s;
+  }
+  get(id: string, ctx?: unknown): Awaitable<StoredRecord | undefined> {
+    return this.#s.get(id, ctx) as Awaitable<StoredRecord | undefined>;
+  }
+  set(id: string, record: StoredRecord, _ttlMs: number, ctx?: unknown): unknown {
+    return this.#s.set(id, record, ctx);
+  }
+  delete(id: string, ctx?: unknown): unknown {
+    return this.#s.delete(id, ctx);
+  }
+}
+
 /** koa-io-session v3 state: `{ session: JSON string, expiresAt, ttl }`. */
 interface BridgeState {
   session: string;
@@ -200,11 +219,12 @@ class BridgeStoreAdapter implements Store {
     return fromBridgeState(await this.#s.get(id));
   }
   set(id: string, record: StoredRecord, ttlMs: number): unknown {
-    const state: BridgeState = {
-      session: JSON.stringify(record),
-      expiresAt: record.expiresAt,
-      ttl: ttlMs,
-    };
+    const state: BridgeState = { session: "", expiresAt: record.expiresAt, ttl: ttlMs };
+    try {
+      state.session = JSON.stringify(record);
+    } catch (err) {
+      throw new SessionSerializationError({ cause: err });
+    }
     return this.#s.set(id, state);
   }
   delete(id: string): unknown {
@@ -341,7 +361,10 @@ export class StoreGateway {
     let iterable: AsyncIterable<[string, StoredRecord]> | Iterable<[string, StoredRecord]>;
     try {
       iterable = this.store.list();
-      for await (const entry of iterable) yield entry;
+      for await (const entry of iterable) {
+        if (isStoredRecord(entry[1])) yield entry;
+        else if (entry[1] !== undefined && entry[1] !== null) this.#opts.onCorrupt("list");
+      }
     } catch (err) {
       throw new StoreError("Cannot list sessions: store failed", { cause: err });
     }
@@ -402,3 +425,12 @@ function wrap(op: string, err: unknown): Error {
 }
 
 function noop(): void {}
+
+/** A JSON round trip: the same data rules as every serialising store. */
+function jsonCopy(value: unknown): unknown {
+  try {
+    return JSON.parse(JSON.stringify(value));
+  } catch (err) {
+    throw new SessionSerializationError({ cause: err });
+  }
+}

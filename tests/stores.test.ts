@@ -1,0 +1,700 @@
+// Stores: the conformance suite against MapStore and every store shape toStore() adapts, plus
+// MapStore specifics and the StoreGateway (timeouts, failures, corrupt records, atomic updates).
+import { describe, test } from "node:test";
+import assert from "node:assert/strict";
+import { testStoreConformance } from "../src/testing/store_conformance.ts";
+import { MapStore } from "../src/map_store.ts";
+import {
+  isStoredRecord,
+  type Store,
+  type StoredRecord,
+  StoreGateway,
+  type StoreLike,
+  toStore,
+} from "../src/store.ts";
+import { SessionSerializationError, StoreError, UnisessionError } from "../src/errors.ts";
+
+// ------------------------------------------------------------------------------------ helpers
+
+function record(data: Record<string, unknown>, ttlMs = 60_000): StoredRecord {
+  const now = Date.now();
+  return { data, expiresAt: now + ttlMs, createdAt: now };
+}
+
+/** Yields to the event loop, like a network round trip would. */
+function delay(): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, 0));
+}
+
+function gateway(store: Store, onCorrupt: (op: string) => void = () => {}): StoreGateway {
+  return new StoreGateway(store, { timeoutMs: 1000, onCorrupt });
+}
+
+/** Asserts that `promise` rejects with a StoreError (code ERR_STORE) and returns it. */
+async function rejectsWithStoreError(promise: Promise<unknown>): Promise<StoreError> {
+  let caught: unknown;
+  await promise.then(
+    () => assert.fail("expected a StoreError, but the call resolved"),
+    (err) => (caught = err),
+  );
+  assert.ok(caught instanceof StoreError, `expected a StoreError, got ${String(caught)}`);
+  assert.ok(caught instanceof UnisessionError);
+  assert.equal(caught.code, "ERR_STORE");
+  return caught;
+}
+
+/** 200 concurrent increments of `data.n` through the gateway; resolves the final `n`. */
+async function concurrentIncrements(store: Store, times = 200): Promise<unknown> {
+  const gw = gateway(store);
+  await gw.set("counter", record({ n: 0 }), 60_000);
+  const results = await Promise.all(
+    Array.from(
+      { length: times },
+      () =>
+        gw.update("counter", (cur) => ({
+          ...cur,
+          data: { ...cur.data, n: (cur.data.n as number) + 1 },
+        })),
+    ),
+  );
+  assert.ok(results.every((r) => r !== undefined), "an update of an existing record aborted");
+  return (await gw.get("counter"))?.data.n;
+}
+
+// ------------------------------------------------------------------------ fake foreign stores
+
+interface Call {
+  op: string;
+  args: unknown[];
+}
+
+/** A hono-session external store (`{ get(id, c), set(id, data, c), delete(id, c) }`) over a
+ * "database" that keeps JSON text, like the SQL example in hono-session's README. */
+function honoStore() {
+  const rows = new Map<string, string>();
+  const calls: Call[] = [];
+  return {
+    rows,
+    calls,
+    async get(id: string, c?: unknown): Promise<unknown> {
+      calls.push({ op: "get", args: [id, c] });
+      await delay();
+      const row = rows.get(id);
+      return row === undefined ? null : JSON.parse(row);
+    },
+    async set(id: string, data: unknown, c?: unknown): Promise<void> {
+      calls.push({ op: "set", args: [id, data, c] });
+      await delay();
+      rows.set(id, JSON.stringify(data));
+    },
+    async delete(id: string, c?: unknown): Promise<void> {
+      calls.push({ op: "delete", args: [id, c] });
+      await delay();
+      rows.delete(id);
+    },
+  };
+}
+
+/** A koa-generic-session / koa-redis store: `get(sid)`, `set(sid, sess, ttl)` (ttl in ms, like
+ * koa-redis's `PX`), `destroy(sid)`; values are JSON, missing reads as null. */
+function koaRedisStore() {
+  const keys = new Map<string, { json: string; exp: number }>();
+  const ttls: unknown[] = [];
+  return {
+    keys,
+    ttls,
+    async get(sid: string): Promise<unknown> {
+      await delay();
+      const e = keys.get(sid);
+      if (e === undefined) return null;
+      if (e.exp <= Date.now()) {
+        keys.delete(sid);
+        return null;
+      }
+      return JSON.parse(e.json);
+    },
+    async set(sid: string, sess: unknown, ttl?: number): Promise<void> {
+      ttls.push(ttl);
+      await delay();
+      const exp = typeof ttl === "number" ? Date.now() + ttl : Infinity;
+      keys.set(sid, { json: JSON.stringify(sess), exp });
+    },
+    async destroy(sid: string): Promise<void> {
+      await delay();
+      keys.delete(sid);
+    },
+  };
+}
+
+/** A koa-session external store: `get(key, maxAge, { rolling, ctx })`,
+ * `set(key, sess, maxAge, { rolling, changed, ctx })`, `destroy(key, { ctx })`. */
+function koaSessionStore() {
+  const keys = new Map<string, { json: string; exp: number }>();
+  const calls: Call[] = [];
+  return {
+    keys,
+    calls,
+    async get(key: string, maxAge: unknown, opts: { rolling: boolean; ctx: unknown }) {
+      calls.push({ op: "get", args: [key, maxAge, opts] });
+      await delay();
+      const e = keys.get(key);
+      if (e === undefined || e.exp <= Date.now()) return undefined;
+      return JSON.parse(e.json);
+    },
+    async set(
+      key: string,
+      sess: unknown,
+      maxAge: number,
+      opts: { rolling: boolean; changed: boolean; ctx: unknown },
+    ) {
+      calls.push({ op: "set", args: [key, sess, maxAge, opts] });
+      await delay();
+      keys.set(key, { json: JSON.stringify(sess), exp: Date.now() + maxAge });
+    },
+    async destroy(key: string, opts: { ctx: unknown }) {
+      calls.push({ op: "destroy", args: [key, opts] });
+      await delay();
+      keys.delete(key);
+    },
+  };
+}
+
+interface V3State {
+  session: string;
+  expiresAt: number;
+  ttl: number;
+}
+
+/** A @randajan/koa-io-session v3 backend store (synchronous, like its LiveStore) holding
+ * `{ session: <JSON>, expiresAt, ttl }` states; `list()` returns the ids. */
+function v3Store() {
+  const states = new Map<string, V3State>();
+  const optimized: number[] = [];
+  return {
+    states,
+    optimized,
+    get(sid: string): V3State | undefined {
+      const s = states.get(sid);
+      return s && { ...s };
+    },
+    set(sid: string, state: V3State): boolean {
+      states.set(sid, { ...state });
+      return true;
+    },
+    destroy(sid: string): boolean {
+      return states.delete(sid);
+    },
+    list(): string[] {
+      return [...states.keys()];
+    },
+    optimize(clearedCount: number): void {
+      optimized.push(clearedCount);
+    },
+  };
+}
+
+// --------------------------------------------------------------------------- conformance runs
+
+testStoreConformance("MapStore", () => new MapStore(), {
+  supportsList: true,
+  supportsUpdate: true,
+});
+
+testStoreConformance("toStore(new Map())", () => toStore(new Map()), {
+  supportsList: true,
+  supportsUpdate: true,
+  ttl: false, // a plain Map keeps records until deleted; the manager checks expiresAt
+});
+
+testStoreConformance("toStore(hono-session store)", () => toStore(honoStore()), {
+  supportsList: false,
+  supportsUpdate: false,
+  ttl: false,
+});
+
+testStoreConformance(
+  "toStore(koa-generic-session/koa-redis store)",
+  () => toStore(koaRedisStore()),
+  {
+    supportsList: false,
+    supportsUpdate: false,
+  },
+);
+
+testStoreConformance("toStore(koa-session external store)", () => toStore(koaSessionStore()), {
+  supportsList: false,
+  supportsUpdate: false,
+});
+
+testStoreConformance("toStore(koa-io-session v3 store)", () => toStore(v3Store()), {
+  supportsList: true,
+  supportsUpdate: false,
+  ttl: false, // v3 stores keep states until destroyed; expiresAt is checked on read
+});
+
+// ------------------------------------------------------------------ foreign store specifics
+
+describe("toStore: foreign store shapes", () => {
+  test("a Store is returned as is", () => {
+    const store = new MapStore();
+    assert.equal(toStore(store), store);
+  });
+
+  test("throws TypeError for null, {}, and objects missing set/delete", () => {
+    const bad: unknown[] = [
+      null,
+      undefined,
+      42,
+      "store",
+      {},
+      { get() {} },
+      { get() {}, delete() {} },
+      { get() {}, destroy() {} },
+      { get() {}, set() {} },
+      { set() {}, delete() {} },
+      { get: 1, set() {}, delete() {} },
+    ];
+    for (const x of bad) {
+      assert.throws(() => toStore(x as StoreLike), TypeError, `accepted ${String(x)}`);
+    }
+  });
+
+  test("a plain Map store keeps a copy: the Map never aliases what was set or read", async () => {
+    const map = new Map<string, unknown>();
+    const store = toStore(map);
+    const rec = record({ list: [1] });
+    await store.set("a", rec, 1000);
+    assert.notEqual(map.get("a"), rec);
+    assert.deepEqual(map.get("a"), rec);
+  });
+
+  test("hono-session store: get/delete receive the context as their second argument", async () => {
+    const hono = honoStore();
+    const store = toStore(hono);
+    const c = { req: "hono context" };
+    await store.get("a", c);
+    await store.delete("a", c);
+    assert.deepEqual(hono.calls.map((x) => x.args), [["a", c], ["a", c]]);
+  });
+
+  // hono-session calls `store.set(id, data, c)`; the shape cannot be told from a native Store's
+  // `set(id, record, ttlMs, ctx)`, so the hono adapter asks for it: toStore(x, "hono").
+  test("hono-session store: set(id, data, c) receives the Hono context as c", async () => {
+    const hono = honoStore();
+    const store = toStore(hono, "hono");
+    const c = { req: "hono context" };
+    const rec = record({ a: 1 });
+    await store.set("a", rec, 60_000, c);
+    const set = hono.calls.find((x) => x.op === "set")!;
+    assert.deepEqual(set.args[1], rec);
+    assert.equal(set.args[2], c, `set()'s third argument was ${String(set.args[2])}, not the ctx`);
+  });
+
+  test("koa-generic-session/koa-redis store: set receives the ttl in ms", async () => {
+    const redis = koaRedisStore();
+    const store = toStore(redis);
+    assert.equal(typeof store.list, "undefined");
+    await store.set("a", record({ a: 1 }, 1234), 1234);
+    await store.set("b", record({ b: 1 }, 86_400_000), 86_400_000);
+    assert.deepEqual(redis.ttls, [1234, 86_400_000]);
+    assert.deepEqual(JSON.parse(redis.keys.get("a")!.json).data, { a: 1 });
+    await store.delete("a");
+    assert.equal(redis.keys.has("a"), false);
+  });
+
+  test("koa-session external store: maxAge in ms and { rolling, changed, ctx } options", async () => {
+    const ks = koaSessionStore();
+    const store = toStore(ks);
+    const ctx = { koa: "context" };
+    const rec = record({ a: 1 }, 5000);
+    await store.set("k", rec, 5000, ctx);
+    assert.deepEqual(plainRecord(await store.get("k", ctx)), rec);
+    await store.delete("k", ctx);
+    const [set, get, destroy] = ks.calls;
+    assert.equal(set!.op, "set");
+    assert.deepEqual(set!.args[1], rec);
+    assert.equal(set!.args[2], 5000);
+    const setOpts = set!.args[3] as { rolling: unknown; changed: unknown; ctx: unknown };
+    assert.equal(typeof setOpts.rolling, "boolean");
+    assert.equal(setOpts.changed, true);
+    assert.equal(setOpts.ctx, ctx);
+    assert.equal(get!.op, "get");
+    const getOpts = get!.args[2] as { rolling: unknown; ctx: unknown };
+    assert.equal(typeof getOpts.rolling, "boolean");
+    assert.equal(getOpts.ctx, ctx);
+    assert.equal(destroy!.op, "destroy");
+    assert.equal((destroy!.args[1] as { ctx: unknown }).ctx, ctx);
+  });
+
+  test("koa-io-session v3 store: states are exactly { session: <JSON string>, expiresAt, ttl }", async () => {
+    const v3 = v3Store();
+    const store = toStore(v3);
+    const rec: StoredRecord = { ...record({ user: "ada", n: [1, 2] }, 4321), clientId: "c1" };
+    await store.set("s1", rec, 4321);
+    const state = v3.states.get("s1")!;
+    assert.deepEqual(Object.keys(state).sort(), ["expiresAt", "session", "ttl"]);
+    assert.equal(typeof state.session, "string");
+    assert.deepEqual(JSON.parse(state.session), rec);
+    assert.equal(state.expiresAt, rec.expiresAt);
+    assert.equal(state.ttl, 4321);
+    assert.deepEqual(await store.get("s1"), rec);
+  });
+
+  test("koa-io-session v3 store: afterCleanup(count) calls optimize(count)", async () => {
+    const v3 = v3Store();
+    const store = toStore(v3);
+    await store.afterCleanup?.(3);
+    assert.deepEqual(v3.optimized, [3]);
+  });
+
+  test("koa-io-session v3 store: a state written by koa-session (no data field) migrates", async () => {
+    const v3 = v3Store();
+    const expiresAt = Date.now() + 10_000;
+    v3.states.set("old", {
+      session: JSON.stringify({ user: "ada", _expire: expiresAt, _maxAge: 10_000 }),
+      expiresAt,
+      ttl: 10_000,
+    });
+    const rec = await toStore(v3).get("old");
+    assert.ok(isStoredRecord(rec));
+    assert.deepEqual(rec.data, { user: "ada" });
+    assert.equal(rec.expiresAt, expiresAt);
+  });
+
+  test("koa-io-session v3 store: list() returning a Map, an object or entries", async () => {
+    const state = (n: number): V3State => ({
+      session: JSON.stringify(record({ n })),
+      expiresAt: Date.now() + 60_000,
+      ttl: 60_000,
+    });
+    const shapes: unknown[] = [
+      new Map([["a", state(1)], ["b", state(2)]]),
+      { a: state(1), b: state(2) },
+      [["a", state(1)], ["b", state(2)]],
+    ];
+    for (const listed of shapes) {
+      const store = toStore({
+        get: () => undefined,
+        set: () => true,
+        destroy: () => true,
+        list: () => Promise.resolve(listed),
+      });
+      const got: [string, unknown][] = [];
+      for await (const [id, rec] of store.list!()) got.push([id, rec.data.n]);
+      assert.deepEqual(got, [["a", 1], ["b", 2]]);
+    }
+  });
+
+  test('koa-io-session v3 store without list/optimize: toStore(x, "bridge") keeps v3 states', async () => {
+    const { get, set, destroy, states } = v3Store();
+    const bare = { get, set, destroy };
+    await toStore(bare, "bridge").set("s", record({ a: 1 }), 1000);
+    assert.equal(typeof states.get("s")!.session, "string");
+  });
+
+  // The v3 adapter serialises records itself (JSON.stringify), so a BigInt or a cycle is a
+  // serialisation problem, not a store failure: it should fail like MapStore does.
+  test("koa-io-session v3 store: non-JSON data fails with SessionSerializationError", async () => {
+    const gw = gateway(toStore(v3Store()));
+    let caught: unknown;
+    await gw.set("s", record({ big: 1n }), 1000).catch((err) => (caught = err));
+    assert.ok(caught instanceof SessionSerializationError, `got ${String(caught)}`);
+    assert.equal(caught.code, "ERR_SESSION_SERIALIZATION");
+  });
+
+  for (
+    const [name, make] of [
+      ["hono-session", honoStore],
+      ["koa-generic-session/koa-redis", koaRedisStore],
+      ["koa-session external", koaSessionStore],
+      ["koa-io-session v3", v3Store],
+    ] as const
+  ) {
+    test(`${name} store (no update()): 200 concurrent gateway updates end at exactly 200`, async () => {
+      const store = toStore(make());
+      assert.equal(typeof store.update, "undefined");
+      assert.equal(await concurrentIncrements(store), 200);
+    });
+  }
+
+  test("sanity: without the gateway, naive get/set increments on such a store lose updates", async () => {
+    // Shows the gateway test above is meaningful: the fake stores really interleave.
+    const store = toStore(koaRedisStore());
+    await store.set("counter", record({ n: 0 }), 60_000);
+    await Promise.all(Array.from({ length: 50 }, async () => {
+      const cur = (await store.get("counter"))!;
+      await store.set("counter", { ...cur, data: { n: (cur.data.n as number) + 1 } }, 60_000);
+    }));
+    assert.ok(((await store.get("counter"))!.data.n as number) < 50);
+  });
+});
+
+function plainRecord(rec: StoredRecord | undefined | null): StoredRecord | undefined {
+  return rec ?? undefined;
+}
+
+// ------------------------------------------------------------------------ MapStore specifics
+
+describe("MapStore", () => {
+  test("maxEntries evicts the least recently written record", () => {
+    const store = new MapStore({ maxEntries: 3 });
+    store.set("a", record({ v: "a" }), 60_000);
+    store.set("b", record({ v: "b" }), 60_000);
+    store.set("c", record({ v: "c" }), 60_000);
+    store.set("a", record({ v: "a2" }), 60_000); // rewrite: a is now the most recent
+    assert.equal(store.size, 3);
+    store.set("d", record({ v: "d" }), 60_000);
+    assert.equal(store.size, 3);
+    assert.equal(store.get("b"), undefined, "b was the least recently written");
+    assert.deepEqual(
+      ["a", "c", "d"].map((id) => store.get(id)?.data.v),
+      ["a2", "c", "d"],
+    );
+  });
+
+  test("maxEntries: reads do not protect a record from eviction (written, not read, order)", () => {
+    const store = new MapStore({ maxEntries: 2 });
+    store.set("a", record({}), 60_000);
+    store.set("b", record({}), 60_000);
+    store.get("a");
+    store.set("c", record({}), 60_000);
+    assert.equal(store.get("a"), undefined);
+    assert.ok(store.get("b"));
+    assert.ok(store.get("c"));
+  });
+
+  test("maxEntries: update() counts as a write", () => {
+    const store = new MapStore({ maxEntries: 2 });
+    store.set("a", record({ n: 1 }), 60_000);
+    store.set("b", record({}), 60_000);
+    store.update("a", (cur) => ({ ...cur, data: { n: 2 } }));
+    store.set("c", record({}), 60_000);
+    assert.equal(store.get("b"), undefined);
+    assert.equal(store.get("a")?.data.n, 2);
+  });
+
+  test("maxEntries below 1 is a RangeError", () => {
+    assert.throws(() => new MapStore({ maxEntries: 0 }), RangeError);
+    assert.throws(() => new MapStore({ maxEntries: Number.NaN }), RangeError);
+  });
+
+  test("non-JSON data (cyclic object, BigInt) throws SessionSerializationError", () => {
+    const store = new MapStore();
+    store.set("s", record({ ok: true }), 60_000);
+    const cyclic: Record<string, unknown> = { a: 1 };
+    cyclic.self = cyclic;
+    for (const data of [{ cyclic }, { big: 10n }]) {
+      let caught: unknown;
+      try {
+        store.set("s", record(data), 60_000);
+      } catch (err) {
+        caught = err;
+      }
+      assert.ok(caught instanceof SessionSerializationError, `got ${String(caught)}`);
+      assert.ok(caught instanceof UnisessionError);
+      assert.equal(caught.code, "ERR_SESSION_SERIALIZATION");
+      assert.ok(caught.cause instanceof TypeError, "the JSON error is the cause");
+      assert.deepEqual(
+        store.get("s")?.data,
+        { ok: true },
+        "a failed set must not change the store",
+      );
+    }
+  });
+
+  test("non-JSON data through the gateway stays a SessionSerializationError (not StoreError)", async () => {
+    let caught: unknown;
+    await gateway(new MapStore()).set("s", record({ big: 1n }), 1000).catch((e) => (caught = e));
+    assert.ok(caught instanceof SessionSerializationError, `got ${String(caught)}`);
+  });
+
+  test("an injected now() clock expires records on read", () => {
+    let now = 1_000_000;
+    const store = new MapStore({ now: () => now });
+    store.set("a", { data: { v: 1 }, expiresAt: now + 100, createdAt: now }, 100);
+    now += 99;
+    assert.deepEqual(store.get("a")?.data, { v: 1 });
+    assert.equal(store.size, 1);
+    now += 1;
+    assert.equal(store.get("a"), undefined, "expired at exactly ttl ms");
+    assert.equal(store.size, 0, "an expired record is removed when read");
+  });
+
+  test("list() also yields expired records (cleanup decides by expiresAt)", () => {
+    let now = 1_000_000;
+    const store = new MapStore({ now: () => now });
+    store.set("old", record({}), 10);
+    store.set("new", record({}), 60_000);
+    now += 1000;
+    assert.deepEqual([...store.list()].map(([id]) => id).sort(), ["new", "old"]);
+  });
+
+  test("clear() removes every record", () => {
+    const store = new MapStore();
+    store.set("a", record({}), 60_000);
+    store.clear();
+    assert.equal(store.size, 0);
+    assert.equal(store.get("a"), undefined);
+  });
+});
+
+// ----------------------------------------------------------------------------- StoreGateway
+
+describe("StoreGateway", () => {
+  /** A store whose methods never settle (a promise that never resolves: no timer left behind). */
+  const hanging = (): Store => ({
+    get: () => new Promise<never>(() => {}),
+    set: () => new Promise<never>(() => {}),
+    delete: () => new Promise<never>(() => {}),
+  });
+
+  test("a store call that never settles fails with StoreError after timeoutMs", async () => {
+    const gw = new StoreGateway(hanging(), { timeoutMs: 50, onCorrupt() {} });
+    const started = Date.now();
+    const err = await rejectsWithStoreError(gw.get("secret-session-id"));
+    const elapsed = Date.now() - started;
+    assert.ok(elapsed >= 40, `timed out too early (${elapsed} ms)`);
+    assert.ok(elapsed < 5000, `timed out too late (${elapsed} ms)`);
+    assert.match(err.message, /50 ms/);
+    assert.ok(!err.message.includes("secret-session-id"), "error messages never contain ids");
+    await rejectsWithStoreError(gw.set("id", record({}), 1000));
+    await rejectsWithStoreError(gw.delete("id"));
+    await rejectsWithStoreError(gw.update("id", (cur) => cur));
+  });
+
+  test("a store get that throws synchronously fails with StoreError and the cause", async () => {
+    const boom = new Error("ECONNREFUSED");
+    const gw = gateway({
+      get() {
+        throw boom;
+      },
+      set() {},
+      delete() {},
+    });
+    const err = await rejectsWithStoreError(gw.get("id"));
+    assert.equal(err.cause, boom);
+  });
+
+  test("a store get that rejects fails with StoreError and the cause", async () => {
+    const boom = new Error("ETIMEDOUT");
+    const gw = gateway({ get: () => Promise.reject(boom), set() {}, delete() {} });
+    const err = await rejectsWithStoreError(gw.get("id"));
+    assert.equal(err.cause, boom);
+  });
+
+  test("a store set/delete that fails is a StoreError with the cause", async () => {
+    const boom = new Error("READONLY");
+    const gw = gateway({
+      get: () => undefined,
+      set: () => Promise.reject(boom),
+      delete() {
+        throw boom;
+      },
+    });
+    assert.equal((await rejectsWithStoreError(gw.set("id", record({}), 1000))).cause, boom);
+    assert.equal((await rejectsWithStoreError(gw.delete("id"))).cause, boom);
+  });
+
+  test("corrupt records read as undefined and call onCorrupt", async () => {
+    const now = Date.now();
+    const corrupt: unknown[] = [
+      { data: "x", expiresAt: now + 1000, createdAt: now },
+      { data: null, expiresAt: now + 1000, createdAt: now },
+      { data: [1, 2], expiresAt: now + 1000, createdAt: now },
+      { data: {}, createdAt: now },
+      { data: {}, expiresAt: "soon", createdAt: now },
+      { data: {}, expiresAt: now + 1000 },
+      { data: {}, expiresAt: now + 1000, createdAt: now, flash: "notice" },
+      "a string",
+      42,
+      true,
+    ];
+    for (const value of corrupt) {
+      const reports: string[] = [];
+      const gw = gateway({ get: () => value as StoredRecord, set() {}, delete() {} }, (op) => {
+        reports.push(op);
+      });
+      assert.equal(await gw.get("id"), undefined, `accepted ${JSON.stringify(value)}`);
+      assert.equal(reports.length, 1, `onCorrupt not called for ${JSON.stringify(value)}`);
+    }
+  });
+
+  test("a missing record (undefined or null) is not reported as corrupt", async () => {
+    for (const value of [undefined, null]) {
+      let reports = 0;
+      const gw = gateway(
+        { get: () => Promise.resolve(value), set() {}, delete() {} },
+        () => reports++,
+      );
+      assert.equal(await gw.get("id"), undefined);
+      assert.equal(reports, 0);
+    }
+  });
+
+  test("update() of a corrupt record does not call mutate and writes nothing", async () => {
+    for (const withUpdate of [false, true]) {
+      const map = new Map<string, unknown>([["id", { data: "x", expiresAt: 1, createdAt: 1 }]]);
+      const store = toStore(map);
+      // Without update(): the gateway's own get → mutate → set under its per-id lock.
+      const base: Store = withUpdate ? store : {
+        get: (id) => store.get(id),
+        set: (id, r, ttl) => store.set(id, r, ttl),
+        delete: (id) => store.delete(id),
+      };
+      let calls = 0;
+      const result = await gateway(base).update("id", (cur) => {
+        calls++;
+        return cur;
+      });
+      assert.equal(result, undefined);
+      assert.equal(calls, 0);
+      assert.deepEqual(map.get("id"), { data: "x", expiresAt: 1, createdAt: 1 });
+    }
+  });
+
+  test("update() uses the store's own update() when it has one", async () => {
+    const store = new MapStore();
+    store.set("id", record({ n: 1 }), 60_000);
+    let used = 0;
+    const own = store.update.bind(store);
+    const wrapped: Store = {
+      get: (id) => store.get(id),
+      set: (id, r, ttl) => store.set(id, r, ttl),
+      delete: (id) => store.delete(id),
+      update: (id, mutate) => {
+        used++;
+        return own(id, mutate);
+      },
+    };
+    const next = await gateway(wrapped).update("id", (cur) => ({ ...cur, data: { n: 2 } }));
+    assert.equal(used, 1);
+    assert.equal(next?.data.n, 2);
+  });
+
+  // cleanup() reads records through gateway.list(); get() validates records, list() does not,
+  // so a corrupt stored value (here `null` in a shared Map) reaches the manager's expiry check.
+  test("list() never yields a record that is not a StoredRecord", async () => {
+    const map = new Map<string, unknown>([
+      ["good", record({})],
+      ["null", null],
+      ["bad", { data: "x" }],
+    ]);
+    const yielded: [string, unknown][] = [];
+    for await (const entry of gateway(toStore(map)).list()) yielded.push(entry);
+    const invalid = yielded.filter(([, rec]) => !isStoredRecord(rec)).map(([id]) => id);
+    assert.deepEqual(invalid, [], `list() yielded corrupt records: ${invalid.join(", ")}`);
+    assert.ok(yielded.some(([id]) => id === "good"));
+  });
+
+  test("list() without store.list() is a TypeError", async () => {
+    const gw = gateway({ get() {}, set() {}, delete() {} } as unknown as Store);
+    await assert.rejects(async () => {
+      for await (const _ of gw.list()) { /* nothing */ }
+    }, TypeError);
+  });
+
+  test("synchronous stores are detected", () => {
+    assert.equal(gateway(new MapStore()).synchronous, true);
+    assert.equal(gateway(toStore(koaRedisStore())).synchronous, false);
+  });
+});
