@@ -182,12 +182,18 @@ export function session<T extends object = Session>(
       ctx: c,
       https: c.req.url.startsWith("https:"),
     });
+    // serialize: load, handle and commit under the session's lock, so `count++` is exact.
+    if (manager.serialize && state.id !== undefined) {
+      await manager.runExclusive(state.id, () => handle(c, next, state));
+    } else await handle(c, next, state);
+  };
+
+  async function handle(c: Context, next: () => Promise<void>, state: SessionState): Promise<void> {
     const pending = manager.prepare(state);
     if (pending) await pending;
     states.set(c, { manager, state });
     c.set("session", state.session as CoreSession<T>);
-    if (manager.serialize && state.id !== undefined) await manager.runExclusive(state.id, next);
-    else await next();
+    await next();
     if (c.error) {
       // The handler failed: save nothing, so no half-done change reaches the store.
       const { cookies } = manager.abandon(state);
@@ -201,7 +207,7 @@ export function session<T extends object = Session>(
     );
     for (const cookie of result.cookies) c.header("Set-Cookie", cookie, { append: true });
     if (result.noStore) c.header("Cache-Control", "no-store");
-  };
+  }
 }
 
 export type { SessionApi };

@@ -21,7 +21,10 @@ const npmExports = normalize(pkg.exports);
 const denoExports = normalize(deno.exports);
 
 // npm-only entries: JSR cannot publish ambient module declarations (`declare module "hono"`).
-const NPM_ONLY = { "./hono/global": "./adapters/hono_global.ts" };
+const NPM_ONLY = {
+  "./hono/global": "./adapters/hono_global.ts",
+  "./socket.io/global": "./adapters/socket_io_global.ts",
+};
 
 for (const subpath of new Set([...Object.keys(npmExports), ...Object.keys(denoExports)])) {
   const npm = npmExports[subpath];

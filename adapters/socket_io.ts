@@ -1,0 +1,1052 @@
+/**
+ * socket.io adapter: one session for HTTP and WebSocket. Every socket of every namespace gets
+ * `socket.clientId`, a live `socket.sessionId`, a read-only `socket.session` snapshot and
+ * `socket.withSession(handler, onMissing?)` (the rules of @randajan/koa-io-session v3).
+ *
+ * Sessions are created over HTTP (Hono, Koa, ...) on the same {@linkcode SessionManager}; a socket
+ * finds its browser's session through the signed client-id cookie of its handshake, so a socket
+ * opened before login follows the session created or regenerated later over HTTP, and loses it on
+ * logout. Each socket joins the room `unisession:<sessionId>`; when the session is destroyed its
+ * sockets are disconnected (or notified) wherever the socket.io adapter reaches (also across
+ * `@socket.io/redis-adapter` clusters).
+ *
+ * @example Usage
+ * ```ts
+ * import { createServer } from "node:http";
+ * import { Server } from "socket.io";
+ * import { createSessions, MapStore } from "unisession";
+ * import { attachSocketIO } from "unisession/socket.io";
+ *
+ * const sessions = createSessions({ store: new MapStore(), keys: ["a-secret-of-at-least-32-characters!!"] });
+ * const io = new Server(createServer());
+ * const bridge = attachSocketIO(io, sessions);
+ * io.on("connection", (socket) => {
+ *   socket.on("count", async (ack: (n: number) => void) => {
+ *     ack(await socket.withSession(({ session }) => (session.count = (session.count ?? 0) + 1), 0));
+ *   });
+ * });
+ * console.log(bridge.stats().sockets); // 0
+ * bridge.detach();
+ * ```
+ *
+ * @module
+ */
+import type { Namespace, Server, Socket } from "socket.io";
+import {
+  SessionMissingError,
+  SessionReadOnlyError,
+  SessionSerializationError,
+} from "../src/errors.ts";
+import type { SessionDestroyEvent, SessionSetEvent } from "../src/events.ts";
+import type { SessionManager } from "../src/manager.ts";
+import type { SessionData } from "../src/session.ts";
+
+/**
+ * The shape of session data seen by sockets (`socket.session`, `withSession`'s `ctx.session`).
+ * Augment it to type your sessions:
+ *
+ * @example Typing session data
+ * ```ts ignore
+ * declare module "unisession/socket.io" {
+ *   interface SocketSessionData {
+ *     userId?: string;
+ *   }
+ * }
+ * ```
+ */
+export interface SocketSessionData {
+  /** Any JSON value under any key. */
+  // deno-lint-ignore no-explicit-any
+  [key: string]: any;
+}
+
+/**
+ * What a {@linkcode SessionHandler} receives. Mutate `session` (nested mutation counts) or assign
+ * a new object to replace it; assign `null` to destroy the session.
+ *
+ * @example Usage
+ * ```ts
+ * import type { SessionContext } from "unisession/socket.io";
+ * const visit = (ctx: SessionContext) => {
+ *   ctx.session.visits = (ctx.session.visits ?? 0) + 1;
+ * };
+ * const logout = (ctx: SessionContext) => {
+ *   ctx.session = null;
+ * };
+ * ```
+ */
+export interface SessionContext {
+  /** The session's id (its store key). */
+  readonly sessionId: string;
+  /** A private, mutable deep copy of the session data. */
+  get session(): SocketSessionData;
+  /** Assign an object to replace the data, or `null` to destroy the session. */
+  set session(value: SocketSessionData | null);
+  /** The socket that called `withSession`. */
+  readonly socket: Socket;
+}
+
+/**
+ * The callback of `socket.withSession`.
+ *
+ * @example Usage
+ * ```ts
+ * import type { SessionHandler } from "unisession/socket.io";
+ * const whoAmI: SessionHandler<string | undefined> = ({ session }) => session?.userId;
+ * ```
+ */
+export type SessionHandler<R> = (ctx: SessionContext) => R | Promise<R>;
+
+/**
+ * What `socket.withSession` does when the socket has no session: an `Error` is thrown, a function
+ * is called and its value returned, any other value (not `undefined`) is returned. Omitted: a
+ * {@linkcode SessionMissingError} is thrown.
+ *
+ * @example Usage
+ * ```ts
+ * import type { OnMissing } from "unisession/socket.io";
+ * const fallback: OnMissing<{ ok: false }> = { ok: false };
+ * const lazy: OnMissing<null> = () => null;
+ * const strict: OnMissing<never> = new Error("log in first");
+ * ```
+ */
+export type OnMissing<M> = Error | (() => M | Promise<M>) | M;
+
+/**
+ * What {@linkcode attachSocketIO} adds to every socket. `import "unisession/socket.io"` adds these
+ * members to socket.io's `Socket` type; {@linkcode SessionSocket} names the combination.
+ *
+ * @example Usage
+ * ```ts
+ * import type { SessionSocket } from "unisession/socket.io";
+ * async function greet(socket: SessionSocket): Promise<string> {
+ *   if (socket.sessionId === undefined) return "hello, stranger";
+ *   return await socket.withSession(({ session }) => `hello, ${session.name ?? "friend"}`, "bye");
+ * }
+ * ```
+ */
+export interface SessionSocketFields {
+  /** The browser's client id from the handshake's signed client-id cookie (store mode). */
+  readonly clientId: string | undefined;
+  /**
+   * The browser's current session id, live: follows logins, regenerations and logouts made
+   * over HTTP after the socket connected. Undefined without a session.
+   */
+  readonly sessionId: string | undefined;
+  /**
+   * A deeply frozen snapshot of the current session data (undefined without a session),
+   * refreshed after every change this process hears of. Use `withSession` to read-modify-write.
+   */
+  readonly session: Readonly<SocketSessionData> | undefined;
+  /**
+   * Runs `handler` with the session, one call at a time per session, and commits what it
+   * changed (only the changed top-level keys, atomically). `ctx.session = null` destroys the
+   * session. Without a session it throws `onMissing` (an Error) or a `SessionMissingError`.
+   * Do not nest calls for the same session: the inner one would wait for the outer one.
+   */
+  withSession<R>(handler: SessionHandler<R>, onMissing?: Error): Promise<R>;
+  /** As above; without a session it calls `onMissing` and returns its value. */
+  withSession<R, M>(handler: SessionHandler<R>, onMissing: () => M | Promise<M>): Promise<R | M>;
+  /** As above; without a session it returns `onMissing`. */
+  withSession<R, M>(handler: SessionHandler<R>, onMissing: M): Promise<R | M>;
+}
+
+/**
+ * A socket.io socket with the session members {@linkcode attachSocketIO} installs.
+ *
+ * @example Usage
+ * ```ts
+ * import type { SessionSocket } from "unisession/socket.io";
+ * const who = (socket: SessionSocket): string => socket.sessionId ?? "anonymous";
+ * ```
+ */
+export type SessionSocket = Socket & SessionSocketFields;
+
+// Types socket.io's `Socket` for every importer of this module (npm). JSR rejects ambient module
+// declarations: to publish there, this block moves to an npm-only `socket_io_global.ts` entry.
+
+/**
+ * Options of {@linkcode attachSocketIO}.
+ *
+ * @example Usage
+ * ```ts
+ * import type { AttachSocketIOOptions } from "unisession/socket.io";
+ * const options: AttachSocketIOOptions = { requireSession: true, onDestroy: "emit" };
+ * ```
+ */
+export interface AttachSocketIOOptions {
+  /** Refuse handshakes without a valid session (the client gets a `connect_error`). Default false. */
+  requireSession?: boolean;
+  /**
+   * What happens to a session's sockets when it is destroyed (logout, `destroyById`, expiry
+   * cleanup): `"disconnect"` (default) closes them; `"emit"` sends them `destroyEvent` and keeps
+   * them connected without a session.
+   */
+  onDestroy?: "disconnect" | "emit";
+  /** Event sent with `onDestroy: "emit"`, without arguments. Default `"session:destroyed"`. */
+  destroyEvent?: string;
+  /** Prefix of the per-session room names. Default `"unisession:"`. */
+  roomPrefix?: string;
+  /**
+   * How long the disconnect (or notification) of a destroyed session's sockets waits, in ms. The
+   * sockets lose the session at once either way; the wait exists because `regenerate()` (login)
+   * destroys the old session before it saves the new one, and the manager's `sessionDestroy`
+   * event cannot tell the two apart: if the same browser gets a new session within the wait, its
+   * sockets follow it and stay connected. It also lets a socket that destroyed its own session
+   * (`ctx.session = null`) answer its acknowledgement. Sockets without a client id are acted on at
+   * once. Default 1000; 0 acts at once (a login then disconnects the browser's sockets).
+   */
+  destroyGraceMs?: number;
+  /** Receives background errors (a failed snapshot refresh, a failed room join). Default `console.warn`. */
+  onError?: (err: unknown) => void;
+}
+
+/**
+ * Sizes of the adapter's per-socket state (all 0 once every socket has disconnected).
+ *
+ * @example Usage
+ * ```ts ignore
+ * console.log(bridge.stats()); // { sockets: 0, clients: 0, sessions: 0, rooms: 0, pendingDestroys: 0, refreshing: 0 }
+ * ```
+ */
+export interface SocketIOSessionStats {
+  /** Connected sockets tracked. */
+  sockets: number;
+  /** Browsers (client ids, or session ids for sockets without one) tracked. */
+  clients: number;
+  /** Session ids with tracked sockets. */
+  sessions: number;
+  /** Per-session rooms joined by tracked sockets. */
+  rooms: number;
+  /** Destroyed sessions whose disconnect/notification waits for `destroyGraceMs`. */
+  pendingDestroys: number;
+  /** Snapshot refreshes in flight. */
+  refreshing: number;
+}
+
+/**
+ * What {@linkcode attachSocketIO} returns.
+ *
+ * @example Usage
+ * ```ts ignore
+ * const bridge = attachSocketIO(io, sessions);
+ * await bridge.settled(); // every socket.session snapshot is current
+ * bridge.detach();
+ * ```
+ */
+export interface SocketIOSessions {
+  /**
+   * Stops tracking: removes the middleware and listeners, cancels pending notifications and drops
+   * all per-socket state. Connected sockets keep their last-known `sessionId` and `session`;
+   * `withSession` keeps working.
+   */
+  detach(): void;
+  /** Sizes of the per-socket state (for leak checks and monitoring). */
+  stats(): SocketIOSessionStats;
+  /** Resolves once no snapshot refresh or late handshake is in flight. */
+  settled(): Promise<void>;
+  /** The room of a session's sockets, for your own broadcasts (`io.to(bridge.roomOf(id))`). */
+  roomOf(sessionId: string): string;
+}
+
+// ---------------------------------------------------------------------------------------------
+
+// deno-lint-ignore no-explicit-any
+type AnyServer = Server<any, any, any, any>;
+// deno-lint-ignore no-explicit-any
+type AnyNamespace = Namespace<any, any, any, any>;
+type Frozen = Readonly<SocketSessionData>;
+type Next = (err?: Error) => void;
+
+/** Names reserved by the HTTP session API: writing them from a socket would be shadowed there. */
+const RESERVED = new Set([
+  "isNew",
+  "hasChanged",
+  "populated",
+  "length",
+  "maxAge",
+  "renew",
+  "touch",
+  "regenerate",
+  "destroy",
+  "save",
+  "flash",
+  "reflash",
+  "toJSON",
+]);
+
+/** The resolved session of a handshake. */
+interface Resolved {
+  clientId: string | undefined;
+  sessionId: string | undefined;
+  data: Frozen | undefined;
+}
+
+/** Per-socket state (held by a WeakMap and the socket's own accessors). */
+interface Binding extends Resolved {
+  readonly socket: Socket;
+  /** The browser this socket belongs to, once registered. */
+  link: Link | undefined;
+  /** The per-session room this socket is in. */
+  room: string | undefined;
+  /** Event counter when the handshake began (events after it trigger a re-check). */
+  epoch: number;
+  registered: boolean;
+  /** A late handshake (socket connected without our middleware) in flight. */
+  ready: Promise<void> | undefined;
+  onDisconnect: () => void;
+}
+
+/** One browser (client id), shared by all its sockets; or one session for sockets without one. */
+interface Link {
+  readonly key: string;
+  readonly clientId: string | undefined;
+  sessionId: string | undefined;
+  data: Frozen | undefined;
+  readonly bindings: Set<Binding>;
+  /** Bumped on every event concerning this link. */
+  gen: number;
+  /** The client-id mapping must be re-read from the store. */
+  remap: boolean;
+  running: Promise<void> | undefined;
+  dropped: boolean;
+}
+
+interface Pending {
+  clientId: string | undefined;
+  /** Act on this instance's sockets only. */
+  local: boolean;
+  timer: ReturnType<typeof setTimeout>;
+}
+
+const attached = new WeakSet<object>();
+
+function describe(err: unknown): string {
+  return err instanceof Error ? `${err.name}: ${err.message}` : "non-error thrown";
+}
+
+/** JSON of a value; undefined for what JSON drops (undefined, functions, symbols). */
+function toJson(value: unknown): string | undefined {
+  try {
+    return JSON.stringify(value);
+  } catch (err) {
+    throw new SessionSerializationError({ cause: err });
+  }
+}
+
+function define(target: SessionData, key: string, value: unknown): void {
+  Object.defineProperty(target, key, {
+    value,
+    writable: true,
+    enumerable: true,
+    configurable: true,
+  });
+}
+
+function deepFreeze<V>(value: V): V {
+  if (value !== null && typeof value === "object" && !Object.isFrozen(value)) {
+    Object.freeze(value);
+    for (const k of Object.keys(value)) deepFreeze((value as SessionData)[k]);
+  }
+  return value;
+}
+
+/** A private deep copy (JSON round trip, prototype-safe), deeply frozen. */
+function snapshot(data: object): Frozen {
+  const out: SessionData = {};
+  for (const k of Object.keys(data)) {
+    const j = toJson((data as SessionData)[k]);
+    if (j !== undefined) define(out, k, JSON.parse(j));
+  }
+  return deepFreeze(out);
+}
+
+function missing<M>(onMissing: OnMissing<M> | undefined): M | Promise<M> {
+  if (onMissing instanceof Error) throw onMissing;
+  if (typeof onMissing === "function") return (onMissing as () => M | Promise<M>)();
+  if (onMissing !== undefined) return onMissing as M;
+  throw new SessionMissingError();
+}
+
+/** An Error for `next(err)`: socket.io sends `message` and `data` to the client. */
+function refusal(err: unknown): Error {
+  const e = err instanceof Error ? err : new Error("Cannot connect: session lookup failed");
+  if (!("data" in e)) {
+    const code = (e as { code?: unknown }).code;
+    Object.assign(e, { data: { code: typeof code === "string" ? code : "ERR_HANDSHAKE" } });
+  }
+  return e;
+}
+
+function settle(result: unknown, onError: (err: unknown) => void): void {
+  if (result && typeof (result as Promise<unknown>).then === "function") {
+    (result as Promise<unknown>).then(undefined, onError);
+  }
+}
+
+/** The adapter's state for one `io` server. */
+class SocketIOBridge<T extends object> implements SocketIOSessions {
+  readonly #io: AnyServer;
+  readonly #m: SessionManager<T>;
+  readonly #sealed: boolean;
+  readonly #requireSession: boolean;
+  readonly #emitMode: boolean;
+  readonly #event: string;
+  readonly #prefix: string;
+  readonly #grace: number;
+  readonly #onError: (err: unknown) => void;
+
+  #active = true;
+  #epoch = 0;
+  readonly #hooked = new WeakSet<object>();
+  readonly #bindings = new WeakMap<Socket, Binding>();
+  readonly #sockets = new Set<Binding>();
+  readonly #links = new Map<string, Link>();
+  readonly #bySession = new Map<string, Set<Link>>();
+  readonly #byRoom = new Map<string, Set<Binding>>();
+  readonly #pending = new Map<string, Pending>();
+  readonly #running = new Set<Promise<void>>();
+
+  constructor(io: AnyServer, manager: SessionManager<T>, options: AttachSocketIOOptions) {
+    this.#io = io;
+    this.#m = manager;
+    this.#sealed = manager.mode === "sealed";
+    this.#requireSession = options.requireSession === true;
+    const onDestroy = options.onDestroy ?? "disconnect";
+    if (onDestroy !== "disconnect" && onDestroy !== "emit") {
+      throw new TypeError('Cannot attach socket.io: onDestroy must be "disconnect" or "emit"');
+    }
+    this.#emitMode = onDestroy === "emit";
+    this.#event = options.destroyEvent ?? "session:destroyed";
+    this.#prefix = options.roomPrefix ?? "unisession:";
+    const grace = options.destroyGraceMs ?? 1000;
+    if (typeof grace !== "number" || !(grace >= 0) || !Number.isFinite(grace)) {
+      throw new RangeError("Cannot attach socket.io: destroyGraceMs must be a finite number ≥ 0");
+    }
+    this.#grace = grace;
+    this.#onError = options.onError ??
+      ((err) => console.warn(`unisession/socket.io: ${describe(err)}`));
+    manager.on("sessionSet", this.#onSet);
+    manager.on("sessionDestroy", this.#onDestroy);
+    io.on("new_namespace", this.#hook);
+    for (const nsp of io._nsps.values()) this.#hook(nsp);
+  }
+
+  // ------------------------------------------------------------------------- public handle
+
+  detach(): void {
+    if (!this.#active) return;
+    this.#active = false;
+    attached.delete(this.#io);
+    this.#m.off("sessionSet", this.#onSet);
+    this.#m.off("sessionDestroy", this.#onDestroy);
+    this.#io.off("new_namespace", this.#hook);
+    for (const nsp of this.#io._nsps.values()) {
+      nsp.off("connection", this.#onConnection);
+      // socket.io has no public way to remove a middleware; the middleware also passes through
+      // once detached, should this private array ever change.
+      const fns = (nsp as unknown as { _fns?: unknown[] })._fns;
+      const i = Array.isArray(fns) ? fns.indexOf(this.#middleware) : -1;
+      if (i >= 0) fns!.splice(i, 1);
+    }
+    for (const p of this.#pending.values()) clearTimeout(p.timer);
+    this.#pending.clear();
+    for (const b of this.#sockets) {
+      b.socket.off("disconnect", b.onDisconnect);
+      if (b.room !== undefined) settle(b.socket.leave(b.room), this.#onError);
+      this.#unbind(b);
+    }
+    this.#sockets.clear();
+    for (const link of this.#links.values()) link.dropped = true;
+    this.#links.clear();
+    this.#bySession.clear();
+    this.#byRoom.clear();
+  }
+
+  stats(): SocketIOSessionStats {
+    return {
+      sockets: this.#sockets.size,
+      clients: this.#links.size,
+      sessions: this.#bySession.size,
+      rooms: this.#byRoom.size,
+      pendingDestroys: this.#pending.size,
+      refreshing: this.#running.size,
+    };
+  }
+
+  async settled(): Promise<void> {
+    while (this.#running.size > 0) await Promise.allSettled([...this.#running]);
+  }
+
+  roomOf(sessionId: string): string {
+    return this.#prefix + sessionId;
+  }
+
+  // ------------------------------------------------------------------------- namespaces
+
+  readonly #hook = (nsp: AnyNamespace): void => {
+    if (!this.#active || this.#hooked.has(nsp)) return;
+    this.#hooked.add(nsp);
+    nsp.use(this.#middleware);
+    nsp.on("connection", this.#onConnection);
+    // Sockets connected before attach: bind them now.
+    for (const socket of nsp.sockets.values()) this.#late(socket);
+  };
+
+  readonly #middleware = (socket: Socket, next: Next): void => {
+    if (!this.#active || this.#bindings.has(socket)) return next();
+    const epoch = this.#epoch;
+    this.#resolveHandshake(socket).then((resolved) => {
+      let err: Error | undefined;
+      try {
+        this.#bind(socket, resolved, epoch);
+        if (this.#requireSession && resolved.sessionId === undefined) {
+          err = refusal(
+            new SessionMissingError("Cannot connect: no valid session (requireSession)"),
+          );
+        }
+      } catch (e) {
+        err = refusal(e);
+      }
+      next(err);
+    }, (e) => next(refusal(e))).catch(this.#onError); // a later middleware threw
+  };
+
+  readonly #onConnection = (socket: Socket): void => {
+    const b = this.#bindings.get(socket);
+    if (!b) return this.#late(socket);
+    if (b.ready === undefined) this.#register(b);
+  };
+
+  /** A socket that skipped our middleware (connected before attach, or recovered). */
+  #late(socket: Socket): void {
+    if (!this.#active || this.#bindings.has(socket)) return;
+    const epoch = this.#epoch;
+    const b = this.#bind(
+      socket,
+      { clientId: undefined, sessionId: undefined, data: undefined },
+      epoch,
+    );
+    const ready = this.#resolveHandshake(socket).then((r) => {
+      b.clientId = r.clientId;
+      b.sessionId = r.sessionId;
+      b.data = r.data;
+    }, this.#onError).finally(() => {
+      b.ready = undefined;
+      this.#running.delete(ready);
+      try {
+        if (socket.connected) this.#register(b);
+      } catch (err) {
+        this.#onError(err);
+      }
+    });
+    b.ready = ready;
+    this.#running.add(ready);
+  }
+
+  // ------------------------------------------------------------------------- handshake
+
+  /** Verifies the handshake cookies and finds the browser's current session. */
+  async #resolveHandshake(socket: Socket): Promise<Resolved> {
+    const header = socket.request.headers.cookie;
+    if (this.#sealed) {
+      // The data is sealed in the cookie: unseal it like a request would (nothing is written).
+      const state = this.#m.open(header, { ctx: socket, https: socket.handshake.secure });
+      await this.#m.prepare(state);
+      const id = state.id;
+      return {
+        clientId: undefined,
+        sessionId: id,
+        data: id === undefined ? undefined : snapshot(state.data),
+      };
+    }
+    const { sessionId: cookieSid, clientId } = this.#m.readCookies(header);
+    // Always read the store, even when another socket of this browser is tracked: an expiry
+    // raises no event, and a handshake must not succeed on a failing store.
+    let sessionId = clientId === undefined ? undefined : await this.#m.getSessionId(clientId);
+    let data = sessionId === undefined ? undefined : await this.#m.getById(sessionId);
+    if (data === undefined && cookieSid !== undefined && cookieSid !== sessionId) {
+      data = await this.#m.getById(cookieSid);
+      if (data !== undefined) sessionId = cookieSid;
+    }
+    if (data === undefined) sessionId = undefined;
+    return { clientId, sessionId, data: data === undefined ? undefined : snapshot(data) };
+  }
+
+  /** Creates the socket's state and its accessors (not yet registered in the indexes). */
+  #bind(socket: Socket, resolved: Resolved, epoch: number): Binding {
+    const b: Binding = {
+      ...resolved,
+      socket,
+      link: undefined,
+      room: undefined,
+      epoch,
+      registered: false,
+      ready: undefined,
+      onDisconnect: () => this.#onDisconnect(b),
+    };
+    this.#bindings.set(socket, b);
+    Object.defineProperties(socket, {
+      clientId: { configurable: true, get: () => b.clientId },
+      sessionId: { configurable: true, get: () => (b.link ? b.link.sessionId : b.sessionId) },
+      session: { configurable: true, get: () => (b.link ? b.link.data : b.data) },
+      withSession: {
+        configurable: true,
+        writable: true,
+        value: <R, M = never>(handler: SessionHandler<R>, onMissing?: OnMissing<M>) =>
+          this.#withSession(b, handler, onMissing),
+      },
+    });
+    return b;
+  }
+
+  /** Adds a connected socket to the indexes and its session's room. */
+  #register(b: Binding): void {
+    if (!this.#active || b.registered || !b.socket.connected) return;
+    b.registered = true;
+    this.#sockets.add(b);
+    b.socket.on("disconnect", b.onDisconnect);
+    if (b.clientId === undefined && b.sessionId === undefined) return; // nothing to follow
+    const key = b.clientId !== undefined ? "c:" + b.clientId : "s:" + b.sessionId;
+    let link = this.#links.get(key);
+    if (!link) {
+      link = {
+        key,
+        clientId: b.clientId,
+        sessionId: undefined,
+        data: undefined,
+        bindings: new Set(),
+        gen: 0,
+        remap: false,
+        running: undefined,
+        dropped: false,
+      };
+      this.#links.set(key, link);
+      this.#setSession(link, b.sessionId);
+      link.data = b.data;
+      // Events arrived while the handshake read the store: read it again.
+      if (b.epoch !== this.#epoch) this.#refresh(link, true);
+    } else if (b.epoch !== this.#epoch) {
+      this.#refresh(link, true);
+    } else if (b.sessionId === undefined) {
+      // No event since this handshake read the store: what it found is the freshest state.
+      if (link.sessionId !== undefined) this.#gone(link, link.sessionId);
+    } else {
+      this.#moveTo(link, b.sessionId);
+      link.data = b.data;
+    }
+    link.bindings.add(b);
+    b.link = link;
+    if (link.sessionId !== undefined) this.#join(b, this.roomOf(link.sessionId));
+  }
+
+  #onDisconnect(b: Binding): void {
+    this.#sockets.delete(b);
+    b.socket.off("disconnect", b.onDisconnect);
+    this.#leave(b, false); // socket.io already left every room
+    this.#unbind(b);
+  }
+
+  /** Detaches a socket from its link (dropping the link with its last socket). */
+  #unbind(b: Binding): void {
+    const link = b.link;
+    if (!link) return;
+    b.sessionId = link.sessionId;
+    b.data = link.data;
+    b.link = undefined;
+    link.bindings.delete(b);
+    if (link.bindings.size === 0 && this.#links.get(link.key) === link) {
+      link.dropped = true;
+      this.#links.delete(link.key);
+      this.#index(link, undefined);
+    }
+  }
+
+  // ------------------------------------------------------------------------- rooms
+
+  #join(b: Binding, room: string): void {
+    if (b.room === room) return;
+    this.#leave(b, true);
+    b.room = room;
+    let set = this.#byRoom.get(room);
+    if (!set) this.#byRoom.set(room, set = new Set());
+    set.add(b);
+    try {
+      settle(b.socket.join(room), this.#onError);
+    } catch (err) {
+      this.#onError(err);
+    }
+  }
+
+  #leave(b: Binding, really: boolean): void {
+    const room = b.room;
+    if (room === undefined) return;
+    b.room = undefined;
+    const set = this.#byRoom.get(room);
+    if (set) {
+      set.delete(b);
+      if (set.size === 0) this.#byRoom.delete(room);
+    }
+    if (!really) return;
+    try {
+      settle(b.socket.leave(room), this.#onError);
+    } catch (err) {
+      this.#onError(err);
+    }
+  }
+
+  // ------------------------------------------------------------------------- tracking
+
+  /** Points a link at a session (or none), keeping the session index current. */
+  #setSession(link: Link, sessionId: string | undefined): boolean {
+    if (link.sessionId === sessionId) return false;
+    this.#index(link, sessionId);
+    link.sessionId = sessionId;
+    link.data = undefined;
+    return true;
+  }
+
+  #index(link: Link, next: string | undefined): void {
+    const prev = link.sessionId;
+    if (prev !== undefined) {
+      const set = this.#bySession.get(prev);
+      if (set) {
+        set.delete(link);
+        if (set.size === 0) this.#bySession.delete(prev);
+      }
+    }
+    if (next !== undefined && !link.dropped) {
+      let set = this.#bySession.get(next);
+      if (!set) this.#bySession.set(next, set = new Set());
+      set.add(link);
+    }
+  }
+
+  /** Moves a browser's sockets to another session and its room. */
+  #moveTo(link: Link, sessionId: string): void {
+    if (!this.#setSession(link, sessionId)) return;
+    const room = this.roomOf(sessionId);
+    for (const b of link.bindings) this.#join(b, room);
+  }
+
+  /**
+   * A read found the session missing (expired, or destroyed where this process did not hear of
+   * it): the sockets lose it now and are acted on locally, as for a destroy event. (The read may
+   * also fall between a regenerate's delete and its event: the grace period covers that.)
+   */
+  #gone(link: Link, sessionId: string): void {
+    if (link.sessionId !== sessionId) return;
+    this.#setSession(link, undefined);
+    this.#schedule(sessionId, link.clientId, true, link.clientId !== undefined);
+  }
+
+  /** Re-reads a link's snapshot (and its client mapping when `remap`), coalescing bursts. */
+  #refresh(link: Link, remap = false): void {
+    if (this.#sealed || link.dropped) return; // sealed: nothing to read without the cookie
+    link.gen++;
+    if (remap) link.remap = true;
+    if (link.running) return;
+    const running = this.#runRefresh(link).finally(() => {
+      link.running = undefined;
+      this.#running.delete(running);
+    });
+    link.running = running;
+    this.#running.add(running);
+  }
+
+  async #runRefresh(link: Link): Promise<void> {
+    try {
+      while (!link.dropped && this.#active) {
+        const gen = link.gen;
+        if (link.remap && link.clientId !== undefined) {
+          const mapped = await this.#m.getSessionId(link.clientId);
+          if (link.gen !== gen || link.dropped) continue; // newer events: read again
+          link.remap = false;
+          if (mapped !== undefined) this.#moveTo(link, mapped);
+        }
+        const sid = link.sessionId;
+        if (sid !== undefined) {
+          const data = await this.#m.getById(sid);
+          if (link.sessionId === sid && !link.dropped) {
+            if (data === undefined) this.#gone(link, sid);
+            else link.data = snapshot(data);
+          }
+        }
+        if (link.gen === gen) return;
+      }
+    } catch (err) {
+      this.#onError(err);
+    }
+  }
+
+  readonly #onSet = (e: SessionSetEvent): void => {
+    this.#epoch++;
+    const link = e.clientId === undefined ? undefined : this.#links.get("c:" + e.clientId);
+    if (link && link.sessionId !== e.sessionId) {
+      // A creation or regeneration links the client to the new session before this event;
+      // anything else (a write to another session of this client) is checked in the store.
+      if (e.isNew) {
+        this.#moveTo(link, e.sessionId);
+        this.#refresh(link);
+      } else this.#refresh(link, true);
+    }
+    if (e.isNew && e.clientId !== undefined) this.#cancelPending(e.clientId);
+    const links = this.#bySession.get(e.sessionId);
+    if (links) { for (const l of [...links]) this.#refresh(l); }
+  };
+
+  readonly #onDestroy = (e: SessionDestroyEvent): void => {
+    this.#epoch++;
+    const sid = e.sessionId;
+    const links = this.#bySession.get(sid);
+    // The sockets lose the session now; they stay in its room until the action below.
+    if (links) { for (const l of [...links]) this.#setSession(l, undefined); }
+    // Forward-compatible: a manager that says why lets us skip the grace period.
+    const reason = (e as { reason?: unknown }).reason;
+    const maybeRegenerate = reason === undefined
+      ? e.clientId !== undefined
+      : reason === "regenerate";
+    this.#schedule(sid, e.clientId, e.remote, maybeRegenerate);
+  };
+
+  /** Acts on a destroyed session's sockets now, or after the grace period when it may be a login. */
+  #schedule(sid: string, clientId: string | undefined, local: boolean, wait: boolean): void {
+    const pending = this.#pending.get(sid);
+    if (pending) {
+      // A local event after a local-only read: widen the pending action to the cluster.
+      if (!local) pending.local = false;
+      return;
+    }
+    if (!wait || this.#grace === 0) return this.#act(sid, local);
+    const p: Pending = {
+      clientId,
+      local,
+      timer: setTimeout(() => {
+        this.#pending.delete(sid);
+        this.#act(sid, p.local);
+      }, this.#grace),
+    };
+    (p.timer as { unref?: () => void }).unref?.();
+    this.#pending.set(sid, p);
+  }
+
+  /** The client got a new session (regenerate): its old session's sockets moved along. */
+  #cancelPending(clientId: string): void {
+    for (const [sid, p] of this.#pending) {
+      if (p.clientId !== clientId) continue;
+      clearTimeout(p.timer);
+      this.#pending.delete(sid);
+      // Sockets of that session that could not follow (no client id) get the action locally.
+      const left = this.#byRoom.get(this.roomOf(sid));
+      if (left) { for (const b of [...left]) this.#actOn(b); }
+    }
+  }
+
+  /**
+   * Disconnects or notifies a destroyed session's sockets: through the cluster adapter for events
+   * raised here, on this instance only for events delivered from another one (`local`).
+   */
+  #act(sessionId: string, local: boolean): void {
+    if (!this.#active) return;
+    const room = this.roomOf(sessionId);
+    for (const nsp of [...this.#io._nsps.values()]) {
+      // A remote event is delivered to every instance: each acts on its own sockets only.
+      const op = local ? nsp.local.in(room) : nsp.in(room);
+      try {
+        if (this.#emitMode) {
+          op.emit(this.#event);
+          op.socketsLeave(room);
+        } else op.disconnectSockets(true);
+      } catch (err) {
+        this.#onError(err);
+      }
+    }
+    // The room operations above reached the local sockets too: only the bookkeeping is left.
+    const left = this.#byRoom.get(room);
+    if (left) { for (const b of [...left]) this.#leave(b, false); }
+  }
+
+  /** Disconnects or notifies one local socket. */
+  #actOn(b: Binding): void {
+    if (this.#emitMode) {
+      if (b.room !== undefined) b.socket.emit(this.#event);
+      this.#leave(b, true);
+    } else {
+      this.#leave(b, true);
+      b.socket.disconnect(true);
+    }
+  }
+
+  // ------------------------------------------------------------------------- withSession
+
+  async #withSession<R, M>(
+    b: Binding,
+    handler: SessionHandler<R>,
+    onMissing: OnMissing<M> | undefined,
+  ): Promise<R | M> {
+    if (typeof handler !== "function") {
+      throw new TypeError("Cannot run withSession: handler must be a function");
+    }
+    if (b.ready) await b.ready;
+    const sid = await this.#currentId(b);
+    if (sid === undefined) return missing(onMissing);
+    return this.#m.runExclusive(sid, () => this.#run(b, sid, handler, onMissing));
+  }
+
+  /** The socket's session id, confirmed through the client mapping in the store. */
+  async #currentId(b: Binding): Promise<string | undefined> {
+    const cached = (): string | undefined => (b.link ? b.link.sessionId : b.sessionId);
+    if (this.#sealed || b.clientId === undefined) return cached();
+    const link = b.link;
+    const gen = link?.gen;
+    const mapped = await this.#m.getSessionId(b.clientId);
+    if (link && (link.gen !== gen || link !== b.link)) return cached(); // events were newer
+    if (mapped === undefined) return cached();
+    if (link && link.sessionId !== mapped && this.#active && !link.dropped) {
+      this.#moveTo(link, mapped);
+      this.#refresh(link);
+    } else if (!link) b.sessionId = mapped;
+    return mapped;
+  }
+
+  async #run<R, M>(
+    b: Binding,
+    sid: string,
+    handler: SessionHandler<R>,
+    onMissing: OnMissing<M> | undefined,
+  ): Promise<R | M> {
+    let data: object | undefined;
+    if (this.#sealed) {
+      const current = b.link ?? b;
+      data = current.sessionId === sid ? current.data : undefined;
+    } else {
+      data = await this.#m.getById(sid);
+      if (data === undefined && b.link) this.#gone(b.link, sid);
+    }
+    if (data === undefined) return missing(onMissing);
+    const before = new Map<string, string>();
+    const draft: SessionData = {};
+    for (const k of Object.keys(data)) {
+      const j = toJson((data as SessionData)[k]);
+      if (j === undefined) continue;
+      before.set(k, j);
+      define(draft, k, JSON.parse(j));
+    }
+    const ctx: { sessionId: string; session: SessionData | null; socket: Socket } = {
+      sessionId: sid,
+      session: draft,
+      socket: b.socket,
+    };
+    const result = await handler(ctx as SessionContext);
+    const after = ctx.session as unknown;
+    if (after === null) {
+      if (this.#sealed) throw new SessionReadOnlyError();
+      await this.#m.destroyById(sid);
+      return result;
+    }
+    if (typeof after !== "object" || Array.isArray(after)) {
+      throw new TypeError("Cannot save session: ctx.session must be an object or null");
+    }
+    const set: [string, unknown][] = [];
+    const removed: string[] = [];
+    for (const k of Object.keys(after)) {
+      const j = toJson((after as SessionData)[k]);
+      if (j === undefined) {
+        if (before.has(k)) removed.push(k);
+      } else if (before.get(k) !== j) set.push([k, JSON.parse(j)]);
+    }
+    for (const k of before.keys()) if (!Object.hasOwn(after, k)) removed.push(k);
+    if (set.length === 0 && removed.length === 0) return result;
+    if (this.#sealed) throw new SessionReadOnlyError();
+    for (const [k] of set) {
+      if (RESERVED.has(k)) {
+        throw new TypeError(`Cannot set session.${k}: the name is reserved by the session API`);
+      }
+    }
+    const next = await this.#m.update(sid, (d) => {
+      const target = d as SessionData;
+      for (const [k, v] of set) define(target, k, v);
+      for (const k of removed) delete target[k];
+    });
+    if (next === undefined) {
+      // Destroyed (or expired) while the handler ran: nothing was written.
+      if (b.link) this.#gone(b.link, sid);
+      return missing(onMissing);
+    }
+    const links = this.#bySession.get(sid);
+    if (links) {
+      const snap = snapshot(next);
+      for (const l of links) l.data = snap;
+    }
+    return result;
+  }
+}
+
+/**
+ * Shares a {@linkcode SessionManager}'s sessions with socket.io: every namespace (present and
+ * future, dynamic ones included) gets `socket.clientId`, `socket.sessionId`, `socket.session`
+ * and `socket.withSession()`.
+ *
+ * - `socket.sessionId` is live: a socket opened before login follows the session created or
+ *   regenerated later over HTTP (through the client-id cookie), and is undefined after logout.
+ * - `socket.session` is a deeply frozen snapshot of the data, read at the handshake and
+ *   re-read after every change this process hears of (also changes made on other instances when
+ *   the store delivers events); it may lag one store read behind. In sealed-cookie mode it is
+ *   the handshake cookie's data and never changes.
+ * - `socket.withSession(handler, onMissing?)` confirms the session id in the store, runs the
+ *   handler one call at a time per session (`manager.runExclusive`), then destroys the session
+ *   (`ctx.session = null`) or commits only the top-level keys it changed, atomically
+ *   (`manager.update`), so concurrent HTTP writes to other keys survive. Returns the handler's
+ *   result. Without a session: `onMissing` (see {@linkcode OnMissing}). In sealed-cookie mode
+ *   writes reject with a `SessionReadOnlyError` (a socket cannot set a cookie).
+ * - A destroyed session's sockets are disconnected (`onDestroy: "disconnect"`, default) or sent
+ *   `destroyEvent` (`onDestroy: "emit"`) through the room `unisession:<sessionId>` of every
+ *   namespace, cluster-wide with a cluster adapter. They lose the session at once; the action
+ *   waits `destroyGraceMs` (default 1 s) so that a login (`regenerate()`, which destroys the old
+ *   session before saving the new one) moves the sockets to the new session instead. A session
+ *   found expired by a read (no event) is handled the same way, on this instance.
+ * - Tampered, expired or unknown cookies connect without a session (refused with
+ *   `requireSession: true`); a failing store refuses the handshake (`connect_error`). Never hangs.
+ *
+ * @typeParam T the manager's session data type
+ * @param io the socket.io server
+ * @param manager the manager the HTTP adapters use
+ * @param options see {@linkcode AttachSocketIOOptions}
+ * @returns a handle to detach, inspect and await the adapter
+ * @throws {TypeError} when `io` already has unisession attached, or for invalid options
+ *
+ * @example Usage
+ * ```ts
+ * import { createServer } from "node:http";
+ * import { Server } from "socket.io";
+ * import { createSessions, MapStore } from "unisession";
+ * import { attachSocketIO } from "unisession/socket.io";
+ *
+ * const sessions = createSessions({ store: new MapStore(), keys: ["a-secret-of-at-least-32-characters!!"] });
+ * const io = new Server(createServer());
+ * const bridge = attachSocketIO(io, sessions, { onDestroy: "emit" });
+ * io.of("/admin").on("connection", (socket) => {
+ *   if (socket.session?.role !== "admin") socket.disconnect(true);
+ * });
+ * bridge.detach();
+ * ```
+ */
+export function attachSocketIO<T extends object = SessionData>(
+  // deno-lint-ignore no-explicit-any
+  io: Server<any, any, any, any>,
+  manager: SessionManager<T>,
+  options: AttachSocketIOOptions = {},
+): SocketIOSessions {
+  if (!io || typeof io.of !== "function" || !(io._nsps instanceof Map)) {
+    throw new TypeError("Cannot attach socket.io: io must be a socket.io 4 Server");
+  }
+  if (!manager || typeof manager.runExclusive !== "function") {
+    throw new TypeError("Cannot attach socket.io: manager must be a SessionManager");
+  }
+  if (attached.has(io)) {
+    throw new TypeError("Cannot attach socket.io: this server is already attached; detach first");
+  }
+  const bridge = new SocketIOBridge(io, manager, options);
+  attached.add(io);
+  return bridge;
+}
