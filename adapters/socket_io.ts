@@ -33,13 +33,14 @@
  */
 import type { Namespace, Server, Socket } from "socket.io";
 import {
+  describeError,
   SessionMissingError,
   SessionReadOnlyError,
   SessionSerializationError,
 } from "../src/errors.ts";
 import type { SessionDestroyEvent, SessionSetEvent } from "../src/events.ts";
 import type { SessionManager } from "../src/manager.ts";
-import type { SessionData } from "../src/session.ts";
+import { defineKey, isReservedName, type SessionData } from "../src/session.ts";
 
 /**
  * The shape of session data seen by sockets (`socket.session`, `withSession`'s `ctx.session`).
@@ -258,23 +259,6 @@ type AnyNamespace = Namespace<any, any, any, any>;
 type Frozen = Readonly<SocketSessionData>;
 type Next = (err?: Error) => void;
 
-/** Names reserved by the HTTP session API: writing them from a socket would be shadowed there. */
-const RESERVED = new Set([
-  "isNew",
-  "hasChanged",
-  "populated",
-  "length",
-  "maxAge",
-  "renew",
-  "touch",
-  "regenerate",
-  "destroy",
-  "save",
-  "flash",
-  "reflash",
-  "toJSON",
-]);
-
 /** The resolved session of a handshake. */
 interface Resolved {
   clientId: string | undefined;
@@ -321,10 +305,6 @@ interface Pending {
 
 const attached = new WeakSet<object>();
 
-function describe(err: unknown): string {
-  return err instanceof Error ? `${err.name}: ${err.message}` : "non-error thrown";
-}
-
 /** JSON of a value; undefined for what JSON drops (undefined, functions, symbols). */
 function toJson(value: unknown): string | undefined {
   try {
@@ -332,15 +312,6 @@ function toJson(value: unknown): string | undefined {
   } catch (err) {
     throw new SessionSerializationError({ cause: err });
   }
-}
-
-function define(target: SessionData, key: string, value: unknown): void {
-  Object.defineProperty(target, key, {
-    value,
-    writable: true,
-    enumerable: true,
-    configurable: true,
-  });
 }
 
 function deepFreeze<V>(value: V): V {
@@ -356,7 +327,7 @@ function snapshot(data: object): Frozen {
   const out: SessionData = {};
   for (const k of Object.keys(data)) {
     const j = toJson((data as SessionData)[k]);
-    if (j !== undefined) define(out, k, JSON.parse(j));
+    if (j !== undefined) defineKey(out, k, JSON.parse(j));
   }
   return deepFreeze(out);
 }
@@ -425,7 +396,7 @@ class SocketIOBridge<T extends object> implements SocketIOSessions {
     }
     this.#grace = grace;
     this.#onError = options.onError ??
-      ((err) => console.warn(`unisession/socket.io: ${describe(err)}`));
+      ((err) => console.warn(`unisession/socket.io: ${describeError(err)}`));
     manager.on("sessionSet", this.#onSet);
     manager.on("sessionDestroy", this.#onDestroy);
     io.on("new_namespace", this.#hook);
@@ -930,7 +901,7 @@ class SocketIOBridge<T extends object> implements SocketIOSessions {
       const j = toJson((data as SessionData)[k]);
       if (j === undefined) continue;
       before.set(k, j);
-      define(draft, k, JSON.parse(j));
+      defineKey(draft, k, JSON.parse(j));
     }
     const ctx: { sessionId: string; session: SessionData | null; socket: Socket } = {
       sessionId: sid,
@@ -959,13 +930,13 @@ class SocketIOBridge<T extends object> implements SocketIOSessions {
     if (set.length === 0 && removed.length === 0) return result;
     if (this.#sealed) throw new SessionReadOnlyError();
     for (const [k] of set) {
-      if (RESERVED.has(k)) {
+      if (isReservedName(k)) {
         throw new TypeError(`Cannot set session.${k}: the name is reserved by the session API`);
       }
     }
     const next = await this.#m.update(sid, (d) => {
       const target = d as SessionData;
-      for (const [k, v] of set) define(target, k, v);
+      for (const [k, v] of set) defineKey(target, k, v);
       for (const k of removed) delete target[k];
     });
     if (next === undefined) {

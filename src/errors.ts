@@ -177,3 +177,8 @@ export class SessionReadOnlyError extends UnisessionError {
     super("ERR_SESSION_READ_ONLY", message);
   }
 }
+
+/** A log-safe description of a thrown value: its class and message, nothing else. */
+export function describeError(err: unknown): string {
+  return err instanceof Error ? `${err.name}: ${err.message}` : "non-error thrown";
+}

@@ -13,6 +13,7 @@ import {
 } from "./cookie.ts";
 import {
   CookieTooLargeError,
+  describeError,
   ResponseSentError,
   SessionMissingError,
   SessionSerializationError,
@@ -108,7 +109,7 @@ export class SessionManager<T extends object = SessionData> {
   constructor(options: SessionOptions = {}) {
     const o = this.#o = resolveOptions(options);
     this.#emitter = new Emitter((err) =>
-      o.logger.warn(`unisession: an event listener threw: ${describe(err)}`)
+      o.logger.warn(`unisession: an event listener threw: ${describeError(err)}`)
     );
     if (o.store) {
       this.#gateway = new StoreGateway(o.store, {
@@ -491,7 +492,7 @@ export class SessionManager<T extends object = SessionData> {
     }
     const timer = setInterval(() => {
       this.cleanup().catch((err) =>
-        this.#o.logger.warn(`unisession: auto-cleanup failed: ${describe(err)}`)
+        this.#o.logger.warn(`unisession: auto-cleanup failed: ${describeError(err)}`)
       );
     }, ms);
     (timer as { unref?: () => void }).unref?.();
@@ -524,7 +525,7 @@ export class SessionManager<T extends object = SessionData> {
       try {
         this.#o.onInvalid(reason, ctx);
       } catch (err) {
-        this.#o.logger.warn(`unisession: onInvalid threw: ${describe(err)}`);
+        this.#o.logger.warn(`unisession: onInvalid threw: ${describeError(err)}`);
       }
     }
   }
@@ -811,10 +812,6 @@ export class SessionManager<T extends object = SessionData> {
       this.#emitter.emit("sessionDestroy", { clientId, sessionId, remote: false });
     }
   }
-}
-
-function describe(err: unknown): string {
-  return err instanceof Error ? `${err.name}: ${err.message}` : "non-error thrown";
 }
 
 /**

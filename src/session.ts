@@ -231,12 +231,7 @@ export class SessionState implements ProxyHandler<SessionData> {
   /** Writes one data key, recording the change. */
   writeKey(key: string, value: unknown): void {
     this.dirty.add(key);
-    Object.defineProperty(this.data, key, {
-      value,
-      writable: true,
-      enumerable: true,
-      configurable: true,
-    });
+    defineKey(this.data, key, value);
   }
 
   /** Replaces all data (`ctx.session = {...}`). */
@@ -297,7 +292,7 @@ export class SessionState implements ProxyHandler<SessionData> {
       this.setMaxAge(Number(value));
       return true;
     }
-    if (API[key as keyof SessionApi] !== undefined) {
+    if (isReservedName(key)) {
       throw new TypeError(`Cannot set session.${key}: the name is reserved by the session API`);
     }
     this.ensureLoaded();
@@ -349,16 +344,24 @@ function stringify(value: unknown): string {
   }
 }
 
+/** Sets one data key without invoking setters (`__proto__` stays a plain key). */
+export function defineKey(target: SessionData, key: string, value: unknown): void {
+  Object.defineProperty(target, key, {
+    value,
+    writable: true,
+    enumerable: true,
+    configurable: true,
+  });
+}
+
 /** Copies own enumerable keys without invoking setters (`__proto__` stays a plain key). */
 export function assignData(target: SessionData, source: object): void {
-  for (const k of Object.keys(source)) {
-    Object.defineProperty(target, k, {
-      value: (source as SessionData)[k],
-      writable: true,
-      enumerable: true,
-      configurable: true,
-    });
-  }
+  for (const k of Object.keys(source)) defineKey(target, k, (source as SessionData)[k]);
+}
+
+/** True for names the session API reserves (`isNew`, `renew`, `flash`, ...): not data keys. */
+export function isReservedName(key: string): boolean {
+  return API[key as keyof SessionApi] !== undefined;
 }
 
 /** A shallow copy of session data (prototype-safe). */

@@ -2,7 +2,7 @@
 // MapStore specifics and the StoreGateway (timeouts, failures, corrupt records, atomic updates).
 import { describe, test } from "node:test";
 import assert from "node:assert/strict";
-import { testStoreConformance } from "../src/testing/store_conformance.ts";
+import { testStoreConformance } from "../testing/store_conformance.ts";
 import { MapStore } from "../src/map_store.ts";
 import {
   isStoredRecord,

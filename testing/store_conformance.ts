@@ -10,9 +10,9 @@
  */
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
-import type { RecordMutator, Store, StoredRecord } from "../store.ts";
+import type { RecordMutator, Store, StoredRecord } from "../src/store.ts";
 
-export type { Awaitable, RecordMutator, Store, StoredRecord, StoreEvent } from "../store.ts";
+export type { Awaitable, RecordMutator, Store, StoredRecord, StoreEvent } from "../src/store.ts";
 
 /** Options of {@linkcode testStoreConformance}. */
 export interface StoreConformanceOptions {
