@@ -32,6 +32,8 @@ export {
   STATE,
 } from "./src/session.ts";
 export type {
+  DestroyReason,
+  EventOrigin,
   SessionDestroyEvent,
   SessionEventMap,
   SessionListener,

@@ -189,13 +189,12 @@ export interface AttachSocketIOOptions {
   /** Prefix of the per-session room names. Default `"unisession:"`. */
   roomPrefix?: string;
   /**
-   * How long the disconnect (or notification) of a destroyed session's sockets waits, in ms. The
-   * sockets lose the session at once either way; the wait exists because `regenerate()` (login)
-   * destroys the old session before it saves the new one, and the manager's `sessionDestroy`
-   * event cannot tell the two apart: if the same browser gets a new session within the wait, its
-   * sockets follow it and stay connected. It also lets a socket that destroyed its own session
-   * (`ctx.session = null`) answer its acknowledgement. Sockets without a client id are acted on at
-   * once. Default 1000; 0 acts at once (a login then disconnects the browser's sockets).
+   * After `regenerate()` (login) destroyed a session (`reason: "regenerate"`), how long its
+   * sockets wait for the browser's new session before they are disconnected (or notified) as if
+   * logged out, in ms. The new session normally arrives with the same request's commit, and the
+   * sockets then follow it and stay connected. Default 1000; 0 treats a regenerate as a logout.
+   * A logout or an expiry (`reason: "destroy"` / `"expired"`) never waits: the action runs on the
+   * next macrotask, so a socket that destroyed its own session still answers its acknowledgement.
    */
   destroyGraceMs?: number;
   /** Receives background errors (a failed snapshot refresh, a failed room join). Default `console.warn`. */
@@ -219,7 +218,7 @@ export interface SocketIOSessionStats {
   sessions: number;
   /** Per-session rooms joined by tracked sockets. */
   rooms: number;
-  /** Destroyed sessions whose disconnect/notification waits for `destroyGraceMs`. */
+  /** Destroyed sessions whose disconnect/notification is scheduled but has not run yet. */
   pendingDestroys: number;
   /** Snapshot refreshes in flight. */
   refreshing: number;
@@ -772,12 +771,7 @@ class SocketIOBridge<T extends object> implements SocketIOSessions {
     const links = this.#bySession.get(sid);
     // The sockets lose the session now; they stay in its room until the action below.
     if (links) { for (const l of [...links]) this.#setSession(l, undefined); }
-    // Forward-compatible: a manager that says why lets us skip the grace period.
-    const reason = (e as { reason?: unknown }).reason;
-    const maybeRegenerate = reason === undefined
-      ? e.clientId !== undefined
-      : reason === "regenerate";
-    this.#schedule(sid, e.clientId, e.remote, maybeRegenerate);
+    this.#schedule(sid, e.clientId, e.remote, e.reason === "regenerate");
   };
 
   /** Acts on a destroyed session's sockets now, or after the grace period when it may be a login. */
@@ -788,14 +782,14 @@ class SocketIOBridge<T extends object> implements SocketIOSessions {
       if (!local) pending.local = false;
       return;
     }
-    if (!wait || this.#grace === 0) return this.#act(sid, local);
     const p: Pending = {
-      clientId,
+      // Only a regenerated session's sockets may follow the client's next session.
+      clientId: wait && this.#grace > 0 ? clientId : undefined,
       local,
       timer: setTimeout(() => {
         this.#pending.delete(sid);
         this.#act(sid, p.local);
-      }, this.#grace),
+      }, wait ? this.#grace : 0),
     };
     (p.timer as { unref?: () => void }).unref?.();
     this.#pending.set(sid, p);
@@ -927,7 +921,10 @@ class SocketIOBridge<T extends object> implements SocketIOSessions {
       } else if (before.get(k) !== j) set.push([k, JSON.parse(j)]);
     }
     for (const k of before.keys()) if (!Object.hasOwn(after, k)) removed.push(k);
-    if (set.length === 0 && removed.length === 0) return result;
+    if (set.length === 0 && removed.length === 0) {
+      if (!this.#sealed) await this.#m.touchById(sid);
+      return result;
+    }
     if (this.#sealed) throw new SessionReadOnlyError();
     for (const [k] of set) {
       if (isReservedName(k)) {
@@ -973,9 +970,13 @@ class SocketIOBridge<T extends object> implements SocketIOSessions {
  * - A destroyed session's sockets are disconnected (`onDestroy: "disconnect"`, default) or sent
  *   `destroyEvent` (`onDestroy: "emit"`) through the room `unisession:<sessionId>` of every
  *   namespace, cluster-wide with a cluster adapter. They lose the session at once; the action
- *   waits `destroyGraceMs` (default 1 s) so that a login (`regenerate()`, which destroys the old
- *   session before saving the new one) moves the sockets to the new session instead. A session
- *   found expired by a read (no event) is handled the same way, on this instance.
+ *   runs on the next macrotask for a logout or an expiry, while after a login (`regenerate()`)
+ *   the sockets follow the browser's new session and stay connected (waiting at most
+ *   `destroyGraceMs` for it). A session found expired by a read (no event) is handled on this
+ *   instance, like a regenerate.
+ * - Socket activity keeps the session alive for HTTP too: a `withSession` call that changes
+ *   nothing still renews the idle window once less than half of it remains
+ *   (`manager.touchById`).
  * - Tampered, expired or unknown cookies connect without a session (refused with
  *   `requireSession: true`); a failing store refuses the handshake (`connect_error`). Never hangs.
  *

@@ -17,12 +17,21 @@ export interface SessionSetEvent {
   remote: boolean;
 }
 
+/** Why a session was removed. */
+export type DestroyReason = "destroy" | "regenerate" | "expired";
+
 /** Payload of `sessionDestroy`: a session record was removed (destroy, regenerate, expiry). */
 export interface SessionDestroyEvent {
   /** The browser's long-lived id, when known. */
   clientId: string | undefined;
   /** The removed session's store key. */
   sessionId: string;
+  /**
+   * `"destroy"` (logout: `session = null`, `destroy()`, `destroyById`), `"regenerate"` (the id
+   * was replaced, typically at login: a `sessionSet` with `isNew: true` for the same client
+   * follows) or `"expired"` (removed by cleanup).
+   */
+  reason: DestroyReason;
   /** True when the event was raised on another instance and delivered through the store. */
   remote: boolean;
 }
@@ -35,10 +44,20 @@ export interface SessionEventMap {
   cleanup: number;
 }
 
+/** Where an event was raised (the second argument of every listener). */
+export interface EventOrigin {
+  /** True when the event was raised on another instance and delivered through the store. */
+  remote: boolean;
+}
+
 /** Listener of one event. */
 export type SessionListener<K extends keyof SessionEventMap> = (
   payload: SessionEventMap[K],
+  origin: EventOrigin,
 ) => void;
+
+const LOCAL: EventOrigin = Object.freeze({ remote: false });
+const REMOTE: EventOrigin = Object.freeze({ remote: true });
 
 /** Minimal typed emitter; a throwing listener is reported to `onError`, never to the emitter. */
 export class Emitter {
@@ -72,11 +91,16 @@ export class Emitter {
     return this.#listeners[name].length > 0;
   }
 
-  emit<K extends keyof SessionEventMap>(name: K, payload: SessionEventMap[K]): void {
+  emit<K extends keyof SessionEventMap>(
+    name: K,
+    payload: SessionEventMap[K],
+    remote = false,
+  ): void {
     const list = this.#listeners[name] as SessionListener<K>[];
+    const origin = remote ? REMOTE : LOCAL;
     for (let i = 0; i < list.length; i++) {
       try {
-        list[i]!(payload);
+        list[i]!(payload, origin);
       } catch (err) {
         this.#onError(err);
       }

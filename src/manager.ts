@@ -18,7 +18,12 @@ import {
   SessionMissingError,
   SessionSerializationError,
 } from "./errors.ts";
-import { Emitter, type SessionEventMap, type SessionListener } from "./events.ts";
+import {
+  type DestroyReason,
+  Emitter,
+  type SessionEventMap,
+  type SessionListener,
+} from "./events.ts";
 import { generateUid } from "./id.ts";
 import { KeyedQueue } from "./keyed_queue.ts";
 import {
@@ -37,7 +42,7 @@ import {
   SessionState,
 } from "./session.ts";
 import { CookieSigner, Keyring } from "./signer.ts";
-import { type StoredRecord, StoreGateway } from "./store.ts";
+import { type StoredRecord, type StoreEvent, StoreGateway } from "./store.ts";
 
 /** Store key prefix of client-id → session-id mappings (session ids never contain ':'). */
 export const CLIENT_PREFIX = "cid:";
@@ -104,6 +109,9 @@ export class SessionManager<T extends object = SessionData> {
   readonly #queue = new KeyedQueue();
   readonly #host: SessionHost;
   #cleanupTimer: ReturnType<typeof setInterval> | undefined;
+  /** This manager's id in cross-instance events (to ignore its own). */
+  readonly #origin = generateUid();
+  #unsubscribe: (() => void) | undefined;
 
   /** @param options see {@linkcode SessionOptions}; validated here */
   constructor(options: SessionOptions = {}) {
@@ -116,6 +124,9 @@ export class SessionManager<T extends object = SessionData> {
         timeoutMs: o.storeTimeout,
         onCorrupt: () => this.#invalid("corrupt-record", undefined),
       });
+      if (o.store.subscribe) {
+        this.#unsubscribe = o.store.subscribe((event) => this.#onRemote(event));
+      }
       const ring = new Keyring(o.keys);
       this.#sid = new CookieSigner(ring, o.cookie.name);
       if (o.client) this.#cid = new CookieSigner(ring, o.client.name);
@@ -200,9 +211,9 @@ export class SessionManager<T extends object = SessionData> {
 
   /** Adds a listener that runs once. */
   once<K extends keyof SessionEventMap>(name: K, listener: SessionListener<K>): this {
-    const wrapper: SessionListener<K> = (payload) => {
+    const wrapper: SessionListener<K> = (payload, origin) => {
       this.#emitter.off(name, wrapper);
-      listener(payload);
+      listener(payload, origin);
     };
     this.#emitter.on(name, wrapper);
     return this;
@@ -220,36 +231,18 @@ export class SessionManager<T extends object = SessionData> {
    * @returns the request's session state; its `session` is the session object
    */
   open(cookieHeader: string | null | undefined, init: OpenInit = {}): SessionState {
-    const o = this.#o;
-    const cookies = cookieHeader ? parseCookieHeader(cookieHeader) : undefined;
-    if (cookieHeader && cookieHeader.length > MAX_COOKIE_HEADER) {
-      this.#invalid("too-large", init.ctx);
-    }
-    const raw = cookies?.[o.cookie.name];
-    let id: string | undefined;
-    let stale = false;
-    if (raw !== undefined && this.#sid) {
-      const verified = this.#sid.verify(raw);
-      if (verified) {
-        id = verified.value;
-        stale = verified.stale;
-      } else this.#invalid(raw === "" ? "malformed" : "signature", init.ctx);
-    }
+    const v = this.#verifyCookies(cookieHeader, init.ctx);
+    const raw = v.raw;
+    const id = v.sid?.value;
+    const stale = v.sid?.stale ?? false;
     let clientId: string | undefined;
     let clientFromCookie = false;
     let clientStale = false;
-    if (this.#cid) {
-      const rawCid = cookies?.[o.client!.name];
-      const verified = rawCid === undefined ? undefined : this.#cid.verify(rawCid);
-      if (verified) {
-        clientId = verified.value;
-        clientFromCookie = true;
-        clientStale = verified.stale;
-      } else {
-        if (rawCid !== undefined) this.#invalid("client-signature", init.ctx);
-        clientId = generateUid();
-      }
-    }
+    if (v.cid) {
+      clientId = v.cid.value;
+      clientFromCookie = true;
+      clientStale = v.cid.stale;
+    } else if (this.#cid) clientId = generateUid();
     const state = new SessionState(this.#host, {
       ctx: init.ctx,
       https: init.https,
@@ -383,7 +376,33 @@ export class SessionManager<T extends object = SessionData> {
    * @returns true when a session was removed
    */
   destroyById(sessionId: string): Promise<boolean> {
-    return this.#destroy(sessionId, undefined, undefined);
+    return this.#destroy(sessionId, undefined, undefined, undefined, "destroy");
+  }
+
+  /**
+   * Keeps a session alive without changing its data (for activity that is not an HTTP request,
+   * such as socket events). Follows the rolling rule: writes only once less than half of the
+   * idle window remains, unless `force` is set.
+   * @returns true when the session exists (whether or not a write was needed)
+   *
+   * @example Usage
+   * ```ts
+   * import { createSessions, MapStore } from "unisession";
+   * const sessions = createSessions({ store: new MapStore(), keys: ["a-secret-of-at-least-32-characters!!"] });
+   * console.log(await sessions.touchById("no-such-session")); // false
+   * ```
+   */
+  async touchById(sessionId: string, options: { force?: boolean } = {}): Promise<boolean> {
+    const now = this.#o.now();
+    let exists = false;
+    await this.#gatewayOrThrow().update(sessionId, (cur) => {
+      if (this.#expired(cur, now)) return undefined;
+      exists = true;
+      const window = cur.maxAge ?? this.#o.maxAge;
+      if (!options.force && cur.expiresAt - now >= window / 2) return undefined;
+      return this.#nextRecord(cur, cur.data, now, cur.maxAge, cur.flash);
+    });
+    return exists;
   }
 
   /** The browser's current session id, through the client-id mapping kept in the store. */
@@ -417,13 +436,14 @@ export class SessionManager<T extends object = SessionData> {
    * Verifies a Cookie header without creating anything (for socket handshakes).
    * @returns the verified session id and client id, when present and valid
    */
-  readCookies(cookieHeader: string | null | undefined): { sessionId?: string; clientId?: string } {
-    const cookies = parseCookieHeader(cookieHeader);
+  readCookies(
+    cookieHeader: string | null | undefined,
+    ctx?: unknown,
+  ): { sessionId?: string; clientId?: string } {
     const out: { sessionId?: string; clientId?: string } = {};
-    const sid = this.#sid?.verify(cookies[this.#o.cookie.name]);
-    if (sid) out.sessionId = sid.value;
-    const cid = this.#o.client && this.#cid!.verify(cookies[this.#o.client.name]);
-    if (cid) out.clientId = cid.value;
+    const v = this.#verifyCookies(cookieHeader, ctx);
+    if (v.sid) out.sessionId = v.sid.value;
+    if (v.cid) out.clientId = v.cid.value;
     return out;
   }
 
@@ -471,9 +491,10 @@ export class SessionManager<T extends object = SessionData> {
       count++;
       this.#attached.delete(id);
       if (rec.clientId) await this.#unlinkClient(rec.clientId, id);
-      this.#emitDestroy(id, rec.clientId);
+      this.#emitDestroy(id, rec.clientId, "expired");
     }
     this.#emitter.emit("cleanup", count);
+    this.#publish({ type: "cleanup", count, origin: this.#origin });
     await gateway.store.afterCleanup?.(count);
     return count;
   }
@@ -500,6 +521,16 @@ export class SessionManager<T extends object = SessionData> {
     return true;
   }
 
+  /**
+   * Stops auto-cleanup and the subscription to other instances' events (the store itself stays
+   * open: close it yourself). The manager still serves requests afterwards.
+   */
+  close(): void {
+    this.stopAutoCleanup();
+    this.#unsubscribe?.();
+    this.#unsubscribe = undefined;
+  }
+
   /** Stops auto-cleanup. @returns false when it was not running */
   stopAutoCleanup(): boolean {
     if (this.#cleanupTimer === undefined) return false;
@@ -517,6 +548,30 @@ export class SessionManager<T extends object = SessionData> {
       );
     }
     return this.#gateway;
+  }
+
+  /** Parses and verifies both cookies, reporting what is invalid to `onInvalid`. */
+  #verifyCookies(header: string | null | undefined, ctx: unknown): {
+    raw: string | undefined;
+    sid: { value: string; stale: boolean } | undefined;
+    cid: { value: string; stale: boolean } | undefined;
+  } {
+    if (!header) return { raw: undefined, sid: undefined, cid: undefined };
+    if (header.length > MAX_COOKIE_HEADER) this.#invalid("too-large", ctx);
+    const cookies = parseCookieHeader(header);
+    const raw = cookies[this.#o.cookie.name];
+    let sid: { value: string; stale: boolean } | undefined;
+    if (raw !== undefined && this.#sid) {
+      sid = this.#sid.verify(raw);
+      if (!sid) this.#invalid(raw === "" ? "malformed" : "signature", ctx);
+    }
+    let cid: { value: string; stale: boolean } | undefined;
+    const rawCid = this.#o.client ? cookies[this.#o.client.name] : undefined;
+    if (rawCid !== undefined) {
+      cid = this.#cid!.verify(rawCid);
+      if (!cid) this.#invalid("client-signature", ctx);
+    }
+    return { raw, sid, cid };
   }
 
   #invalid(reason: InvalidReason, ctx: unknown): void {
@@ -593,9 +648,9 @@ export class SessionManager<T extends object = SessionData> {
     state.ensureLoaded();
     const old = state.isNew ? undefined : state.id;
     if (old !== undefined && this.#gateway) {
-      await this.#destroy(old, state.record, state.clientId, state.ctx);
+      await this.#destroy(old, state.record, state.clientId, state.ctx, "regenerate");
     } else if (old !== undefined) {
-      this.#emitDestroy(old, state.clientId);
+      this.#emitDestroy(old, state.clientId, "regenerate");
     }
     if (state.cookieValue) this.#sid?.forget(state.cookieValue);
     state.id = generateUid();
@@ -645,8 +700,9 @@ export class SessionManager<T extends object = SessionData> {
     const id = state.id;
     if (id !== undefined && !state.regenerated && !(state.loaded && state.isNew)) {
       if (this.#gateway) {
-        await this.#destroy(id, state.loaded ? state.record : undefined, state.clientId, state.ctx);
-      } else this.#emitDestroy(id, state.clientId);
+        const known = state.loaded ? state.record : undefined;
+        await this.#destroy(id, known, state.clientId, state.ctx, "destroy");
+      } else this.#emitDestroy(id, state.clientId, "destroy");
     }
     if (state.cookieValue !== undefined || state.regenerated) {
       this.#pushSessionCookie(state, out, "", 0);
@@ -763,7 +819,8 @@ export class SessionManager<T extends object = SessionData> {
     id: string,
     known: StoredRecord | undefined,
     clientHint: string | undefined,
-    ctx?: unknown,
+    ctx: unknown,
+    reason: DestroyReason,
   ): Promise<boolean> {
     const gateway = this.#gatewayOrThrow();
     const rec = known ?? await gateway.get(id, ctx);
@@ -772,7 +829,7 @@ export class SessionManager<T extends object = SessionData> {
     if (!rec) return false;
     const clientId = rec.clientId ?? clientHint;
     if (clientId !== undefined) await this.#unlinkClient(clientId, id);
-    this.#emitDestroy(id, clientId);
+    this.#emitDestroy(id, clientId, reason);
     return true;
   }
 
@@ -804,12 +861,68 @@ export class SessionManager<T extends object = SessionData> {
     if (this.#emitter.has("sessionSet")) {
       this.#emitter.emit("sessionSet", { clientId, sessionId, isNew, isInit, remote: false });
     }
+    if (this.#gateway?.store.publish) {
+      const event: StoreEvent = { type: "sessionSet", sessionId, isNew, origin: this.#origin };
+      if (clientId !== undefined) event.clientId = clientId;
+      this.#publish(event);
+    }
   }
 
-  #emitDestroy(sessionId: string, clientId: string | undefined): void {
+  #emitDestroy(sessionId: string, clientId: string | undefined, reason: DestroyReason): void {
     this.#attached.delete(sessionId);
     if (this.#emitter.has("sessionDestroy")) {
-      this.#emitter.emit("sessionDestroy", { clientId, sessionId, remote: false });
+      this.#emitter.emit("sessionDestroy", { clientId, sessionId, reason, remote: false });
+    }
+    if (this.#gateway?.store.publish) {
+      const event: StoreEvent = { type: "sessionDestroy", sessionId, reason, origin: this.#origin };
+      if (clientId !== undefined) event.clientId = clientId;
+      this.#publish(event);
+    }
+  }
+
+  /** Sends a local event to the other instances; a failure is logged, never thrown. */
+  #publish(event: StoreEvent): void {
+    const publish = this.#gateway?.store.publish;
+    if (!publish) return;
+    const warn = (err: unknown) =>
+      this.#o.logger.warn(`unisession: publishing ${event.type} failed: ${describeError(err)}`);
+    try {
+      const done = publish.call(this.#gateway!.store, event);
+      if (done && typeof (done as Promise<unknown>).then === "function") {
+        (done as Promise<unknown>).then(undefined, warn);
+      }
+    } catch (err) {
+      warn(err);
+    }
+  }
+
+  /** An event from another instance: re-emitted here with `remote: true`. */
+  #onRemote(event: StoreEvent): void {
+    if (!event || typeof event !== "object" || event.origin === this.#origin) return;
+    const raw = (event as { clientId?: unknown }).clientId;
+    const clientId = typeof raw === "string" ? raw : undefined;
+    if (event.type === "sessionSet" && typeof event.sessionId === "string") {
+      const isInit = !this.#attached.has(event.sessionId);
+      this.#emitter.emit("sessionSet", {
+        clientId,
+        sessionId: event.sessionId,
+        isNew: event.isNew === true,
+        isInit,
+        remote: true,
+      }, true);
+    } else if (event.type === "sessionDestroy" && typeof event.sessionId === "string") {
+      this.#attached.delete(event.sessionId);
+      const reason = event.reason === "regenerate" || event.reason === "expired"
+        ? event.reason
+        : "destroy";
+      this.#emitter.emit("sessionDestroy", {
+        clientId,
+        sessionId: event.sessionId,
+        reason,
+        remote: true,
+      }, true);
+    } else if (event.type === "cleanup" && Number.isInteger(event.count)) {
+      this.#emitter.emit("cleanup", event.count, true);
     }
   }
 }

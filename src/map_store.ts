@@ -46,19 +46,18 @@ export class MapStore implements Store {
     this.#now = options.now ?? Date.now;
   }
 
-  /** Number of records held, expired ones included until they are read or cleaned up. */
+  /** Number of records held, expired ones included until cleanup (or eviction) removes them. */
   get size(): number {
     return this.#map.size;
   }
 
-  /** Reads a record; expired records are removed and read as missing. */
+  /**
+   * Reads a record; an expired one reads as missing. It stays held until `cleanup()` removes it
+   * (and reports it with `sessionDestroy`) or a write replaces it.
+   */
   get(id: string): StoredRecord | undefined {
     const entry = this.#map.get(id);
-    if (entry === undefined) return undefined;
-    if (entry.e <= this.#now()) {
-      this.#map.delete(id);
-      return undefined;
-    }
+    if (entry === undefined || entry.e <= this.#now()) return undefined;
     return JSON.parse(entry.j);
   }
 

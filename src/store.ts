@@ -33,7 +33,13 @@ export type RecordMutator = (current: StoredRecord) => StoredRecord | undefined;
 /** An event a store delivers from other instances. */
 export type StoreEvent =
   | { type: "sessionSet"; sessionId: string; clientId?: string; isNew: boolean; origin: string }
-  | { type: "sessionDestroy"; sessionId: string; clientId?: string; origin: string }
+  | {
+    type: "sessionDestroy";
+    sessionId: string;
+    clientId?: string;
+    reason: "destroy" | "regenerate" | "expired";
+    origin: string;
+  }
   | { type: "cleanup"; count: number; origin: string };
 
 /**

@@ -10,6 +10,7 @@ import {
   type SessionOptions,
   type SessionSetEvent,
   type SessionState,
+  type StoreEvent,
 } from "../mod.ts";
 import { CookieSigner, Keyring } from "../src/signer.ts";
 import { Sealer } from "../src/sealer.ts";
@@ -447,7 +448,10 @@ describe("events", () => {
       "sessionSet",
       (e: SessionSetEvent) => log.push(`set new=${e.isNew} init=${e.isInit} cid=${!!e.clientId}`),
     );
-    m.on("sessionDestroy", (e: SessionDestroyEvent) => log.push(`destroy cid=${!!e.clientId}`));
+    m.on(
+      "sessionDestroy",
+      (e: SessionDestroyEvent) => log.push(`destroy ${e.reason} cid=${!!e.clientId}`),
+    );
     m.on("cleanup", (n: number) => log.push(`cleanup ${n}`));
     return log;
   }
@@ -468,9 +472,9 @@ describe("events", () => {
     assert.deepEqual(log, [
       "set new=true init=true cid=true",
       "set new=false init=false cid=true",
-      "destroy cid=true",
+      "destroy regenerate cid=true",
       "set new=true init=true cid=true",
-      "destroy cid=true",
+      "destroy destroy cid=true",
     ]);
   });
 
@@ -487,8 +491,86 @@ describe("events", () => {
     log.length = 0;
     now = 5000;
     assert.equal(await m.cleanup(), 2);
-    assert.deepEqual(log, ["destroy cid=true", "destroy cid=true", "cleanup 2"]);
+    assert.deepEqual(log, ["destroy expired cid=true", "destroy expired cid=true", "cleanup 2"]);
     assert.equal(store.size, 0);
+  });
+
+  test("a session read after it expired is still reported by cleanup, with its client mapping", async () => {
+    let now = 0;
+    const store = new MapStore({ now: () => now });
+    const m = createSessions({ store, keys: [KEY], maxAge: 1000, now: () => now, logger: quiet });
+    const log = record(m);
+    const r = await request(m, null, (s) => {
+      s.session.a = 1;
+    });
+    now = 5000;
+    await request(m, r.cookie, (s) => assert.equal(s.session.a, undefined, "expired: no data"));
+    assert.equal(await m.getById(r.state.id!), undefined);
+    log.length = 0;
+    assert.equal(await m.cleanup(), 1);
+    assert.deepEqual(log, ["destroy expired cid=true", "cleanup 1"]);
+    assert.equal(await m.getSessionId(r.state.clientId!), undefined);
+    assert.equal(store.size, 0, "the record and the cid: mapping are gone");
+  });
+
+  test("events cross instances through the store's publish/subscribe, flagged remote", async () => {
+    // Two managers (two "instances") on one store whose publish reaches the other subscriber.
+    const subscribers = new Set<(e: StoreEvent) => void>();
+    class BusStore extends MapStore {
+      subscribe(fn: (e: StoreEvent) => void): () => void {
+        subscribers.add(fn);
+        return () => subscribers.delete(fn);
+      }
+      publish(e: StoreEvent): void {
+        for (const fn of subscribers) fn(structuredClone(e));
+      }
+    }
+    const store = new BusStore();
+    const a = createSessions({ store, keys: [KEY], logger: quiet });
+    const b = createSessions({ store, keys: [KEY], logger: quiet });
+    const seen: string[] = [];
+    b.on("sessionSet", (e, origin) => seen.push(`set new=${e.isNew} ${e.remote} ${origin.remote}`));
+    b.on("sessionDestroy", (e) => seen.push(`destroy ${e.reason} ${e.remote}`));
+    b.on("cleanup", (n, origin) => seen.push(`cleanup ${n} ${origin.remote}`));
+    const r = await request(a, null, (s) => {
+      s.session.a = 1;
+    });
+    await request(a, r.cookie, (s) => s.session.regenerate());
+    assert.equal(await b.destroyByClientId(r.state.clientId!), true);
+    await a.cleanup();
+    assert.deepEqual(seen, [
+      "set new=true true true",
+      "destroy regenerate true",
+      "set new=true true true",
+      "destroy destroy false",
+      "cleanup 0 true",
+    ]);
+    a.close();
+    b.close();
+    assert.equal(subscribers.size, 0, "close() unsubscribes");
+  });
+
+  test("a failing publish is logged, never breaks the commit", async () => {
+    const warnings: string[] = [];
+    class FailingBus extends MapStore {
+      subscribe(): () => void {
+        return () => {};
+      }
+      publish(): Promise<void> {
+        return Promise.reject(new Error("bus down"));
+      }
+    }
+    const m = createSessions({
+      store: new FailingBus(),
+      keys: [KEY],
+      logger: { warn: (w) => warnings.push(w) },
+    });
+    const r = await request(m, null, (s) => {
+      s.session.a = 1;
+    });
+    assert.equal(r.cookies.length, 2);
+    await new Promise((resolve) => setTimeout(resolve, 0));
+    assert.match(warnings.join("\n"), /publishing sessionSet failed: .*bus down/);
   });
 
   test("a throwing listener is reported, never breaks the commit", async () => {
@@ -576,6 +658,36 @@ describe("lookups by id and client", () => {
     });
     assert.deepEqual(m.readCookies("sid=forged.x"), {});
     assert.equal(store.size, 2);
+  });
+
+  test("readCookies reports invalid cookies to onInvalid, with the context", () => {
+    const reasons: unknown[] = [];
+    const { m } = manager({ onInvalid: (reason, ctx) => reasons.push([reason, ctx]) });
+    assert.deepEqual(m.readCookies("sid=forged.x; sid.cid=bad", "handshake"), {});
+    assert.deepEqual(reasons, [["signature", "handshake"], ["client-signature", "handshake"]]);
+  });
+
+  test("touchById keeps a session alive by the rolling rule, and reports missing ones", async () => {
+    let now = 0;
+    const store = new MapStore({ now: () => now });
+    const m = createSessions({ store, keys: [KEY], maxAge: 1000, now: () => now, logger: quiet });
+    const r = await request(m, null, (s) => {
+      s.session.a = 1;
+    });
+    const id = r.state.id!;
+    const expiry = () => store.get(id)?.expiresAt;
+    now = 400;
+    assert.equal(await m.touchById(id), true);
+    assert.equal(expiry(), 1000, "more than half remains: no write");
+    now = 600;
+    assert.equal(await m.touchById(id), true);
+    assert.equal(expiry(), 1600, "renewed");
+    assert.equal(await m.touchById(id, { force: true }), true);
+    now = 1500;
+    await request(m, r.cookie, (s) => assert.equal(s.session.a, 1, "alive past the first window"));
+    now = 5000;
+    assert.equal(await m.touchById(id), false, "expired");
+    assert.equal(await m.touchById("unknown"), false);
   });
 });
 
