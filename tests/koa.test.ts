@@ -351,6 +351,44 @@ describe("koaSession(options, app): koa-session and koa-session-minimal options"
   });
 });
 
+describe("koaSession: a failing store", () => {
+  test("answers 503 (StoreError.status) without the message, commits nothing, recovers", async () => {
+    let down = false;
+    const backing = new Map<string, unknown>();
+    const store = {
+      get: (sid: string) =>
+        down
+          ? Promise.reject(new Error("ECONNREFUSED secret-host"))
+          : Promise.resolve(backing.get(sid)),
+      set: (sid: string, sess: unknown) =>
+        down
+          ? Promise.reject(new Error("ECONNREFUSED"))
+          : Promise.resolve(void backing.set(sid, sess)),
+      destroy: (sid: string) => Promise.resolve(void backing.delete(sid)),
+    };
+    const errors: unknown[] = [];
+    const app = new Koa();
+    app.keys = [KEY];
+    app.on("error", (err) => errors.push(err));
+    app.use(koaSession({ store }, app));
+    app.use((ctx) => {
+      ctx.session.n = (ctx.session.n ?? 0) + 1;
+      ctx.body = String(ctx.session.n);
+    });
+    const r = await serve(app);
+    const b = r.browser();
+    assert.equal((await b.get("/")).body, "1");
+    down = true;
+    const failed = await b.get("/");
+    assert.equal(failed.status, 503);
+    assert.doesNotMatch(failed.body, /ECONNREFUSED|secret-host/);
+    assert.equal((errors[0] as { code?: string }).code, "ERR_STORE");
+    down = false;
+    assert.equal((await b.get("/")).body, "2", "works again once the store is back");
+    await r.close();
+  });
+});
+
 // ------------------------------------------------------------------ koa-io-session v3
 
 interface Bridged extends Running {
