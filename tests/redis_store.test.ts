@@ -20,6 +20,7 @@ import {
   type RedisServer,
   redisSkipReason,
   startRedisServer,
+  waitForSubscribers,
 } from "./helpers/redis_server.ts";
 import { KEY, nextEvent, request, testSessionsOverStore } from "./helpers/store_scenarios.ts";
 
@@ -120,7 +121,7 @@ if (skip) {
       const stop = store.subscribe((e) => seen.push(e));
       const cleanup = (n: number): StoreEvent => ({ type: "cleanup", count: n, origin: "o" });
       const first = nextEvent<StoreEvent>((fn) => store.subscribe(fn), (e) => e.type === "cleanup");
-      await new Promise((resolve) => setTimeout(resolve, 100));
+      await waitForSubscribers(connect(), store.channel, 1);
       await other.publish(cleanup(1));
       await first;
       stop();

@@ -10,6 +10,7 @@
 import { type ChildProcess, spawn, spawnSync } from "node:child_process";
 import { createConnection, createServer } from "node:net";
 import process from "node:process";
+import type { Redis } from "ioredis";
 
 /** The program these tests need. */
 export const REDIS_SERVER = "redis-server";
@@ -135,4 +136,13 @@ export function freePort(): Promise<number> {
       server.close(() => (port ? resolve(port) : reject(new Error("no port"))));
     });
   });
+}
+
+/** Waits until `n` connections subscribe to `channel` (pub/sub does not queue messages). */
+export async function waitForSubscribers(probe: Redis, channel: string, n: number): Promise<void> {
+  const deadline = Date.now() + 10_000;
+  while (Number(((await probe.pubsub("NUMSUB", channel)) as [string, number])[1]) < n) {
+    if (Date.now() > deadline) throw new Error(`fewer than ${n} subscribers after 10 s`);
+    await new Promise((resolve) => setTimeout(resolve, 10));
+  }
 }

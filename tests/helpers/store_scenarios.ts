@@ -193,10 +193,15 @@ export function testSessionsOverStore(name: string, open: () => Promise<StorePai
         (fn) => b.subscribe!(fn),
         (e) => e.type === "sessionSet" && e.sessionId === event.sessionId,
       );
-      // Give the subscription time to be in place (a Redis SUBSCRIBE, a KV poll cursor).
-      await new Promise((resolve) => setTimeout(resolve, 200));
-      await a.publish!(event);
-      assert.deepEqual(await got, event);
+      // Delivery starts once the subscription is in place (a Redis SUBSCRIBE round trip, the
+      // first KV poll): publish until the event arrives.
+      let arrived = false;
+      const result = got.finally(() => (arrived = true));
+      while (!arrived) {
+        await a.publish!(event);
+        await Promise.race([result, new Promise((resolve) => setTimeout(resolve, 100))]);
+      }
+      assert.deepEqual(await result, event);
     });
   });
 }
