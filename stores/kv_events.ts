@@ -16,7 +16,8 @@ import { retryBusy } from "./retry.ts";
 export interface EventLogOptions {
   /**
    * How often subscribers poll the event log, in ms; `0` polls never (watch only, for Deno
-   * Deploy, where `watch()` spans isolates). Default 500.
+   * Deploy, where `watch()` spans isolates; with `watch: false` too, no event arrives).
+   * Default 500.
    */
   pollIntervalMs?: number;
   /**

@@ -36,7 +36,10 @@ import {
 export interface RedisStoreOptions {
   /** The ioredis client for every command. Yours: {@linkcode RedisStore.close} leaves it open. */
   client: Redis;
-  /** Prefix of every key the store writes. Default `"unisession:"`. */
+  /**
+   * Prefix of every key the store writes. Default `"unisession:"`. Use this rather than
+   * ioredis's `keyPrefix` option, which does not apply to the `SCAN` pattern of `list()`.
+   */
   prefix?: string;
   /**
    * A connection for `SUBSCRIBE` (a subscribed connection can run no other command). Default:
