@@ -32,7 +32,9 @@ export {
   STATE,
 } from "./src/session.ts";
 export type {
+  BridgeEvent,
   DestroyReason,
+  EventFilter,
   EventOrigin,
   SessionDestroyEvent,
   SessionEventMap,

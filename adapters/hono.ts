@@ -30,6 +30,8 @@ import type { ClientOptions, SessionEncoder, SessionOptions } from "../src/optio
 import type { Session as CoreSession, SessionApi, SessionState } from "../src/session.ts";
 import { type HonoStyleStore, type Store, type StoreLike, toStore } from "../src/store.ts";
 
+export { type SessionEventMessage, sessionEvents, type SessionEventsOptions } from "./hono_sse.ts";
+
 /**
  * The session type of `c.session` when no generic is given. `c.session`, `c.sessionId` and
  * `c.clientId` are typed by `import "unisession/hono/global"` (npm; on JSR, where ambient module

@@ -113,3 +113,19 @@ export class Emitter {
     }
   }
 }
+
+/** One bridge event as an object (what {@linkcode SessionManager.events} streams). */
+export type BridgeEvent =
+  | ({ type: "sessionSet" } & SessionSetEvent)
+  | ({ type: "sessionDestroy" } & SessionDestroyEvent)
+  | { type: "cleanup"; count: number; remote: boolean };
+
+/** Which events a stream delivers; all given conditions must hold. */
+export interface EventFilter {
+  /** Only events of this browser (it follows the browser across regenerate and re-login). */
+  clientId?: string;
+  /** Only events of this session id. */
+  sessionId?: string;
+  /** Only these event types. Default all. */
+  types?: readonly BridgeEvent["type"][];
+}

@@ -18,9 +18,12 @@ import {
   SessionMissingError,
   SessionSerializationError,
 } from "./errors.ts";
+import { eventStream } from "./event_stream.ts";
 import {
+  type BridgeEvent,
   type DestroyReason,
   Emitter,
+  type EventFilter,
   type SessionEventMap,
   type SessionListener,
 } from "./events.ts";
@@ -222,6 +225,27 @@ export class SessionManager<T extends object = SessionData> {
     };
     this.#emitter.on(name, wrapper);
     return this;
+  }
+
+  /**
+   * The bridge events as a web `ReadableStream` of objects (`{ type: "sessionSet", ... }`),
+   * optionally only one browser's or one session's. Cancel the stream to stop listening. Remote
+   * events (from other instances) are included, flagged `remote: true`.
+   *
+   * @example Usage
+   * ```ts
+   * import { createSessions, MapStore } from "unisession";
+   * const sessions = createSessions({ store: new MapStore(), keys: ["a-secret-of-at-least-32-characters!!"] });
+   * const reader = sessions.events({ types: ["sessionSet"] }).getReader();
+   * const state = sessions.open(null);
+   * state.session.user = "ada";
+   * await sessions.commit(state);
+   * console.log((await reader.read()).value?.type); // "sessionSet"
+   * await reader.cancel();
+   * ```
+   */
+  events(filter?: EventFilter): ReadableStream<BridgeEvent> {
+    return eventStream(this, filter);
   }
 
   // ------------------------------------------------------- request lifecycle
