@@ -7,6 +7,7 @@ import type { Hono } from "hono";
 import type { Server as HttpServer } from "node:http";
 import type { AddressInfo } from "node:net";
 import { io as ioc } from "socket.io-client";
+import { redisSkipReason, startRedisServer } from "./helpers/redis_server.ts";
 
 const root = fileURLToPath(new URL("..", import.meta.url));
 const tmp = `${root}tests/.readme-tmp/`;
@@ -14,11 +15,17 @@ const readme = readFileSync(`${root}README.md`, "utf8");
 const blocks = [...readme.matchAll(/```ts\n([\s\S]*?)```/g)].map((m) => m[1]!);
 
 /** Writes a README block as a module, with the package specifiers mapped to the sources. */
-async function load(i: number): Promise<{ default: Hono; http: HttpServer }> {
+// deno-lint-ignore no-explicit-any
+async function load(i: number): Promise<{ default: Hono; http: HttpServer; [name: string]: any }> {
   mkdirSync(tmp, { recursive: true });
   const code = blocks[i]!
     .replaceAll('"unisession/hono/global"', `"${pathToFileURL(`${root}adapters/hono_global.ts`)}"`)
     .replaceAll('from "unisession/hono"', `from "${pathToFileURL(`${root}adapters/hono.ts`)}"`)
+    .replaceAll('from "unisession/redis"', `from "${pathToFileURL(`${root}stores/redis.ts`)}"`)
+    .replaceAll(
+      'from "unisession/deno-kv"',
+      `from "${pathToFileURL(`${root}stores/deno_kv.ts`)}"`,
+    )
     .replaceAll('from "unisession/koa"', `from "${pathToFileURL(`${root}adapters/koa.ts`)}"`)
     .replaceAll(
       'from "unisession/socket.io"',
@@ -100,5 +107,55 @@ describe("README", () => {
     await gone;
     socket.close();
     await new Promise((resolve) => http.close(resolve));
+  });
+
+  const redisSkip = redisSkipReason();
+  test("Redis section: sessions in a real redis-server", {
+    skip: redisSkip || undefined,
+  }, async () => {
+    const server = await startRedisServer();
+    process.env.REDIS_URL = server.url;
+    try {
+      const { sessions, store, client } = await load(3);
+      const state = sessions.open(null);
+      state.session.user = "ada";
+      await sessions.commit(state);
+      assert.deepEqual(await sessions.getById(state.id), { user: "ada" });
+      assert.equal(await sessions.destroyById(state.id), true);
+      sessions.close();
+      await store.close();
+      client.disconnect();
+    } finally {
+      delete process.env.REDIS_URL;
+      await server.stop();
+    }
+  });
+
+  test("Deno KV section: a KV file through DenoKvStore.open()", async () => {
+    process.env.KV_PATH = `${tmp}sessions.kv`;
+    try {
+      const { sessions, store } = await load(4);
+      const state = sessions.open(null);
+      state.session.user = "ada";
+      await sessions.commit(state);
+      assert.deepEqual(await sessions.getById(state.id), { user: "ada" });
+      sessions.close();
+      store.close();
+    } finally {
+      delete process.env.KV_PATH;
+    }
+  });
+
+  test("Server-Sent Events section: a change is streamed to the browser's event stream", async () => {
+    const { default: app } = await load(5);
+    let res = await app.request("/cart?item=apple", { method: "POST" });
+    const cookie = cookieOf(res);
+    res = await app.request("/session/events", { headers: { cookie } });
+    const reader = res.body!.pipeThrough(new TextDecoderStream()).getReader();
+    await app.request("/cart?item=pear", { method: "POST", headers: { cookie } });
+    let text = "";
+    while (!text.includes("\n\n")) text += (await reader.read()).value;
+    assert.match(text, /^event: sessionSet\ndata: .*"cart":\["apple","pear"\]/);
+    await reader.cancel();
   });
 });
