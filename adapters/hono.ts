@@ -32,6 +32,9 @@ import { type HonoStyleStore, type Store, type StoreLike, toStore } from "../src
 
 export { type SessionEventMessage, sessionEvents, type SessionEventsOptions } from "./hono_sse.ts";
 
+/** hono-session's default export: `import session from "unisession/hono"`. */
+export { session as default };
+
 /**
  * The session type of `c.session` when no generic is given. `c.session`, `c.sessionId` and
  * `c.clientId` are typed by `import "unisession/hono/global"` (npm; on JSR, where ambient module

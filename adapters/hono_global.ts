@@ -10,9 +10,15 @@
  *
  * @module
  */
-import type { Session } from "./hono.ts";
+import type { Session, SessionApi } from "./hono.ts";
 
-type SessionOf<E> = E extends { Variables: { session: infer S } } ? S : Session;
+/**
+ * The session type of a context: refined by `Variables: { session: ... }` (the variable's name)
+ * or by hono-session's `Variables: { Session: ... }` spelling, else the global `Session`.
+ */
+type SessionOf<E> = E extends { Variables: { Session: infer S } } ? S & SessionApi
+  : E extends { Variables: { session: infer S } } ? S
+  : Session;
 
 declare module "hono" {
   interface ContextVariableMap {

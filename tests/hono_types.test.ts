@@ -11,7 +11,7 @@ import { describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { Hono } from "hono";
 import { createMiddleware } from "hono/factory";
-import { session, type SessionApi } from "../adapters/hono.ts";
+import defaultSession, { session, type SessionApi } from "../adapters/hono.ts";
 // hono-session's `import 'hono-session/global'`: types c.session, c.sessionId and c.clientId.
 import "../adapters/hono_global.ts";
 import { Client } from "./helpers/cookie_jar.ts";
@@ -165,5 +165,31 @@ describe("hono adapter types (hono-session README, Typescript)", () => {
     assert.equal(me.status, 200);
     assert.deepEqual(JSON.parse(me.body), { id: "ada", name: "User ada" });
     assert.equal((await client.get("/whoami")).body, "ada");
+  });
+
+  test("hono-session's spelling Variables: { Session } refines the session too, default import", async () => {
+    function verifySession() {
+      return createMiddleware<{ Variables: { Session: { userId: string } } }>(async (c, next) => {
+        const userId = c.session.userId;
+        if (!userId) return c.text("Unauthorised", 401);
+        await next();
+      });
+    }
+    const app = new Hono().use(defaultSession({ secret: SECRET }))
+      .post("/login", (c) => {
+        c.session.userId = "ada";
+        return c.body(null, 204);
+      })
+      .get("/me", verifySession(), (c) => {
+        const userId = c.session.userId;
+        assertType<Equal<typeof userId, string>>();
+        const api: Pick<SessionApi, "isNew" | "regenerate"> = c.session;
+        void api;
+        return c.text(userId);
+      });
+    const client = new Client(app);
+    assert.equal((await client.get("/me")).status, 401);
+    await client.post("/login");
+    assert.equal((await client.get("/me")).body, "ada");
   });
 });
