@@ -7,6 +7,7 @@
  * ```ts
  * import { Hono } from "hono";
  * import { session } from "unisession/hono";
+ * import "unisession/hono/global";
  *
  * const app = new Hono()
  *   .use(session({ secret: "a-secret-of-at-least-32-characters!!" }))
@@ -50,6 +51,7 @@ export { session as default };
  * ```
  */
 export interface Session extends SessionApi {
+  /** Your data: any JSON value under any key that is not a session method. */
   // deno-lint-ignore no-explicit-any
   [key: string]: any;
 }
@@ -167,6 +169,7 @@ function fromHonoOptions(o: HonoSessionOptions): SessionOptions {
  * import { Hono } from "hono";
  * import { createSessions, MapStore } from "unisession";
  * import { session } from "unisession/hono";
+ * import "unisession/hono/global";
  *
  * const sessions = createSessions({ store: new MapStore(), keys: ["a-secret-of-at-least-32-characters!!"] });
  * const app = new Hono().use(session<{ count?: number }>(sessions)).get("/", (c) => {

@@ -48,10 +48,15 @@ const DAY = 86_400_000;
 export interface KoaCookieOptions {
   /** Cookie lifetime and session idle window in ms; 0 makes a browser-session cookie. */
   maxAge?: number;
+  /** Cookie path. Default `/`. */
   path?: string;
+  /** Cookie domain. Default none (host-only). */
   domain?: string;
+  /** `true`, `false` or `"auto"` (Secure on https). */
   secure?: boolean | "auto";
+  /** Hide the cookie from page scripts. Default true. */
   httpOnly?: boolean;
+  /** SameSite attribute (`true` is `"strict"`). Default `"lax"`. */
   sameSite?: "lax" | "strict" | "none" | boolean;
 }
 
@@ -70,14 +75,19 @@ export interface KoaSessionOptions {
   signed?: boolean;
   /** Renew the session (store write + Set-Cookie) on every request. Default false. */
   rolling?: boolean;
+  /** Hide the cookie from page scripts. Default true. */
   httpOnly?: boolean;
   /** `true`, `false` or `"auto"` (Secure on https). Default `"auto"`. */
   secure?: boolean | "auto";
   /** Default `"lax"`. */
   sameSite?: "lax" | "strict" | "none" | boolean;
+  /** Cookie path. Default `/`. */
   path?: string;
+  /** Cookie domain. Default none (host-only). */
   domain?: string;
+  /** CHIPS `Partitioned` attribute (needs Secure). */
   partitioned?: boolean;
+  /** Chrome's cookie `Priority`. */
   priority?: "low" | "medium" | "high";
   /**
    * koa-session-minimal's cookie options: an object, or a function of the context evaluated when
@@ -101,8 +111,11 @@ export interface KoaSessionOptions {
   storeTimeout?: number;
   /** Send `Cache-Control: no-store` with the session cookie. Default true. */
   noStore?: boolean;
+  /** Called with the reason when an incoming cookie is invalid. */
   onInvalid?: SessionOptions["onInvalid"];
+  /** Warnings and debug lines. Default `console`. */
   logger?: Logger;
+  /** Log session decisions (no secrets). */
   debug?: boolean;
 }
 
@@ -494,6 +507,7 @@ export class SessionBridge<T extends object = SessionData> extends EventEmitter 
   readonly #clientBySid = new Map<string, string>();
 
   /**
+   * Creates a SessionBridge.
    * @param sessions the manager
    * @param socketIO the attached socket.io adapter
    */

@@ -16,6 +16,7 @@
  * import { Server } from "socket.io";
  * import { createSessions, MapStore } from "unisession";
  * import { attachSocketIO } from "unisession/socket.io";
+ * import "unisession/socket.io/global";
  *
  * const sessions = createSessions({ store: new MapStore(), keys: ["a-secret-of-at-least-32-characters!!"] });
  * const io = new Server(createServer());
@@ -79,9 +80,12 @@ export interface SocketSessionData {
 export interface SessionContext {
   /** The session's id (its store key). */
   readonly sessionId: string;
-  /** A private, mutable deep copy of the session data. */
+  /**
+   * A private, mutable deep copy of the session data. Assign an object to replace the data, or
+   * `null` to destroy the session.
+   */
   get session(): SocketSessionData;
-  /** Assign an object to replace the data, or `null` to destroy the session. */
+  /** Replaces the data (an object) or destroys the session (`null`). */
   set session(value: SocketSessionData | null);
   /** The socket that called `withSession`. */
   readonly socket: Socket;
@@ -993,6 +997,7 @@ class SocketIOBridge<T extends object> implements SocketIOSessions {
  * import { Server } from "socket.io";
  * import { createSessions, MapStore } from "unisession";
  * import { attachSocketIO } from "unisession/socket.io";
+ * import "unisession/socket.io/global";
  *
  * const sessions = createSessions({ store: new MapStore(), keys: ["a-secret-of-at-least-32-characters!!"] });
  * const io = new Server(createServer());

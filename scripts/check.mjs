@@ -38,6 +38,11 @@ const steps = [
   ["publint --strict", node, [bin("publint"), "--strict"]],
   ["attw --pack . --profile esm-only", node, [bin("attw"), "--pack", ".", "--profile", "esm-only"]],
   ["deno publish --dry-run", deno, ["publish", "--dry-run", "--allow-dirty"]],
+  [
+    "deno test --doc (every JSDoc example type-checks and runs)",
+    deno,
+    ["test", "-A", "--doc", ...denoExports, "src/"],
+  ],
 ];
 
 const started = performance.now();

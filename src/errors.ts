@@ -31,6 +31,7 @@ export class UnisessionError extends Error {
   /** Stable machine-readable code. */
   readonly code: UnisessionErrorCode;
   /**
+   * Creates a UnisessionError.
    * @param code the stable code
    * @param message a human message (never containing secrets)
    * @param options the standard `{ cause }`
@@ -53,7 +54,10 @@ export class UnisessionError extends Error {
  * ```
  */
 export class SessionMissingError extends UnisessionError {
-  /** @param message optional override of the default message */
+  /**
+   * Creates a SessionMissingError.
+   * @param message optional override of the default message
+   */
   constructor(message = "Session is missing for this socket") {
     super("ERR_SESSION_MISSING", message);
   }
@@ -79,6 +83,11 @@ export class StoreError extends UnisessionError {
   /** Koa: do not send the message to the client. */
   readonly expose = false;
 
+  /**
+   * Creates a StoreError.
+   * @param message what could not be done
+   * @param options the original error as `cause`
+   */
   constructor(message: string, options?: { cause?: unknown }) {
     super("ERR_STORE", message, options);
   }
@@ -96,7 +105,10 @@ export class StoreError extends UnisessionError {
 export class CookieTooLargeError extends UnisessionError {
   /** Size in bytes of the cookie that was refused. */
   readonly size: number;
-  /** @param size the size in bytes of the refused cookie */
+  /**
+   * Creates a CookieTooLargeError.
+   * @param size the size in bytes of the refused cookie
+   */
   constructor(size: number) {
     super(
       "ERR_COOKIE_TOO_LARGE",
@@ -116,7 +128,10 @@ export class CookieTooLargeError extends UnisessionError {
  * ```
  */
 export class SessionSerializationError extends UnisessionError {
-  /** @param options the original error as `cause` */
+  /**
+   * Creates a SessionSerializationError.
+   * @param options the original error as `cause`
+   */
   constructor(options?: { cause?: unknown }) {
     super(
       "ERR_SESSION_SERIALIZATION",
@@ -137,6 +152,7 @@ export class SessionSerializationError extends UnisessionError {
  */
 export class SessionTooLargeError extends UnisessionError {
   /**
+   * Creates a SessionTooLargeError.
    * @param size the record size in bytes
    * @param limit the store's limit in bytes
    */
@@ -174,7 +190,10 @@ export class ResponseSentError extends UnisessionError {
  * ```
  */
 export class SessionReadOnlyError extends UnisessionError {
-  /** @param message optional override of the default message */
+  /**
+   * Creates a SessionReadOnlyError.
+   * @param message optional override of the default message
+   */
   constructor(
     message =
       "Cannot write session: sealed-cookie sessions are read-only outside HTTP; configure a store",

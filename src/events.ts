@@ -38,7 +38,9 @@ export interface SessionDestroyEvent {
 
 /** Event names and payloads of a {@linkcode SessionManager}. */
 export interface SessionEventMap {
+  /** A session record was written. */
   sessionSet: SessionSetEvent;
+  /** A session record was removed. */
   sessionDestroy: SessionDestroyEvent;
   /** Number of expired sessions removed by a cleanup run. */
   cleanup: number;

@@ -116,7 +116,10 @@ export class SessionManager<T extends object = SessionData> {
   readonly #origin = generateUid();
   #unsubscribe: (() => void) | undefined;
 
-  /** @param options see {@linkcode SessionOptions}; validated here */
+  /**
+   * Creates a SessionManager.
+   * @param options see {@linkcode SessionOptions}; validated here
+   */
   constructor(options: SessionOptions = {}) {
     const o = this.#o = resolveOptions(options);
     this.#emitter = new Emitter((err) =>

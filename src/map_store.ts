@@ -38,7 +38,10 @@ export class MapStore implements Store {
   readonly #max: number;
   readonly #now: () => number;
 
-  /** @param options bounds and clock */
+  /**
+   * Creates a MapStore.
+   * @param options bounds and clock
+   */
   constructor(options: MapStoreOptions = {}) {
     const max = options.maxEntries ?? Infinity;
     if (!(max >= 1)) throw new RangeError("Cannot create MapStore: maxEntries must be ≥ 1");

@@ -23,13 +23,17 @@ export type InvalidReason =
 
 /** Where warnings and debug lines go. Never receives secrets, cookie values or ids. */
 export interface Logger {
+  /** Warnings (random keys, failing listeners, failed background work). */
   warn(message: string): void;
+  /** Session decisions, with the `debug` option. */
   debug?(message: string): void;
 }
 
 /** Custom stateless encoder (hono-session's `encoder`): object → string and back. */
 export interface SessionEncoder {
+  /** Object → cookie-safe string. */
   encode(data: unknown, secret: string): string | Promise<string>;
+  /** String → object; throw (or return garbage) for anything invalid. */
   decode(data: string, secret: string): unknown;
 }
 

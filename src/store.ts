@@ -73,14 +73,19 @@ export interface Store {
 
 /** A koa-generic-session / koa-redis / koa-session external store. */
 export interface KoaStyleStore {
+  /** Reads a session by id (koa-session also passes `maxAge` and `{ ctx, rolling }`). */
   get(sid: string, ...rest: unknown[]): unknown;
+  /** Writes a session for `ttl` ms. */
   set(sid: string, sess: unknown, ttl?: number, ...rest: unknown[]): unknown;
+  /** Removes a session. */
   destroy(sid: string, ...rest: unknown[]): unknown;
 }
 
 /** A @randajan/koa-io-session v3 backend store (`{ session, expiresAt, ttl }` states). */
 export interface BridgeStyleStore extends KoaStyleStore {
+  /** Every `[sid, state]` (for cleanup). */
   list?(): unknown;
+  /** Called after a cleanup removed `clearedCount` sessions. */
   optimize?(clearedCount: number): unknown;
 }
 
@@ -91,8 +96,11 @@ export type StoreLike =
   | KoaStyleStore
   | BridgeStyleStore
   | {
+    /** Reads a session (the Hono context last). */
     get(id: string, ctx?: unknown): unknown;
+    /** Writes a session. */
     set(id: string, value: unknown, ctx?: unknown): unknown;
+    /** Removes a session. */
     delete(id: string, ctx?: unknown): unknown;
   };
 
@@ -186,8 +194,11 @@ class KoaStoreAdapter implements Store {
 
 /** A hono-session store: `get(id, c)`, `set(id, data, c)`, `delete(id, c)`. */
 export interface HonoStyleStore {
+  /** Reads a session (the Hono context last). */
   get(id: string, ctx?: unknown): unknown;
+  /** Writes a session. */
   set(id: string, value: unknown, ctx?: unknown): unknown;
+  /** Removes a session. */
   delete(id: string, ctx?: unknown): unknown;
 }
 
