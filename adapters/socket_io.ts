@@ -775,7 +775,9 @@ class SocketIOBridge<T extends object> implements SocketIOSessions {
     const links = this.#bySession.get(sid);
     // The sockets lose the session now; they stay in its room until the action below.
     if (links) { for (const l of [...links]) this.#setSession(l, undefined); }
-    this.#schedule(sid, e.clientId, e.remote, e.reason === "regenerate");
+    // When the store delivers this event to every instance, each one acts on its own sockets;
+    // acting through the cluster adapter as well would reach remote sockets twice (emit mode).
+    this.#schedule(sid, e.clientId, e.remote || this.#m.sharesEvents, e.reason === "regenerate");
   };
 
   /** Acts on a destroyed session's sockets now, or after the grace period when it may be a login. */
@@ -812,8 +814,9 @@ class SocketIOBridge<T extends object> implements SocketIOSessions {
   }
 
   /**
-   * Disconnects or notifies a destroyed session's sockets: through the cluster adapter for events
-   * raised here, on this instance only for events delivered from another one (`local`).
+   * Disconnects or notifies a destroyed session's sockets: on this instance only (`local`) when
+   * every instance hears the event (delivered from another one, or shared by the store), through
+   * the cluster adapter for an event only this instance hears.
    */
   #act(sessionId: string, local: boolean): void {
     if (!this.#active) return;
@@ -973,10 +976,12 @@ class SocketIOBridge<T extends object> implements SocketIOSessions {
  *   writes reject with a `SessionReadOnlyError` (a socket cannot set a cookie).
  * - A destroyed session's sockets are disconnected (`onDestroy: "disconnect"`, default) or sent
  *   `destroyEvent` (`onDestroy: "emit"`) through the room `unisession:<sessionId>` of every
- *   namespace, cluster-wide with a cluster adapter. They lose the session at once; the action
- *   runs on the next macrotask for a logout or an expiry, while after a login (`regenerate()`)
- *   the sockets follow the browser's new session and stay connected (waiting at most
- *   `destroyGraceMs` for it). A session found expired by a read (no event) is handled on this
+ *   namespace, on every instance: each instance acts on its own sockets when the store shares
+ *   events (RedisStore, DenoKvStore); otherwise the instance that destroyed the session acts
+ *   cluster-wide through the socket.io adapter (e.g. `@socket.io/redis-adapter`). They lose the
+ *   session at once; the action runs on the next macrotask for a logout or an expiry, while
+ *   after a login (`regenerate()`) the sockets follow the browser's new session and stay
+ *   connected (waiting at most `destroyGraceMs` for it). A session found expired by a read (no event) is handled on this
  *   instance, like a regenerate.
  * - Socket activity keeps the session alive for HTTP too: a `withSession` call that changes
  *   nothing still renews the idle window once less than half of it remains

@@ -198,6 +198,15 @@ export class SessionManager<T extends object = SessionData> {
     return this.#o.maxAge;
   }
 
+  /**
+   * Whether the store carries session events between instances (it has `subscribe` and
+   * `publish`, like RedisStore and DenoKvStore): then every event raised here also reaches the
+   * listeners of every other instance, with `remote: true`. False once closed.
+   */
+  get sharesEvents(): boolean {
+    return this.#unsubscribe !== undefined && typeof this.#gateway?.store.publish === "function";
+  }
+
   // ---------------------------------------------------------------- events
 
   /**
