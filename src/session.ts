@@ -4,6 +4,8 @@
  * ...) without putting them in the data.
  * @module
  */
+import { createCsrfSecret, maskCsrfToken, verifyCsrfToken } from "./csrf.ts";
+import { CsrfError } from "./errors.ts";
 import type { StoredRecord } from "./store.ts";
 
 /** Session data: any JSON object. */
@@ -40,6 +42,22 @@ export interface SessionApi {
   reflash(): void;
   /** A plain copy of the data. */
   toJSON(): SessionData;
+  /**
+   * A CSRF token for this session: creates the session's secret on first use (which saves the
+   * session, even an empty one) and returns it masked with a fresh random pad, so every call
+   * gives a different token (BREACH-safe). `regenerate()` replaces the secret: tokens issued
+   * before a login stop working.
+   *
+   * @example Usage
+   * ```ts ignore
+   * app.get("/form", (c) => c.html(`<input type="hidden" name="_csrf" value="${c.session.csrfToken()}">`));
+   * ```
+   */
+  csrfToken(): string;
+  /** True when `token` is a CSRF token of this session (constant-time; false when malformed). */
+  verifyCsrf(token: unknown): boolean;
+  /** Throws a `CsrfError` (`ERR_CSRF`, status 403) unless `token` is a CSRF token of this session. */
+  assertCsrf(token: unknown): void;
 }
 
 /**
@@ -78,6 +96,9 @@ const API: Api = Object.assign(Object.create(null), {
   flash: () => apiFlash,
   reflash: () => apiReflash,
   toJSON: () => apiToJSON,
+  csrfToken: () => apiCsrfToken,
+  verifyCsrf: () => apiVerifyCsrf,
+  assertCsrf: () => apiAssertCsrf,
 });
 
 function state(self: unknown): SessionState {
@@ -132,6 +153,23 @@ function apiToJSON(this: unknown): SessionData {
   s.ensureLoaded();
   return copyData(s.data);
 }
+function apiCsrfToken(this: unknown): string {
+  const s = state(this);
+  s.ensureLoaded();
+  if (s.csrf === undefined) {
+    s.csrf = createCsrfSecret();
+    s.csrfChanged = true;
+  }
+  return maskCsrfToken(s.csrf);
+}
+function apiVerifyCsrf(this: unknown, token: unknown): boolean {
+  const s = state(this);
+  s.ensureLoaded();
+  return verifyCsrfToken(s.csrf, token);
+}
+function apiAssertCsrf(this: unknown, token: unknown): void {
+  if (!apiVerifyCsrf.call(this, token)) throw new CsrfError();
+}
 
 /**
  * The state of one request's session; also the Proxy handler of its session object.
@@ -176,6 +214,10 @@ export class SessionState implements ProxyHandler<SessionData> {
   pending: Promise<void> | undefined;
   /** The session cookie was added to the response. */
   sessionCookieSent = false;
+  /** The session's CSRF secret (from the record, or created by `csrfToken()`). */
+  csrf: string | undefined;
+  /** `csrfToken()` created the secret in this request: it must be saved. */
+  csrfChanged = false;
 
   constructor(
     host: SessionHost,
@@ -216,6 +258,7 @@ export class SessionState implements ProxyHandler<SessionData> {
     }
     this.record = record;
     this.isNew = false;
+    this.csrf = typeof record.csrf === "string" ? record.csrf : undefined;
     assignData(this.data, record.data);
     if (record.flash?.length) this.flashOld = new Set(record.flash);
   }
