@@ -48,6 +48,8 @@ import { type StoredRecord, type StoreEvent, StoreGateway } from "./store.ts";
 /** Store key prefix of client-id → session-id mappings (session ids never contain ':'). */
 export const CLIENT_PREFIX = "cid:";
 const ATTACHED_LIMIT = 100_000;
+/** The shape of every id this library issues (sealed records carrying anything else are refused). */
+const ID_SHAPE = /^[A-Za-z0-9_-]{16,128}$/;
 
 /** What an adapter must send after a request. */
 export interface CommitResult {
@@ -73,6 +75,8 @@ interface Codec {
 
 /** Compact record sealed into the cookie in stateless mode. */
 interface SealedRecord {
+  /** The cookie name: a sealed value moved to another cookie (of another manager) is refused. */
+  n: string;
   i: string;
   d: SessionData;
   e: number;
@@ -687,7 +691,9 @@ export class SessionManager<T extends object = SessionData> {
     const result = await this.#codec!.unseal(state.cookieValue!);
     const s = result?.value as SealedRecord | undefined;
     if (
-      !s || typeof s !== "object" || typeof s.i !== "string" || !s.d || typeof s.d !== "object" ||
+      !s || typeof s !== "object" || s.n !== this.#o.cookie.name ||
+      typeof s.i !== "string" || !ID_SHAPE.test(s.i) ||
+      !s.d || typeof s.d !== "object" ||
       Array.isArray(s.d) || !Number.isFinite(s.e) || !Number.isFinite(s.c)
     ) {
       this.#invalid("sealed", state.ctx);
@@ -872,6 +878,7 @@ export class SessionManager<T extends object = SessionData> {
     if (this.#codec) {
       const id = state.id ??= generateUid();
       const sealed: SealedRecord = {
+        n: this.#o.cookie.name,
         i: id,
         d: rec.data,
         e: rec.expiresAt,
