@@ -33,7 +33,7 @@ import { sha256 } from "@noble/hashes/sha2.js";
 import { bytesToHex } from "@noble/hashes/utils.js";
 import type { CookieOptions } from "../src/cookie.ts";
 import { type CsrfOptions, isFormContentType, resolveCsrfOptions } from "../src/csrf.ts";
-import { CsrfError } from "../src/errors.ts";
+import { CsrfError, ResponseSentError } from "../src/errors.ts";
 import { utf8 } from "../src/encoding.ts";
 import type { SessionDestroyEvent, SessionSetEvent } from "../src/events.ts";
 import { generateUid } from "../src/id.ts";
@@ -326,11 +326,7 @@ function middleware(
     const result = await manager.commit(state, destroy ? null : undefined);
     if (result.cookies.length > 0) {
       if (ctx.headerSent) {
-        ctx.app.emit(
-          "error",
-          new TypeError("Cannot set the session cookie: the response was already sent"),
-          ctx,
-        );
+        ctx.app.emit("error", new ResponseSentError(), ctx);
       } else {
         for (const c of result.cookies) ctx.append("Set-Cookie", c);
         if (result.noStore) ctx.set("Cache-Control", "no-store");

@@ -5,7 +5,7 @@
  * @module
  */
 import { createCsrfSecret, maskCsrfToken, verifyCsrfToken } from "./csrf.ts";
-import { CsrfError } from "./errors.ts";
+import { CsrfError, ResponseSentError } from "./errors.ts";
 import type { StoredRecord } from "./store.ts";
 
 /** Session data: any JSON object. */
@@ -108,12 +108,14 @@ function state(self: unknown): SessionState {
 }
 function apiRenew(this: unknown, maxAge?: number): void {
   const s = state(this);
+  s.assertOpen();
   s.ensureLoaded();
   if (maxAge !== undefined) s.setMaxAge(maxAge * s.host.renewUnit);
   s.renewRequested = true;
 }
 function apiTouch(this: unknown): void {
   const s = state(this);
+  s.assertOpen();
   s.ensureLoaded();
   s.renewRequested = true;
 }
@@ -125,10 +127,13 @@ function apiRegenerate(this: unknown): Promise<void> {
   return done;
 }
 function apiDestroy(this: unknown): void {
-  state(this).destroyed = true;
+  const s = state(this);
+  s.assertOpen();
+  s.destroyed = true;
 }
 function apiSave(this: unknown): void {
   const s = state(this);
+  s.assertOpen();
   s.ensureLoaded();
   s.forceSave = true;
 }
@@ -157,6 +162,7 @@ function apiCsrfToken(this: unknown): string {
   const s = state(this);
   s.ensureLoaded();
   if (s.csrf === undefined) {
+    s.assertOpen();
     s.csrf = createCsrfSecret();
     s.csrfChanged = true;
   }
@@ -263,7 +269,13 @@ export class SessionState implements ProxyHandler<SessionData> {
     if (record.flash?.length) this.flashOld = new Set(record.flash);
   }
 
+  /** Throws once the request's session was committed: a later change would be lost silently. */
+  assertOpen(): void {
+    if (this.closed) throw new ResponseSentError();
+  }
+
   setMaxAge(ms: number): void {
+    this.assertOpen();
     if (!(ms > 0) || !Number.isFinite(ms)) {
       throw new RangeError("Cannot set session maxAge: must be a positive finite number");
     }
@@ -273,6 +285,7 @@ export class SessionState implements ProxyHandler<SessionData> {
 
   /** Writes one data key, recording the change. */
   writeKey(key: string, value: unknown): void {
+    this.assertOpen();
     this.dirty.add(key);
     defineKey(this.data, key, value);
   }
@@ -345,6 +358,7 @@ export class SessionState implements ProxyHandler<SessionData> {
 
   deleteProperty(target: SessionData, key: string | symbol): boolean {
     if (typeof key === "symbol") return true;
+    this.assertOpen();
     this.ensureLoaded();
     if (Object.hasOwn(target, key)) this.dirty.add(key);
     return delete target[key];
