@@ -71,6 +71,11 @@ export interface Env {
     url: string,
     init?: RequestInit & { cookie?: string },
   ): Promise<Response>;
+  /**
+   * Holds the `/slow` routes (Hono, Koa) and the `slow` socket event between their session
+   * read and their write until the returned function is called.
+   */
+  hold(): { arrived: Promise<void>; release(): void };
   /** Connects a socket.io client (rejects with the connect_error). */
   connect(cookie: string | undefined, auth?: Record<string, unknown>): Promise<ClientSocket>;
   close(): Promise<void>;
@@ -112,6 +117,12 @@ export async function startEnv(
   const errors: unknown[] = [];
   const reasons: InvalidReason[] = [];
   const store = mode === "store" ? new MapStore() : undefined;
+  let gate: Promise<void> = Promise.resolve();
+  let arrive = (): void => {};
+  const atGate = (): Promise<void> => {
+    arrive();
+    return gate;
+  };
   const manager = createSessions({
     keys: [KEY],
     ...(store ? { store } : {}),
@@ -142,6 +153,12 @@ export async function startEnv(
     c.session.n = ((c.session.n as number | undefined) ?? 0) + 1;
     return c.json({ n: c.session.n });
   });
+  hono.post("/slow", async (c) => {
+    const user = c.session.user ?? null;
+    await atGate();
+    c.session.late = true;
+    return c.json({ user });
+  });
   hono.get("/token", (c) => c.json({ token: c.session.csrfToken(), sessionId: c.sessionId }));
   hono.post("/login", async (c) => {
     await c.session.regenerate();
@@ -165,6 +182,11 @@ export async function startEnv(
     } else if (ctx.path === "/write" || ctx.path === "/guarded/write") {
       s.n = (s.n ?? 0) + 1;
       ctx.body = { user: s.user ?? null, sessionId: ctx.sessionId ?? null, n: s.n };
+    } else if (ctx.path === "/slow") {
+      const user = s.user ?? null;
+      await atGate();
+      s.late = true;
+      ctx.body = { user };
     } else if (ctx.path === "/token") {
       ctx.body = { token: s.csrfToken(), sessionId: ctx.sessionId };
     } else if (ctx.path === "/login") {
@@ -197,6 +219,16 @@ export async function startEnv(
     });
     socket.on("read", (ack: (r: unknown) => void) => {
       socket.withSession(({ session }) => session.user ?? null).then(
+        (user) => ack({ ok: user }),
+        (e: { code?: string; message?: string }) => ack({ error: e.code ?? String(e.message) }),
+      );
+    });
+    socket.on("slow", (ack: (r: unknown) => void) => {
+      socket.withSession(async ({ session }) => {
+        await atGate();
+        session.late = true;
+        return session.user ?? null;
+      }).then(
         (user) => ack({ ok: user }),
         (e: { code?: string; message?: string }) => ack({ error: e.code ?? String(e.message) }),
       );
@@ -314,6 +346,19 @@ export async function startEnv(
     },
     request,
     connect,
+    hold() {
+      let open!: () => void;
+      gate = new Promise((resolve) => (open = resolve));
+      const arrived = new Promise<void>((resolve) => (arrive = resolve));
+      return {
+        arrived,
+        release() {
+          open();
+          gate = Promise.resolve();
+          arrive = () => {};
+        },
+      };
+    },
     async close() {
       for (const s of sockets) s.close();
       bridge.detach();
