@@ -239,6 +239,29 @@ export const HOSTILE: readonly HostileCase[] = [
     reasons: ["sealed"] as const,
   })),
   {
+    name: "whitespace inside the sealed MAC (iron's base64 decoder would skip it)",
+    modes: sealedOnly,
+    header: (v: Valid) => {
+      const parts = v.sid.split("*");
+      parts[7] = "\t" + parts[7];
+      return `sid=${parts.join("*")}`;
+    },
+    reasons: ["sealed"],
+  },
+  {
+    name:
+      "non-canonical base64url in the sealed MAC (a padding bit set: same bytes, other spelling)",
+    modes: sealedOnly,
+    header: (v: Valid) => {
+      const parts = v.sid.split("*");
+      const mac = parts[7]!;
+      const last = B64URL.indexOf(mac.at(-1)!);
+      parts[7] = mac.slice(0, -1) + B64URL[last ^ 1];
+      return `sid=${parts.join("*")}`;
+    },
+    reasons: ["sealed"],
+  },
+  {
     name: "valid MAC over an id with no record (never issued: never adopted)",
     modes: storeOnly,
     header: () => `sid=${signer.sign(generateUid())}`,
