@@ -217,22 +217,23 @@ async function createAndExpire(): Promise<void> {
 async function socketChurn(): Promise<void> {
   const manager = createSessions({ store: new MapStore(), keys: [KEY], logger: quiet });
   const s = await serve(manager);
-  // A third of the clients logged in, a third with only a client id, a third with nothing.
+  // Each client is its own browser: a third logged in, a third with only a client id (visited,
+  // no session), a third with no cookie at all.
   const cookies: (string | undefined)[] = [];
-  for (let i = 0; i < 3; i++) {
-    const r = await fetch(s.url + (i === 0 ? "/login" : "/count"), {
-      method: i === 0 ? "POST" : "GET",
+  await pool(SOCKETS, 50, async (i) => {
+    if (i % 3 === 2) return void (cookies[i] = undefined);
+    const r = await fetch(s.url + (i % 3 === 0 ? "/login" : "/count"), {
+      method: i % 3 === 0 ? "POST" : "GET",
     });
-    const c = r.headers.getSetCookie().map((x) => x.split(";")[0]).join("; ");
+    cookies[i] = r.headers.getSetCookie().map((x) => x.split(";")[0]).join("; ");
     await r.arrayBuffer();
-    cookies.push(i === 2 ? undefined : c);
-  }
+  });
   let disconnected = 0;
   s.io.on("connection", (socket) => socket.on("disconnect", () => void disconnected++));
   const started = performance.now();
   const clients: ClientSocket[] = [];
   await pool(SOCKETS, 100, async (i) => {
-    clients.push(await connect(s.url, cookies[i % 3]));
+    clients.push(await connect(s.url, cookies[i]));
   });
   const connected = s.bridge.stats();
   for (const c of clients) c.close();
