@@ -64,24 +64,33 @@ function mutations(valid: string, alphabet: string): fc.Arbitrary<string> {
 const KNOWN_ID = generateUid();
 const KNOWN_SID = new CookieSigner(new Keyring([KEY]), "sid").sign(KNOWN_ID);
 
+/** One `name=value<separator>` with hostile names, values and separators. */
+const cookiePair: fc.Arbitrary<[string, string, string]> = fc.tuple(
+  fc.oneof(
+    fc.constantFrom("sid", "sid.cid", "__proto__", "constructor", "toString", "", " sid"),
+    fc.string({ unit: "binary", maxLength: 12 }),
+  ),
+  fc.oneof(
+    fc.string({ unit: "binary", maxLength: 60 }),
+    fc.stringMatching(/^[A-Za-z0-9_-]{20,30}\.[A-Za-z0-9_-]{43}$/),
+    fc.constantFrom('"', '""', "%", "%E0%A4%A", "=", ";", KNOWN_SID),
+  ),
+  fc.constantFrom("; ", ";", ";;", " ; ", ",", "\t;"),
+);
+const cookiePairs = fc.array(cookiePair, { maxLength: 8 });
+const join = (pairs: [string, string, string][]): string =>
+  pairs.map(([n, v, sep]) => `${n}=${v}${sep}`).join("");
+
 /** Cookie-header-like strings: pairs with hostile names and values and odd separators. */
 const cookieHeaders: fc.Arbitrary<string> = fc.oneof(
   fc.string({ unit: "binary", maxLength: 300 }),
-  fc.array(
-    fc.tuple(
-      fc.oneof(
-        fc.constantFrom("sid", "sid.cid", "__proto__", "constructor", "toString", "", " sid"),
-        fc.string({ unit: "binary", maxLength: 12 }),
-      ),
-      fc.oneof(
-        fc.string({ unit: "binary", maxLength: 60 }),
-        fc.stringMatching(/^[A-Za-z0-9_-]{20,30}\.[A-Za-z0-9_-]{43}$/),
-        fc.constantFrom('"', '""', "%", "%E0%A4%A", "=", ";", KNOWN_SID, KNOWN_SID),
-      ),
-      fc.constantFrom("; ", ";", ";;", " ; ", ",", "\t;"),
-    ),
-    { maxLength: 8 },
-  ).map((pairs) => pairs.map(([n, v, sep]) => `${n}=${v}${sep}`).join("")),
+  cookiePairs.map(join),
+  // The issued cookie somewhere among hostile pairs (the first "sid" must win).
+  fc.tuple(cookiePairs, fc.nat({ max: 8 })).map(([pairs, at]) => {
+    const withValid = [...pairs];
+    withValid.splice(Math.min(at, pairs.length), 0, ["sid", KNOWN_SID, "; "]);
+    return join(withValid);
+  }),
   fc.nat({ max: 2000 }).map((n) => "sid=" + "x".repeat(MAX_COOKIE_HEADER - 4 + n)),
 );
 
