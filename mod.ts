@@ -24,6 +24,7 @@ export type {
   SessionOptions,
 } from "./src/options.ts";
 export type { CookieOptions } from "./src/cookie.ts";
+export type { CsrfOptions } from "./src/csrf.ts";
 export {
   type Session,
   type SessionApi,
@@ -57,6 +58,7 @@ export {
 export { generateUid } from "./src/id.ts";
 export {
   CookieTooLargeError,
+  CsrfError,
   ResponseSentError,
   SessionMissingError,
   SessionReadOnlyError,

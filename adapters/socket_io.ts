@@ -34,6 +34,7 @@
  */
 import type { Namespace, Server, Socket } from "socket.io";
 import {
+  CsrfError,
   describeError,
   SessionMissingError,
   SessionReadOnlyError,
@@ -203,6 +204,16 @@ export interface AttachSocketIOOptions {
   destroyGraceMs?: number;
   /** Receives background errors (a failed snapshot refresh, a failed room join). Default `console.warn`. */
   onError?: (err: unknown) => void;
+  /**
+   * Opt-in CSRF check against cross-site WebSocket hijacking: the client passes a token from
+   * `session.csrfToken()` in the handshake, `io(url, { auth: { csrf: token } })` (`field` names
+   * another key of `auth`). A handshake that finds a session but carries no valid token for it
+   * is refused (`connect_error` with `data.code` `"ERR_CSRF"`), and every `withSession` call
+   * checks the token against the session's current secret and rejects with a `CsrfError`
+   * otherwise: after a login (`regenerate()` rotates the secret) the page reconnects with its
+   * new token. Default off.
+   */
+  csrf?: boolean | { field?: string };
 }
 
 /**
@@ -267,6 +278,8 @@ interface Resolved {
   clientId: string | undefined;
   sessionId: string | undefined;
   data: Frozen | undefined;
+  /** With the csrf option: the session the handshake's token is valid for. */
+  csrfFor?: string;
 }
 
 /** Per-socket state (held by a WeakMap and the socket's own accessors). */
@@ -369,6 +382,8 @@ class SocketIOBridge<T extends object> implements SocketIOSessions {
   readonly #prefix: string;
   readonly #grace: number;
   readonly #onError: (err: unknown) => void;
+  /** The handshake `auth` key of the CSRF token; undefined when the check is off. */
+  readonly #csrfField: string | undefined;
 
   #active = true;
   #epoch = 0;
@@ -398,6 +413,17 @@ class SocketIOBridge<T extends object> implements SocketIOSessions {
       throw new RangeError("Cannot attach socket.io: destroyGraceMs must be a finite number ≥ 0");
     }
     this.#grace = grace;
+    const csrf = options.csrf;
+    if (
+      csrf !== undefined && typeof csrf !== "boolean" && (csrf === null || typeof csrf !== "object")
+    ) {
+      throw new TypeError("Cannot attach socket.io: csrf must be a boolean or { field }");
+    }
+    const field = csrf === true ? "csrf" : csrf ? csrf.field ?? "csrf" : undefined;
+    if (field !== undefined && (typeof field !== "string" || field.length === 0)) {
+      throw new TypeError("Cannot attach socket.io: csrf.field must be a non-empty string");
+    }
+    this.#csrfField = field;
     this.#onError = options.onError ??
       ((err) => console.warn(`unisession/socket.io: ${describeError(err)}`));
     manager.on("sessionSet", this.#onSet);
@@ -478,6 +504,8 @@ class SocketIOBridge<T extends object> implements SocketIOSessions {
           err = refusal(
             new SessionMissingError("Cannot connect: no valid session (requireSession)"),
           );
+        } else if (this.#csrfField !== undefined && resolved.sessionId !== resolved.csrfFor) {
+          err = refusal(new CsrfError());
         }
       } catch (e) {
         err = refusal(e);
@@ -505,6 +533,7 @@ class SocketIOBridge<T extends object> implements SocketIOSessions {
       b.clientId = r.clientId;
       b.sessionId = r.sessionId;
       b.data = r.data;
+      b.csrfFor = r.csrfFor;
     }, this.#onError).finally(() => {
       b.ready = undefined;
       this.#running.delete(ready);
@@ -528,10 +557,13 @@ class SocketIOBridge<T extends object> implements SocketIOSessions {
       const state = this.#m.open(header, { ctx: socket, https: socket.handshake.secure });
       await this.#m.prepare(state);
       const id = state.id;
+      const csrfOk = id !== undefined && this.#csrfField !== undefined &&
+        state.session.verifyCsrf(this.#csrfToken(socket));
       return {
         clientId: undefined,
         sessionId: id,
         data: id === undefined ? undefined : snapshot(state.data),
+        csrfFor: csrfOk ? id : undefined,
       };
     }
     const { sessionId: cookieSid, clientId } = this.#m.readCookies(header);
@@ -544,7 +576,31 @@ class SocketIOBridge<T extends object> implements SocketIOSessions {
       if (data !== undefined) sessionId = cookieSid;
     }
     if (data === undefined) sessionId = undefined;
-    return { clientId, sessionId, data: data === undefined ? undefined : snapshot(data) };
+    const csrfOk = sessionId !== undefined && this.#csrfField !== undefined &&
+      await this.#m.verifyCsrfById(sessionId, this.#csrfToken(socket));
+    return {
+      clientId,
+      sessionId,
+      data: data === undefined ? undefined : snapshot(data),
+      csrfFor: csrfOk ? sessionId : undefined,
+    };
+  }
+
+  /** The CSRF token of a socket's handshake (`auth[field]`). */
+  #csrfToken(socket: Socket): unknown {
+    const auth = socket.handshake.auth as Record<string, unknown> | undefined;
+    return auth && typeof auth === "object" && Object.hasOwn(auth, this.#csrfField!)
+      ? auth[this.#csrfField!]
+      : undefined;
+  }
+
+  /** With the csrf option: the socket's token must be valid for the session it is about to use. */
+  async #checkCsrf(b: Binding, sid: string): Promise<void> {
+    if (this.#csrfField === undefined) return;
+    const ok = this.#sealed
+      ? b.csrfFor === sid // a sealed socket's session never changes after its handshake
+      : await this.#m.verifyCsrfById(sid, this.#csrfToken(b.socket));
+    if (!ok) throw new CsrfError();
   }
 
   /** Creates the socket's state and its accessors (not yet registered in the indexes). */
@@ -862,6 +918,7 @@ class SocketIOBridge<T extends object> implements SocketIOSessions {
     if (b.ready) await b.ready;
     const sid = await this.#currentId(b);
     if (sid === undefined) return missing(onMissing);
+    await this.#checkCsrf(b, sid);
     return this.#m.runExclusive(sid, () => this.#run(b, sid, handler, onMissing));
   }
 

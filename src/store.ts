@@ -22,6 +22,11 @@ export interface StoredRecord {
   maxAge?: number;
   /** For a client mapping record (`cid:<clientId>`): the session it points to. */
   sid?: string;
+  /**
+   * The session's CSRF secret (base64url), kept beside the data rather than in it, so that no
+   * API returning session data can expose it.
+   */
+  csrf?: string;
 }
 
 /** A value or a promise of it. */
