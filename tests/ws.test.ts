@@ -284,6 +284,31 @@ describe(`ws (${RUNTIME}): options and edge cases`, () => {
     }
   });
 
+  test("an event handler that throws or rejects goes to onError; the socket keeps working", async () => {
+    const h = await startWsHarness({ manager: { store: new MapStore() } });
+    try {
+      const b = await visitor(h);
+      await login(b);
+      const socket = await h.connect(b.jar.header());
+      socket.send(JSON.stringify({ op: "throw" }));
+      socket.send(JSON.stringify({ op: "reject" }));
+      assert.equal(typeof ok(await socket.ask<WhoAmI>("whoami")).sessionId, "string");
+      await within(
+        (async () => {
+          while (h.errors.length < 2) await new Promise((r) => setTimeout(r, 5));
+        })(),
+        3000,
+        "two reported errors",
+      );
+      assert.deepEqual(
+        h.errors.map((e) => (e as Error).message).sort(),
+        ["rejected by onMessage", "thrown by onMessage"],
+      );
+    } finally {
+      await h.close();
+    }
+  });
+
   test("requireSession: no valid session is a 401 before the upgrade", async () => {
     const h = await startWsHarness({
       manager: { store: new MapStore() },

@@ -365,6 +365,9 @@ export async function startWsHarness(options: WsHarnessOptions = {}): Promise<Ws
     runtime.upgradeWebSocket(sockets.events((_c, ws) => ({
       onMessage(evt) {
         const msg = JSON.parse(String(evt.data)) as Record<string, unknown>;
+        // Faulty app handlers: the adapter must report these to `onError`, never crash.
+        if (msg.op === "throw") throw new Error("thrown by onMessage");
+        if (msg.op === "reject") return Promise.reject(new Error("rejected by onMessage"));
         const reply = (r: Reply) => {
           if (ws.readyState === 1) ws.send(JSON.stringify({ id: msg.id, ...r }));
         };
