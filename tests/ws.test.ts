@@ -504,6 +504,10 @@ if (RUNTIME === "deno") {
       const code = block
         .replaceAll('from "unisession/hono"', `from "${pathToFileURL(`${root}adapters/hono.ts`)}"`)
         .replaceAll('from "unisession/ws"', `from "${pathToFileURL(`${root}adapters/ws.ts`)}"`)
+        .replaceAll(
+          'from "unisession/deno-kv"',
+          `from "${pathToFileURL(`${root}stores/deno_kv.ts`)}"`,
+        )
         .replaceAll('from "unisession"', `from "${pathToFileURL(`${root}mod.ts`)}"`);
       mkdirSync(tmp, { recursive: true });
       const file = `${tmp}main.ts`;
@@ -516,7 +520,8 @@ if (RUNTIME === "deno") {
       }).output();
       assert.equal(check.code, 0, new TextDecoder().decode(check.stderr));
 
-      const { default: app } = await import(pathToFileURL(file).href);
+      Deno.env.set("KV_PATH", `${tmp}sessions.kv`);
+      const { default: app, sessions, store } = await import(pathToFileURL(file).href);
       const server = Deno.serve({ port: 0, hostname: "127.0.0.1", onListen() {} }, app.fetch);
       const url = `http://127.0.0.1:${server.addr.port}`;
       const b = new Client({ request: (path, init) => fetch(url + path, init) });
@@ -536,6 +541,9 @@ if (RUNTIME === "deno") {
       } finally {
         socket?.close();
         await server.shutdown();
+        sessions.close();
+        store.close();
+        Deno.env.delete("KV_PATH");
       }
     });
   });
