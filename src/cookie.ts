@@ -71,6 +71,7 @@ export function resolveCookieOptions(name: string, options: CookieOptions = {}):
     partitioned: options.partitioned ?? false,
     priority: options.priority,
     persistent: options.persistent ?? true,
+    tail: "",
   };
   for (const key of ["path", "domain"] as const) {
     const v = o[key];
@@ -106,16 +107,16 @@ export function resolveCookieOptions(name: string, options: CookieOptions = {}):
   if (name.startsWith("__Host-") && (o.domain !== undefined || o.path !== "/")) {
     throw new TypeError("Cannot use cookie options: __Host- cookies require Path=/ and no Domain");
   }
-  // Let the cookie package validate the name and attribute syntax once.
-  serialize(name, "x", {
+  // Let the cookie package validate the name and attribute syntax once, and keep the attributes
+  // that never change (all but Max-Age, Expires and Secure) for serializeCookie.
+  o.tail = serialize(name, "x", {
     path: o.path,
     domain: o.domain,
-    secure: o.secure === true,
     httpOnly: o.httpOnly,
     sameSite: o.sameSite,
     partitioned: o.partitioned,
     priority: o.priority,
-  });
+  }).slice(name.length + 2);
   return o;
 }
 
@@ -130,6 +131,8 @@ export interface ResolvedCookie {
   partitioned: boolean;
   priority: "low" | "medium" | "high" | undefined;
   persistent: boolean;
+  /** The fixed attributes, serialised once (`; Path=/; HttpOnly; SameSite=Lax`). */
+  tail: string;
 }
 
 /**
@@ -145,21 +148,11 @@ export function serializeCookie(
   if (maxAgeMs !== undefined && !(maxAgeMs >= 0 && maxAgeMs <= MAX_COOKIE_AGE_MS)) {
     throw new RangeError("Cannot set cookie: Max-Age must be between 0 and 400 days");
   }
-  return serialize(c.name, value, {
-    encode: identity,
-    maxAge: maxAgeMs === undefined ? undefined : Math.ceil(maxAgeMs / 1000),
-    expires: maxAgeMs === 0 ? EPOCH : undefined,
-    path: c.path,
-    domain: c.domain,
-    secure: c.secure === "auto" ? https : c.secure,
-    httpOnly: c.httpOnly,
-    sameSite: c.sameSite,
-    partitioned: c.partitioned,
-    priority: c.priority,
-  });
-}
-
-const EPOCH = new Date(0);
-function identity(s: string): string {
-  return s;
+  // Values come from the codecs (base64url, iron, URI-encoded custom encodings): cookie-safe.
+  let header = c.name + "=" + value;
+  if (maxAgeMs !== undefined) header += "; Max-Age=" + Math.ceil(maxAgeMs / 1000);
+  if (maxAgeMs === 0) header += "; Expires=Thu, 01 Jan 1970 00:00:00 GMT";
+  header += c.tail;
+  if (c.secure === true || (c.secure === "auto" && https)) header += "; Secure";
+  return header;
 }

@@ -301,6 +301,7 @@ export class SessionManager<T extends object = SessionData> {
       clientFromCookie,
     });
     state.clientStale = clientStale;
+    if (v.cid) state.clientRaw = v.rawCid;
     if (this.#codec && raw) state.loaded = false; // unsealed in prepare()
     else if (this.#codec && raw === "") this.#invalid("malformed", init.ctx);
     return state;
@@ -654,8 +655,9 @@ export class SessionManager<T extends object = SessionData> {
     raw: string | undefined;
     sid: { value: string; stale: boolean } | undefined;
     cid: { value: string; stale: boolean } | undefined;
+    rawCid: string | undefined;
   } {
-    if (!header) return { raw: undefined, sid: undefined, cid: undefined };
+    if (!header) return { raw: undefined, sid: undefined, cid: undefined, rawCid: undefined };
     if (header.length > MAX_COOKIE_HEADER) this.#invalid("too-large", ctx);
     const cookies = parseCookieHeader(header);
     const raw = cookies[this.#o.cookie.name];
@@ -670,7 +672,7 @@ export class SessionManager<T extends object = SessionData> {
       cid = this.#cid!.verify(rawCid);
       if (!cid) this.#invalid("client-signature", ctx);
     }
-    return { raw, sid, cid };
+    return { raw, sid, cid, rawCid };
   }
 
   #invalid(reason: InvalidReason, ctx: unknown): void {
@@ -802,10 +804,13 @@ export class SessionManager<T extends object = SessionData> {
   #clientCookie(state: SessionState, out: CommitResult): void {
     const c = this.#o.client;
     if (!c || state.clientId === undefined) return;
-    if (state.clientFromCookie && !state.clientStale && !c.alwaysRoll && !state.sessionCookieSent) {
-      return;
-    }
-    out.cookies.push(serializeCookie(c, this.#cid!.sign(state.clientId), c.maxAge, state.https));
+    const current = state.clientFromCookie && !state.clientStale;
+    // Re-sent (rolling its year) with every new session, on every response with alwaysRoll.
+    if (current && !c.alwaysRoll && !(state.sessionCookieSent && state.isNew)) return;
+    const value = current && state.clientRaw !== undefined
+      ? state.clientRaw // the verified cookie as received: no new MAC needed
+      : this.#cid!.sign(state.clientId);
+    out.cookies.push(serializeCookie(c, value, c.maxAge, state.https));
   }
 
   async #commitDestroy(state: SessionState, out: CommitResult): Promise<void> {
@@ -938,7 +943,11 @@ export class SessionManager<T extends object = SessionData> {
     const c = this.#cookieFor(state);
     // A browser-session cookie only needs re-sending when the id or the key changed.
     if (!c.persistent && !state.isNew && !state.stale) return;
-    this.#pushSessionCookie(state, out, this.#sid!.sign(state.id!), rec.expiresAt - now);
+    // Same id, current key: the verified cookie as received is the signed value.
+    const value = !state.isNew && !state.stale && state.cookieValue !== undefined
+      ? state.cookieValue
+      : this.#sid!.sign(state.id!);
+    this.#pushSessionCookie(state, out, value, rec.expiresAt - now);
   }
 
   async #destroy(

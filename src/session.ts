@@ -197,6 +197,8 @@ export class SessionState implements ProxyHandler<SessionData> {
   clientId: string | undefined;
   clientFromCookie: boolean;
   clientStale = false;
+  /** The verified client-id cookie value as received (re-sent without a new MAC). */
+  clientRaw: string | undefined;
 
   loaded = false;
   /** A store read failed: this request must never write the session. */
@@ -403,12 +405,16 @@ function stringify(value: unknown): string {
 
 /** Sets one data key without invoking setters (`__proto__` stays a plain key). */
 export function defineKey(target: SessionData, key: string, value: unknown): void {
-  Object.defineProperty(target, key, {
-    value,
-    writable: true,
-    enumerable: true,
-    configurable: true,
-  });
+  // Plain assignment is the fast path; only `__proto__` would invoke a setter (the targets are
+  // plain objects whose own keys are all data properties).
+  if (key === "__proto__") {
+    Object.defineProperty(target, key, {
+      value,
+      writable: true,
+      enumerable: true,
+      configurable: true,
+    });
+  } else target[key] = value;
 }
 
 /** Copies own enumerable keys without invoking setters (`__proto__` stays a plain key). */
