@@ -22,6 +22,8 @@
  * @module
  */
 import type { Context, MiddlewareHandler } from "hono";
+import { HTTPException } from "hono/http-exception";
+import { StoreError } from "../src/errors.ts";
 import type { CookieOptions as HonoCookieOptions } from "hono/utils/cookie";
 import { createSessions, SessionManager } from "../src/manager.ts";
 import type { ClientOptions, SessionEncoder, SessionOptions } from "../src/options.ts";
@@ -177,6 +179,19 @@ export function session<T extends object = Session>(
     ? options
     : createSessions(fromHonoOptions(options));
   return async function session(c, next) {
+    try {
+      await run(c, next);
+    } catch (err) {
+      // A failing store is the service being unavailable, not a bug: 503 (the StoreError is
+      // the cause, for app.onError).
+      if (err instanceof StoreError) {
+        throw new HTTPException(503, { message: "Session store unavailable", cause: err });
+      }
+      throw err;
+    }
+  };
+
+  async function run(c: Context, next: () => Promise<void>): Promise<void> {
     installAccessors(c);
     const state = manager.open(c.req.header("cookie"), {
       ctx: c,
@@ -186,7 +201,7 @@ export function session<T extends object = Session>(
     if (manager.serialize && state.id !== undefined) {
       await manager.runExclusive(state.id, () => handle(c, next, state));
     } else await handle(c, next, state);
-  };
+  }
 
   async function handle(c: Context, next: () => Promise<void>, state: SessionState): Promise<void> {
     const pending = manager.prepare(state);

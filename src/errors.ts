@@ -74,6 +74,11 @@ export class StoreError extends UnisessionError {
    * @param message what could not be done
    * @param options the original error as `cause`
    */
+  /** HTTP status for frameworks that read `err.status` (Koa, Express): 503 Service Unavailable. */
+  readonly status = 503;
+  /** Koa: do not send the message to the client. */
+  readonly expose = false;
+
   constructor(message: string, options?: { cause?: unknown }) {
     super("ERR_STORE", message, options);
   }

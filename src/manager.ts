@@ -41,7 +41,7 @@ import {
   type SessionHost,
   SessionState,
 } from "./session.ts";
-import { CookieSigner, Keyring } from "./signer.ts";
+import { CookieSigner, type IdCodec, Keyring, PlainIds } from "./signer.ts";
 import { type StoredRecord, type StoreEvent, StoreGateway } from "./store.ts";
 
 /** Store key prefix of client-id → session-id mappings (session ids never contain ':'). */
@@ -102,8 +102,8 @@ export class SessionManager<T extends object = SessionData> {
   readonly #o: ResolvedOptions;
   readonly #gateway: StoreGateway | undefined;
   readonly #codec: Codec | undefined;
-  readonly #sid: CookieSigner | undefined;
-  readonly #cid: CookieSigner | undefined;
+  readonly #sid: IdCodec | undefined;
+  readonly #cid: IdCodec | undefined;
   readonly #emitter: Emitter;
   readonly #attached = new Map<string, true>();
   readonly #queue = new KeyedQueue();
@@ -127,9 +127,14 @@ export class SessionManager<T extends object = SessionData> {
       if (o.store.subscribe) {
         this.#unsubscribe = o.store.subscribe((event) => this.#onRemote(event));
       }
-      const ring = new Keyring(o.keys);
-      this.#sid = new CookieSigner(ring, o.cookie.name);
-      if (o.client) this.#cid = new CookieSigner(ring, o.client.name);
+      if (o.signed) {
+        const ring = new Keyring(o.keys);
+        this.#sid = new CookieSigner(ring, o.cookie.name);
+        if (o.client) this.#cid = new CookieSigner(ring, o.client.name);
+      } else {
+        this.#sid = new PlainIds();
+        if (o.client) this.#cid = this.#sid;
+      }
     } else if (o.encoder) {
       const { encoder } = o;
       const secret = o.keys[0]!;
@@ -471,6 +476,34 @@ export class SessionManager<T extends object = SessionData> {
   /** Runs `fn` after every earlier `fn` for the same key (per-session serialisation). */
   runExclusive<R>(key: string, fn: () => R | Promise<R>): Promise<R> {
     return this.#queue.run(key, fn);
+  }
+
+  // ------------------------------------------------- direct store writes
+
+  /**
+   * Announces a record that was written to the store directly, bypassing the manager, so that
+   * `sessionSet` listeners and sockets follow (koa-io-session v3's `notifyStoreSet`). Reads the
+   * record for its client id in the background; a failure is logged.
+   */
+  notifyStoreSet(sessionId: string, isNew = false): void {
+    const gateway = this.#gatewayOrThrow();
+    Promise.resolve(gateway.get(sessionId)).then((rec) => {
+      if (rec) this.#emitSet(sessionId, rec.clientId, isNew);
+    }).catch((err) =>
+      this.#o.logger.warn(`unisession: notifyStoreSet failed: ${describeError(err)}`)
+    );
+  }
+
+  /** Announces a record that was removed from the store directly (`sessionDestroy`). */
+  notifyStoreDestroy(sessionId: string, clientId?: string): void {
+    this.#gatewayOrThrow();
+    this.#emitDestroy(sessionId, clientId, "destroy");
+  }
+
+  /** Announces a cleanup done on the store directly (`cleanup` with the count). */
+  notifyStoreCleanup(clearedCount: number): void {
+    this.#emitter.emit("cleanup", clearedCount);
+    this.#publish({ type: "cleanup", count: clearedCount, origin: this.#origin });
   }
 
   // --------------------------------------------------------------- cleanup

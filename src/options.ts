@@ -60,6 +60,12 @@ export interface SessionOptions {
   cookie?: (CookieOptions & { name?: string }) | ((ctx: unknown) => CookieOptions);
   /** Cookie name when `cookie` is a function. Default `"sid"`. */
   cookieName?: string;
+  /**
+   * Store mode: sign the id cookies (HMAC-SHA-256 with `keys`). `false` sends the bare 144-bit
+   * random id, as koa-session-minimal does: still unguessable, but a leaked store key is then
+   * a valid cookie, and key rotation does not apply. Default true.
+   */
+  signed?: boolean;
   /** The client-id cookie (store mode only); `false` disables it. Default enabled. */
   client?: ClientOptions | false;
   /** Idle timeout in ms; renewed (rolling) once less than half remains. Default 1 day. */
@@ -94,6 +100,7 @@ export interface ResolvedOptions {
   store: Store | undefined;
   keys: readonly string[];
   randomKey: boolean;
+  signed: boolean;
   cookie: ResolvedCookie;
   cookieFn: ((ctx: unknown) => CookieOptions) | undefined;
   client: (ResolvedCookie & { maxAge: number; alwaysRoll: boolean }) | undefined;
@@ -138,7 +145,12 @@ export function resolveOptions(
   const store = options.store === undefined ? undefined : toStore(options.store);
   let keys = options.keys;
   let randomKey = false;
-  if (keys === undefined) {
+  if (options.signed !== undefined && typeof options.signed !== "boolean") {
+    throw new TypeError("Cannot use option signed: must be a boolean");
+  }
+  const signed = !store || options.signed !== false;
+  if (keys === undefined && !signed) keys = ["unsigned"];
+  else if (keys === undefined) {
     const bytes = crypto.getRandomValues(new Uint8Array(32));
     keys = [Array.from(bytes, (b) => b.toString(16).padStart(2, "0")).join("")];
     randomKey = true;
@@ -146,7 +158,7 @@ export function resolveOptions(
   if (!Array.isArray(keys) || keys.length === 0) {
     throw new TypeError("Cannot use option keys: must be a non-empty array of strings");
   }
-  const minLength = store && options[ALLOW_SHORT_KEYS] ? 1 : 32;
+  const minLength = store && (options[ALLOW_SHORT_KEYS] || !signed) ? 1 : 32;
   for (const k of keys) {
     if (typeof k !== "string") {
       throw new TypeError("Cannot use option keys: every key must be a string");
@@ -215,6 +227,7 @@ export function resolveOptions(
     store,
     keys: [...keys],
     randomKey,
+    signed,
     cookie,
     cookieFn,
     client,

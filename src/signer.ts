@@ -119,3 +119,31 @@ export class CookieSigner {
     this.#cache.set(signed, index);
   }
 }
+
+/** The interface the manager uses for its id cookies. */
+export interface IdCodec {
+  sign(value: string): string;
+  verify(raw: string | undefined): Verified | undefined;
+  forget(raw: string): void;
+}
+
+const PLAIN_ID = /^[A-Za-z0-9_-]{16,128}$/;
+
+/**
+ * Unsigned ids (`signed: false`, as koa-session-minimal's cookies): the cookie is the id itself,
+ * whose 144 random bits are the secret. Accepts only base64url values of 16 to 128 characters.
+ */
+export class PlainIds implements IdCodec {
+  /** The value as is. */
+  sign(value: string): string {
+    return value;
+  }
+
+  /** The value when it has the shape of an id; never throws. */
+  verify(raw: string | undefined): Verified | undefined {
+    return typeof raw === "string" && PLAIN_ID.test(raw) ? { value: raw, stale: false } : undefined;
+  }
+
+  /** Nothing to forget. */
+  forget(): void {}
+}

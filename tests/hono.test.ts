@@ -1010,3 +1010,41 @@ for (const mode of ["sealed", "store"] as const) {
     }
   });
 }
+
+describe("a failing store", () => {
+  test("answers 503 with the StoreError as the cause, commits nothing, and recovers", async () => {
+    let down = false;
+    const backing = new Map<string, unknown>();
+    const store = {
+      get: (id: string) =>
+        down ? Promise.reject(new Error("ECONNREFUSED")) : Promise.resolve(backing.get(id)),
+      set: (id: string, v: unknown) =>
+        down ? Promise.reject(new Error("ECONNREFUSED")) : Promise.resolve(void backing.set(id, v)),
+      delete: (id: string) => Promise.resolve(void backing.delete(id)),
+    };
+    const causes: unknown[] = [];
+    const app = new Hono();
+    app.use(session({ store, secret: "a-secret-of-at-least-32-characters!!" }));
+    app.get("/", (c) => {
+      c.session.n = (c.session.n ?? 0) + 1;
+      return c.text(String(c.session.n));
+    });
+    const plain = new Hono();
+    plain.onError((err, c) => {
+      causes.push((err as { cause?: unknown }).cause);
+      return c.text("down", (err as { status?: 503 }).status ?? 500);
+    });
+    plain.route("/", app);
+    const client = new Client(app);
+    assert.equal((await client.get("/")).body, "1");
+    down = true;
+    const failed = await client.get("/");
+    assert.equal(failed.status, 503);
+    down = false;
+    assert.equal((await client.get("/")).body, "2");
+    down = true;
+    const viaOnError = await new Client(plain, client.jar).get("/");
+    assert.equal(viaOnError.status, 503);
+    assert.equal((causes[0] as { code?: string }).code, "ERR_STORE");
+  });
+});

@@ -4,6 +4,9 @@ import assert from "node:assert/strict";
 import { mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { fileURLToPath, pathToFileURL } from "node:url";
 import type { Hono } from "hono";
+import type { Server as HttpServer } from "node:http";
+import type { AddressInfo } from "node:net";
+import { io as ioc } from "socket.io-client";
 
 const root = fileURLToPath(new URL("..", import.meta.url));
 const tmp = `${root}tests/.readme-tmp/`;
@@ -11,11 +14,20 @@ const readme = readFileSync(`${root}README.md`, "utf8");
 const blocks = [...readme.matchAll(/```ts\n([\s\S]*?)```/g)].map((m) => m[1]!);
 
 /** Writes a README block as a module, with the package specifiers mapped to the sources. */
-async function load(i: number): Promise<{ default: Hono }> {
+async function load(i: number): Promise<{ default: Hono; http: HttpServer }> {
   mkdirSync(tmp, { recursive: true });
   const code = blocks[i]!
     .replaceAll('"unisession/hono/global"', `"${pathToFileURL(`${root}adapters/hono_global.ts`)}"`)
     .replaceAll('from "unisession/hono"', `from "${pathToFileURL(`${root}adapters/hono.ts`)}"`)
+    .replaceAll('from "unisession/koa"', `from "${pathToFileURL(`${root}adapters/koa.ts`)}"`)
+    .replaceAll(
+      'from "unisession/socket.io"',
+      `from "${pathToFileURL(`${root}adapters/socket_io.ts`)}"`,
+    )
+    .replaceAll(
+      '"unisession/socket.io/global"',
+      `"${pathToFileURL(`${root}adapters/socket_io_global.ts`)}"`,
+    )
     .replaceAll('from "unisession"', `from "${pathToFileURL(`${root}mod.ts`)}"`);
   const file = `${tmp}block_${i}.ts`;
   writeFileSync(file, `import process from "node:process";\n${code}`);
@@ -65,5 +77,28 @@ describe("README", () => {
     assert.match(res.headers.get("set-cookie")!, /^sid=Fe26\.2\*.*Max-Age=3600/);
     res = await app.request("/", { headers: { cookie: cookieOf(res) } });
     assert.equal(await res.text(), "views: 2");
+  });
+
+  test("Koa + socket.io quick start: HTTP and the socket count visits on one session", async () => {
+    const { http } = await load(2);
+    await new Promise<void>((resolve) => http.listen(0, "127.0.0.1", resolve));
+    const url = `http://127.0.0.1:${(http.address() as AddressInfo).port}`;
+    let res = await fetch(url + "/");
+    assert.deepEqual(await res.json(), { user: null, visits: 1 });
+    let cookie = cookieOf(res);
+    const socket = ioc(url, { transports: ["websocket"], extraHeaders: { cookie } });
+    await new Promise<void>((resolve) => socket.once("connect", () => resolve()));
+    assert.equal(await socket.emitWithAck("visit"), 2, "the socket shares the HTTP session");
+    res = await fetch(url + "/login?name=grace", { headers: { cookie } });
+    cookie = cookieOf(res, cookie);
+    assert.deepEqual(await res.json(), { user: "grace", visits: 3 });
+    assert.equal(await socket.emitWithAck("visit"), 4, "the socket followed the login");
+    res = await fetch(url + "/", { headers: { cookie } });
+    assert.deepEqual(await res.json(), { user: "grace", visits: 5 });
+    const gone = new Promise((resolve) => socket.once("disconnect", resolve));
+    await fetch(url + "/logout", { headers: { cookie } });
+    await gone;
+    socket.close();
+    await new Promise((resolve) => http.close(resolve));
   });
 });

@@ -1,0 +1,343 @@
+/**
+ * A Redis session store on an [ioredis](https://github.com/redis/ioredis) client you already
+ * have: records as JSON strings with Redis expiry, an atomic `update()` (compare-and-set Lua
+ * script), `list()` through `SCAN`, and cross-instance events through Redis pub/sub.
+ *
+ * @example Usage
+ * ```ts ignore
+ * import { Redis } from "ioredis";
+ * import { createSessions } from "unisession";
+ * import { RedisStore } from "unisession/redis";
+ *
+ * const store = new RedisStore({ client: new Redis(process.env.REDIS_URL!) });
+ * const sessions = createSessions({ store, keys: [process.env.SESSION_KEY!] });
+ * // on shutdown: sessions.close(); await store.close();
+ * ```
+ *
+ * @module
+ */
+import type { Redis } from "ioredis";
+import { sha1 } from "@noble/hashes/legacy.js";
+import { bytesToHex, utf8ToBytes } from "@noble/hashes/utils.js";
+import { describeError, SessionSerializationError, StoreError } from "../src/errors.ts";
+import { KeyedQueue } from "../src/keyed_queue.ts";
+import { backoff } from "./retry.ts";
+
+export type { Awaitable, RecordMutator, Store, StoredRecord, StoreEvent } from "../src/store.ts";
+import {
+  isStoredRecord,
+  type RecordMutator,
+  type Store,
+  type StoredRecord,
+  type StoreEvent,
+} from "../src/store.ts";
+
+/** Options of {@linkcode RedisStore}. */
+export interface RedisStoreOptions {
+  /** The ioredis client for every command. Yours: {@linkcode RedisStore.close} leaves it open. */
+  client: Redis;
+  /**
+   * Prefix of every key the store writes. Default `"unisession:"`. Use this rather than
+   * ioredis's `keyPrefix` option, which does not apply to the `SCAN` pattern of `list()`.
+   */
+  prefix?: string;
+  /**
+   * A connection for `SUBSCRIBE` (a subscribed connection can run no other command). Default:
+   * `client.duplicate()`, created on the first `subscribe()` and closed by `close()`; one you
+   * pass stays open.
+   */
+  subscriber?: Redis;
+  /** The pub/sub channel of cross-instance events. Default `${prefix}events`. */
+  channel?: string;
+  /** Attempts of one `update()` against concurrent writers in other processes. Default 50. */
+  maxAttempts?: number;
+  /** `COUNT` hint of each `SCAN` step of `list()`. Default 200. */
+  scanCount?: number;
+  /** Background failures (subscriber connection, undecodable events). Default: `console.warn`. */
+  onError?: (error: unknown) => void;
+}
+
+/**
+ * Compare-and-set: writes ARGV[2] only if the key still holds exactly ARGV[1], the value the
+ * caller read. ARGV[3] is the time to live in ms: > 0 sets it (PX), 0 deletes the key (the record
+ * is already expired), -1 keeps it without expiry.
+ *
+ * Why a script and not WATCH/MULTI: WATCH is state of the connection, and the client is shared
+ * (ioredis multiplexes every caller over one socket), so two concurrent WATCH/MULTI/EXEC
+ * transactions would watch and UNWATCH each other's keys; they would need a connection each.
+ * The script runs atomically on the server over the shared connection, touches one key (fine
+ * for Redis Cluster), and the mutator stays plain JavaScript: read, mutate, CAS, retry.
+ */
+const CAS_SCRIPT = `local cur = redis.call('GET', KEYS[1])
+if cur ~= ARGV[1] then return 0 end
+local ttl = tonumber(ARGV[3])
+if ttl > 0 then redis.call('SET', KEYS[1], ARGV[2], 'PX', ttl)
+elseif ttl == 0 then redis.call('DEL', KEYS[1])
+else redis.call('SET', KEYS[1], ARGV[2]) end
+return 1`;
+const CAS_SHA = bytesToHex(sha1(utf8ToBytes(CAS_SCRIPT)));
+
+/**
+ * A {@linkcode Store} on Redis through an ioredis client. Every capability is there:
+ * - records are JSON strings under `prefix + id`, expiring through Redis (`PX`) after `ttlMs`
+ *   (`set`) or at the record's `expiresAt` (`update`);
+ * - `update()` is atomic across processes: reads, runs the mutator, then writes with a
+ *   compare-and-set script (EVALSHA, EVAL when the server lost the script), retrying on a
+ *   concurrent write; updates of one id through one store instance queue up in-process first,
+ *   so retries only happen between processes;
+ * - `list()` walks the keys with `SCAN` (never `KEYS`), for `sessions.cleanup()`;
+ * - `subscribe()`/`publish()` carry session events between instances over pub/sub.
+ *
+ * A value that is not a JSON record (written by something else) is returned as it is: the
+ * session manager treats it as "no session". When Redis is unreachable the client's commands
+ * fail or wait; the manager's `storeTimeout` turns either into a `StoreError`.
+ *
+ * @example Usage
+ * ```ts ignore
+ * import { Redis } from "ioredis";
+ * import { createSessions } from "unisession";
+ * import { RedisStore } from "unisession/redis";
+ *
+ * const client = new Redis("redis://127.0.0.1:6379");
+ * const store = new RedisStore({ client, prefix: "myapp:sess:" });
+ * const sessions = createSessions({ store, keys: ["a-secret-of-at-least-32-characters!!"] });
+ * sessions.on("sessionDestroy", ({ sessionId, remote }) => console.log(sessionId, remote));
+ *
+ * sessions.close();
+ * await store.close();
+ * client.disconnect();
+ * ```
+ */
+export class RedisStore implements Store {
+  /** The key prefix. */
+  readonly prefix: string;
+  /** The pub/sub channel of events. */
+  readonly channel: string;
+  readonly #client: Redis;
+  readonly #maxAttempts: number;
+  readonly #scanCount: number;
+  readonly #onError: (error: unknown) => void;
+  readonly #queue = new KeyedQueue();
+  readonly #listeners = new Set<(event: StoreEvent) => void>();
+  #subscriber: Redis | undefined;
+  readonly #ownsSubscriber: boolean;
+  #closed = false;
+
+  /**
+   * Creates the store; no command is sent until it is used.
+   * @param options the client and the optional settings of {@linkcode RedisStoreOptions}
+   */
+  constructor(options: RedisStoreOptions) {
+    const { client } = options;
+    if (!client || typeof client.get !== "function" || typeof client.duplicate !== "function") {
+      throw new TypeError("Cannot create RedisStore: options.client must be an ioredis client");
+    }
+    this.#client = client;
+    this.prefix = options.prefix ?? "unisession:";
+    this.channel = options.channel ?? `${this.prefix}events`;
+    this.#maxAttempts = positiveInt(options.maxAttempts ?? 50, "maxAttempts");
+    this.#scanCount = positiveInt(options.scanCount ?? 200, "scanCount");
+    this.#onError = options.onError ??
+      ((err) => console.warn(`unisession: RedisStore: ${describeError(err)}`));
+    this.#subscriber = options.subscriber;
+    this.#ownsSubscriber = options.subscriber === undefined;
+  }
+
+  /** Reads a record: the parsed JSON, or the raw string when it is not JSON. */
+  async get(id: string): Promise<StoredRecord | undefined> {
+    const raw = await this.#client.get(this.prefix + id);
+    return raw === null ? undefined : parse(raw) as StoredRecord;
+  }
+
+  /** Writes a record that expires after `ttlMs` (a `ttlMs` ≤ 0 deletes it: it already expired). */
+  async set(id: string, record: StoredRecord, ttlMs: number): Promise<void> {
+    const key = this.prefix + id;
+    const json = stringify(record);
+    const px = ttlArg(ttlMs);
+    if (px === 0) await this.#client.del(key);
+    else if (px < 0) await this.#client.set(key, json);
+    else await this.#client.set(key, json, "PX", px);
+  }
+
+  /** Removes a record. */
+  async delete(id: string): Promise<void> {
+    await this.#client.del(this.prefix + id);
+  }
+
+  /**
+   * Atomic read-modify-write across processes (see the class notes); the written record lives
+   * until its `expiresAt`.
+   * @throws {StoreError} when other writers won {@linkcode RedisStoreOptions.maxAttempts} times
+   */
+  update(id: string, mutate: RecordMutator): Promise<StoredRecord | undefined> {
+    const key = this.prefix + id;
+    return this.#queue.run(key, async () => {
+      for (let attempt = 1; attempt <= this.#maxAttempts; attempt++) {
+        const raw = await this.#client.get(key);
+        if (raw === null) return undefined;
+        const current = parse(raw);
+        if (!isStoredRecord(current)) return undefined;
+        const next = mutate(current);
+        if (!next) return undefined;
+        const json = stringify(next);
+        if (await this.#cas(key, raw, json, ttlArg(next.expiresAt - Date.now()))) {
+          return JSON.parse(json) as StoredRecord;
+        }
+        await backoff(attempt);
+      }
+      throw new StoreError(
+        `Cannot update session: ${this.#maxAttempts} attempts lost to concurrent writers`,
+      );
+    });
+  }
+
+  /** Every record under the prefix (`SCAN` + `MGET`), expired ones already gone. */
+  async *list(): AsyncIterable<[string, StoredRecord]> {
+    const match = `${escapeGlob(this.prefix)}*`;
+    let cursor = "0";
+    do {
+      const [nextCursor, keys] = await this.#client.scan(
+        cursor,
+        "MATCH",
+        match,
+        "COUNT",
+        this.#scanCount,
+      );
+      cursor = nextCursor;
+      if (keys.length === 0) continue;
+      const values = await this.#client.mget(...keys);
+      for (let i = 0; i < keys.length; i++) {
+        const raw = values[i];
+        if (typeof raw === "string") {
+          yield [keys[i]!.slice(this.prefix.length), parse(raw) as StoredRecord];
+        }
+      }
+    } while (cursor !== "0");
+  }
+
+  /** Publishes an event on the channel, to every subscribed instance (this one included). */
+  async publish(event: StoreEvent): Promise<void> {
+    await this.#client.publish(this.channel, JSON.stringify(event));
+  }
+
+  /**
+   * Calls `onEvent` for every event published on the channel. The first subscription opens the
+   * subscriber connection; the returned function unsubscribes.
+   */
+  subscribe(onEvent: (event: StoreEvent) => void): () => void {
+    if (this.#closed) throw new StoreError("Cannot subscribe: the RedisStore is closed");
+    const first = this.#listeners.size === 0;
+    this.#listeners.add(onEvent);
+    if (first) {
+      const sub = this.#subscriber ??= this.#openSubscriber();
+      sub.on("message", this.#onMessage);
+      sub.subscribe(this.channel).catch(this.#onError);
+    }
+    return () => {
+      if (!this.#listeners.delete(onEvent) || this.#listeners.size > 0) return;
+      this.#stopListening();
+    };
+  }
+
+  /**
+   * Stops the subscription and closes the subscriber connection the store opened itself. The
+   * `client` (and a `subscriber` you passed) stay open: they are yours.
+   */
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    const had = this.#listeners.size > 0;
+    this.#listeners.clear();
+    if (had) this.#stopListening();
+    const sub = this.#subscriber;
+    if (sub && this.#ownsSubscriber) {
+      this.#subscriber = undefined;
+      // QUIT when connected; a connection that is down (reconnecting) would queue it: drop it.
+      if (sub.status === "ready") await sub.quit().catch(() => sub.disconnect());
+      else sub.disconnect();
+    }
+  }
+
+  #openSubscriber(): Redis {
+    const sub = this.#client.duplicate();
+    sub.on("error", this.#onError);
+    return sub;
+  }
+
+  #stopListening(): void {
+    const sub = this.#subscriber;
+    if (!sub) return;
+    sub.off("message", this.#onMessage);
+    if (sub.status === "ready") sub.unsubscribe(this.channel).catch(this.#onError);
+  }
+
+  readonly #onMessage = (channel: string, message: string): void => {
+    if (channel !== this.channel) return;
+    let event: unknown;
+    try {
+      event = JSON.parse(message);
+    } catch (err) {
+      this.#onError(err);
+      return;
+    }
+    if (!event || typeof event !== "object" || typeof (event as StoreEvent).type !== "string") {
+      return;
+    }
+    for (const listener of [...this.#listeners]) {
+      try {
+        listener(event as StoreEvent);
+      } catch (err) {
+        this.#onError(err);
+      }
+    }
+  };
+
+  async #cas(key: string, expected: string, next: string, ttl: number): Promise<boolean> {
+    const args = [key, expected, next, String(ttl)];
+    let done: unknown;
+    try {
+      done = await this.#client.evalsha(CAS_SHA, 1, ...args);
+    } catch (err) {
+      if (!String((err as Error)?.message).startsWith("NOSCRIPT")) throw err;
+      done = await this.#client.eval(CAS_SCRIPT, 1, ...args);
+    }
+    return done === 1;
+  }
+}
+
+/** JSON of a record, or a SessionSerializationError. */
+function stringify(record: StoredRecord): string {
+  try {
+    return JSON.stringify(record);
+  } catch (err) {
+    throw new SessionSerializationError({ cause: err });
+  }
+}
+
+/** The parsed value, or the raw string when it is not JSON (the gateway reports it as corrupt). */
+function parse(raw: string): unknown {
+  try {
+    return JSON.parse(raw);
+  } catch {
+    return raw;
+  }
+}
+
+/** Milliseconds for PX: > 0 live, 0 already expired, -1 forever (Infinity). */
+function ttlArg(ms: number): number {
+  if (Number.isNaN(ms)) throw new RangeError("Cannot write session: ttl is NaN");
+  if (ms === Infinity) return -1;
+  return ms > 0 ? Math.ceil(ms) : 0;
+}
+
+/** Escapes SCAN's glob characters. */
+function escapeGlob(s: string): string {
+  return s.replace(/[*?[\]\\]/g, "\\$&");
+}
+
+function positiveInt(n: number, name: string): number {
+  if (!Number.isInteger(n) || n < 1) {
+    throw new RangeError(`Cannot create RedisStore: ${name} must be a positive integer`);
+  }
+  return n;
+}
