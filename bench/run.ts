@@ -11,7 +11,7 @@
  *   options: --warmup=S --duration=S --connections=N --write (RESULTS.md also for partial runs)
  * @module
  */
-import { existsSync, writeFileSync } from "node:fs";
+import { writeFileSync } from "node:fs";
 import { command, machineCpuMicros, ROOT, type Runtime, startServer } from "./server_process.ts";
 import { runWorkload, type Settings, type Workload, WORKLOAD_NAMES } from "./workloads.ts";
 import type { LoadResult } from "./meter.ts";
@@ -39,7 +39,6 @@ const HONO_VARIANTS: [string, string][] = [
   ["hono-sessions-cookie", "hono-sessions (CookieStore)"],
   ["hono-official", "@hono/session (JWE cookie)"],
 ];
-const HAS_KOA_ADAPTER = existsSync(`${ROOT}adapters/koa.ts`);
 
 export const SUITES: Suite[] = [
   ...(["node", "deno", "bun"] as const).map((runtime): Suite => ({
@@ -55,7 +54,7 @@ export const SUITES: Suite[] = [
     file: "koa.ts",
     variants: [
       ["bare", "(bare framework)"],
-      ...(HAS_KOA_ADAPTER ? [["unisession", "unisession (MapStore)"] as [string, string]] : []),
+      ["unisession", "unisession (MapStore)"],
       ["koa-session-cookie", "koa-session (cookie)"],
       ["koa-session-store", "koa-session (store: Map)"],
       ["koa-session-minimal", "koa-session-minimal (MemoryStore)"],
@@ -76,6 +75,7 @@ export const SUITES: Suite[] = [
     variants: [
       ["bare", "(bare ack)"],
       ["unisession", "unisession withSession (Hono + MapStore)"],
+      ["unisession-koa", "unisession withSession (Koa + MapStore)"],
       ["express-session", "express-session reload/save"],
     ],
     workloads: ["D"],

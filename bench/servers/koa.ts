@@ -11,6 +11,7 @@ import Koa, { type Context, type Middleware } from "koa";
 import koaSession from "koa-session";
 import koaSessionMinimal from "koa-session-minimal";
 import { createSessions, MapStore } from "../../mod.ts";
+import { koaSession as unisessionKoa } from "../../adapters/koa.ts";
 import { KEY, ready, unknownVariant, variantArg } from "./common.ts";
 
 type Data = Record<string, unknown>;
@@ -25,7 +26,7 @@ function koaSessionStore() {
   };
 }
 
-const MIDDLEWARE: Record<string, (app: Koa) => Middleware | undefined | Promise<Middleware>> = {
+const MIDDLEWARE: Record<string, (app: Koa) => Middleware | undefined> = {
   bare: () => undefined,
   // koa-session, default cookie storage (signed base64 JSON).
   "koa-session-cookie": (app) => koaSession({ secure: false }, app) as unknown as Middleware,
@@ -34,18 +35,15 @@ const MIDDLEWARE: Record<string, (app: Koa) => Middleware | undefined | Promise<
     koaSession({ secure: false, store: koaSessionStore() }, app) as unknown as Middleware,
   // koa-session-minimal, default in-memory store.
   "koa-session-minimal": () => koaSessionMinimal() as unknown as Middleware,
-  // unisession's Koa adapter (the runner lists this variant only once adapters/koa.ts exists).
-  unisession: async () => {
-    const { koaSession } = await import("../../adapters/koa.ts");
-    return koaSession(createSessions({ store: new MapStore(), keys: [KEY] })) as Middleware;
-  },
+  // unisession's Koa adapter on a manager (signed id, MapStore).
+  unisession: () => unisessionKoa(createSessions({ store: new MapStore(), keys: [KEY] })),
 };
 
 const variant = variantArg();
 const make = MIDDLEWARE[variant] ?? unknownVariant("koa", variant, Object.keys(MIDDLEWARE));
 const app = new Koa();
 app.keys = [KEY];
-const middleware = await make(app);
+const middleware = make(app);
 if (middleware) app.use(middleware);
 const bare = middleware === undefined;
 

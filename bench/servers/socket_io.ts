@@ -6,6 +6,7 @@
  * - `express-session`: express + express-session, shared with socket.io through
  *   `io.engine.use()`, `reload()` / `save()` per event (socket.io's documented pattern)
  * - `unisession`: a Hono app and `attachSocketIO` on one manager, `socket.withSession` per event
+ * - `unisession-koa`: the same with a Koa app (`koaSession`)
  *
  * Usage: `node --import tsx bench/servers/socket_io.ts <variant>`.
  * @module
@@ -16,9 +17,11 @@ import { getRequestListener } from "@hono/node-server";
 import express, { type RequestHandler } from "express";
 import expressSession from "express-session";
 import { Hono } from "hono";
+import Koa from "koa";
 import { Server, type Socket } from "socket.io";
 import { createSessions, MapStore } from "../../mod.ts";
 import { session as honoSession } from "../../adapters/hono.ts";
+import { koaSession } from "../../adapters/koa.ts";
 import { attachSocketIO, type SessionSocket } from "../../adapters/socket_io.ts";
 import { KEY, ready, unknownVariant, variantArg } from "./common.ts";
 
@@ -85,15 +88,29 @@ function withExpressSession(): Variant {
   };
 }
 
-function withUnisession(): Variant {
+/** unisession's socket side on a manager shared with an HTTP app (`hono` or `koa`). */
+function withUnisession(framework: "hono" | "koa"): Variant {
   const manager = createSessions({ store: new MapStore(), keys: [KEY] });
-  const app = new Hono().use(honoSession(manager)).post("/new", (c) => {
-    const n = Number(c.req.query("n"));
-    (c as unknown as { session: { n: number } }).session.n = n;
-    return c.text(String(n));
-  });
+  let http: RequestListener;
+  if (framework === "hono") {
+    const app = new Hono().use(honoSession(manager)).post("/new", (c) => {
+      const n = Number(c.req.query("n"));
+      (c as unknown as { session: { n: number } }).session.n = n;
+      return c.text(String(n));
+    });
+    http = getRequestListener(app.fetch);
+  } else {
+    const app = new Koa();
+    app.use(koaSession(manager));
+    app.use((ctx) => {
+      const n = Number(ctx.query.n);
+      (ctx as unknown as { session: { n: number } }).session.n = n;
+      ctx.body = String(n);
+    });
+    http = app.callback();
+  }
   return {
-    http: getRequestListener(app.fetch),
+    http,
     attach: (io) => attachSocketIO(io, manager),
     onIncr(socket) {
       const s = socket as SessionSocket;
@@ -110,7 +127,8 @@ function withUnisession(): Variant {
 const VARIANTS: Record<string, () => Variant> = {
   bare,
   "express-session": withExpressSession,
-  unisession: withUnisession,
+  unisession: () => withUnisession("hono"),
+  "unisession-koa": () => withUnisession("koa"),
 };
 
 const name = variantArg();
