@@ -11,6 +11,7 @@
  *   options: --warmup=S --duration=S --connections=N --write (RESULTS.md also for partial runs)
  * @module
  */
+import { spawnSync } from "node:child_process";
 import { writeFileSync } from "node:fs";
 import { command, machineCpuMicros, ROOT, type Runtime, startServer } from "./server_process.ts";
 import { runWorkload, type Settings, type Workload, WORKLOAD_NAMES } from "./workloads.ts";
@@ -241,6 +242,8 @@ async function main(): Promise<number> {
   console.log(markdown);
   if (args.write) {
     writeFileSync(`${ROOT}bench/RESULTS.md`, markdown);
+    // deno fmt --check (npm run check) covers bench/: write the file as deno fmt formats it.
+    spawnSync(`${ROOT}node_modules/.bin/deno`, ["fmt", "-q", "bench/RESULTS.md"], { cwd: ROOT });
     console.error("bench: wrote bench/RESULTS.md");
   }
   const failed = rows.filter((r) => r.result.errors > 0);
