@@ -1,0 +1,146 @@
+/**
+ * Hono benchmark server, on Node (`@hono/node-server`), Deno (`Deno.serve`) and Bun
+ * (`Bun.serve`). One variant per process: `bare` or a session library, each used as its README
+ * shows. Routes (the same for every variant):
+ * - `POST /new?n=K`: a new session with `n = K`; answers `K`
+ * - `GET /read`: answers the session's `n`
+ * - `POST /incr`: `n = n + 1`; answers the new `n`
+ * The bare variant keeps no state: it answers `0` to `/read`, `1` to `/incr` and `K` to `/new`.
+ *
+ * Usage: `node --import tsx bench/servers/hono.ts <variant>` (or `deno run -A`, `bun`).
+ * @module
+ */
+import { type Context, Hono, type MiddlewareHandler } from "hono";
+import honoSession from "hono-session";
+import { CookieStore, MemoryStore, sessionMiddleware } from "hono-sessions";
+import { useSession } from "@hono/session";
+import { createSessions, MapStore } from "../../mod.ts";
+import { session as unisession } from "../../adapters/hono.ts";
+import { HEX_KEY, KEY, ready, unknownVariant, variantArg } from "./common.ts";
+
+/** How a variant reads and writes `n` in its session. */
+interface Lib {
+  middleware?: MiddlewareHandler;
+  read(c: Context): number | Promise<number>;
+  write(c: Context, n: number): void | Promise<void>;
+}
+
+type SessionContext = Context & { session: Record<string, number> };
+/** hono-session's and unisession's `c.session`. */
+const cSession: Pick<Lib, "read" | "write"> = {
+  read: (c) => (c as SessionContext).session.n,
+  write: (c, n) => {
+    (c as SessionContext).session.n = n;
+  },
+};
+
+type HonoSessionsSession = { get(key: string): number; set(key: string, value: number): void };
+/** hono-sessions' `c.get("session").get/set`. */
+const honoSessionsApi: Pick<Lib, "read" | "write"> = {
+  read: (c) => (c.get("session" as never) as HonoSessionsSession).get("n"),
+  write: (c, n) => (c.get("session" as never) as HonoSessionsSession).set("n", n),
+};
+const honoSessionsCookie = { sameSite: "Lax", path: "/", httpOnly: true } as const;
+
+type OfficialSession = {
+  get(): Promise<{ n: number } | null>;
+  update(data: { n: number }): Promise<void>;
+};
+const official = (c: Context) => (c.var as { session: OfficialSession }).session;
+
+const LIBS: Record<string, () => Lib> = {
+  bare: () => ({ read: () => 0, write: () => {} }),
+  // unisession with its own API: createSessions + MapStore (signed id; client-id cookie on).
+  "unisession": () => ({
+    middleware: unisession(createSessions({ store: new MapStore(), keys: [KEY] })),
+    ...cSession,
+  }),
+  // unisession as a hono-session drop-in with the same options as the hono-session Map row.
+  "unisession-dropin": () => ({
+    middleware: unisession({ store: new Map(), secret: KEY }),
+    ...cSession,
+  }),
+  // unisession stateless: the session sealed into the cookie (iron-webcrypto).
+  "unisession-sealed": () => ({
+    middleware: unisession(createSessions({ keys: [KEY] })),
+    ...cSession,
+  }),
+  "hono-session-map": () => ({
+    middleware: honoSession({ store: new Map(), secret: KEY }) as MiddlewareHandler,
+    ...cSession,
+  }),
+  "hono-session-sealed": () => ({
+    middleware: honoSession({ secret: KEY }) as MiddlewareHandler,
+    ...cSession,
+  }),
+  "hono-sessions-memory": () => ({
+    middleware: sessionMiddleware({
+      store: new MemoryStore(),
+      encryptionKey: KEY,
+      expireAfterSeconds: 900,
+      cookieOptions: honoSessionsCookie,
+    }) as unknown as MiddlewareHandler,
+    ...honoSessionsApi,
+  }),
+  "hono-sessions-cookie": () => ({
+    middleware: sessionMiddleware({
+      store: new CookieStore(),
+      encryptionKey: KEY,
+      expireAfterSeconds: 900,
+      cookieOptions: honoSessionsCookie,
+    }) as unknown as MiddlewareHandler,
+    ...honoSessionsApi,
+  }),
+  "hono-official": () => ({
+    middleware: useSession({ secret: HEX_KEY }) as unknown as MiddlewareHandler,
+    read: async (c) => (await official(c).get())?.n ?? NaN,
+    write: (c, n) => official(c).update({ n }),
+  }),
+};
+
+function buildApp(lib: Lib): Hono {
+  const app = new Hono();
+  if (lib.middleware) app.use(lib.middleware);
+  app.post("/new", async (c) => {
+    const n = Number(c.req.query("n"));
+    await lib.write(c, n);
+    return c.text(String(n));
+  });
+  app.get("/read", async (c) => c.text(String(await lib.read(c))));
+  app.post("/incr", async (c) => {
+    const n = (await lib.read(c)) + 1;
+    await lib.write(c, n);
+    return c.text(String(n));
+  });
+  return app;
+}
+
+interface ServeGlobals {
+  Deno?: {
+    serve(
+      options: { hostname: string; port: number; onListen(addr: { port: number }): void },
+      handler: (req: Request) => Response | Promise<Response>,
+    ): unknown;
+  };
+  Bun?: {
+    serve(options: {
+      hostname: string;
+      port: number;
+      fetch: (req: Request) => Response | Promise<Response>;
+    }): { port: number };
+  };
+}
+
+const variant = variantArg();
+const make = LIBS[variant] ?? unknownVariant("hono", variant, Object.keys(LIBS));
+const app = buildApp(make());
+const g = globalThis as unknown as ServeGlobals;
+const hostname = "127.0.0.1";
+if (g.Deno) {
+  g.Deno.serve({ hostname, port: 0, onListen: ({ port }) => ready(port) }, app.fetch);
+} else if (g.Bun) {
+  ready(g.Bun.serve({ hostname, port: 0, fetch: app.fetch }).port);
+} else {
+  const { serve } = await import("@hono/node-server");
+  serve({ fetch: app.fetch, hostname, port: 0 }, (info) => ready(info.port));
+}
