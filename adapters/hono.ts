@@ -220,8 +220,7 @@ export function session<T extends object = Session>(
     await next();
     if (c.error) {
       // The handler failed: save nothing, so no half-done change reaches the store.
-      const { cookies } = manager.abandon(state);
-      for (const cookie of cookies) c.header("Set-Cookie", cookie, { append: true });
+      writeHeaders(c, manager.abandon(state).cookies, false);
       return;
     }
     const current = c.get("session") as unknown;
@@ -229,9 +228,18 @@ export function session<T extends object = Session>(
       state,
       current === state.session ? undefined : current as object | null,
     );
-    for (const cookie of result.cookies) c.header("Set-Cookie", cookie, { append: true });
-    if (result.noStore) c.header("Cache-Control", "no-store");
+    writeHeaders(c, result.cookies, result.noStore);
   }
+}
+
+/**
+ * Adds the Set-Cookie (and Cache-Control) headers to the finished response, through
+ * `c.header()`: mutating `c.res.headers` directly is not reliable with @hono/node-server's
+ * lightweight Response, which may serialise headers from its own cache.
+ */
+function writeHeaders(c: Context, cookies: string[], noStore: boolean): void {
+  for (const cookie of cookies) c.header("Set-Cookie", cookie, { append: true });
+  if (noStore) c.header("Cache-Control", "no-store");
 }
 
 /**
