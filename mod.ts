@@ -30,6 +30,7 @@ export type {
   SessionOptions,
 } from "./src/options.ts";
 export type { CookieOptions } from "./src/cookie.ts";
+export type { CsrfOptions } from "./src/csrf.ts";
 export {
   type Session,
   type SessionApi,
@@ -63,6 +64,7 @@ export {
 export { generateUid } from "./src/id.ts";
 export {
   CookieTooLargeError,
+  CsrfError,
   ResponseSentError,
   SessionMissingError,
   SessionReadOnlyError,

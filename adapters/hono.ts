@@ -24,7 +24,8 @@
  */
 import type { Context, MiddlewareHandler } from "hono";
 import { HTTPException } from "hono/http-exception";
-import { StoreError } from "../src/errors.ts";
+import { CsrfError, StoreError } from "../src/errors.ts";
+import { type CsrfOptions, isFormContentType, resolveCsrfOptions } from "../src/csrf.ts";
 import type { CookieOptions as HonoCookieOptions } from "hono/utils/cookie";
 import { createSessions, SessionManager } from "../src/manager.ts";
 import type { ClientOptions, SessionEncoder, SessionOptions } from "../src/options.ts";
@@ -233,4 +234,54 @@ export function session<T extends object = Session>(
   }
 }
 
-export type { SessionApi };
+/**
+ * CSRF protection for Hono with the session's tokens (the synchronizer-token pattern; it
+ * complements `hono/csrf`, which checks the Origin header). Requests whose method is not safe
+ * (anything but GET, HEAD and OPTIONS by default) must carry a token from
+ * `c.session.csrfToken()` in the `x-csrf-token` header or, for form posts, the `_csrf` field;
+ * otherwise the middleware throws an `HTTPException(403)` whose `cause` is a
+ * {@linkcode CsrfError} (`ERR_CSRF`). Register it after {@linkcode session}.
+ *
+ * @param options header and field names, safe methods (see {@linkcode CsrfOptions})
+ * @returns the middleware
+ * @throws {TypeError} for invalid options, or at request time when `session()` did not run first
+ *
+ * @example Usage
+ * ```ts
+ * import { Hono } from "hono";
+ * import { createSessions, MapStore } from "unisession";
+ * import { csrf, session } from "unisession/hono";
+ *
+ * const sessions = createSessions({ store: new MapStore(), keys: ["a-secret-of-at-least-32-characters!!"] });
+ * const app = new Hono()
+ *   .use(session(sessions), csrf())
+ *   .get("/form", (c) => c.json({ token: c.session.csrfToken() }))
+ *   .post("/transfer", (c) => c.text("done"));
+ * const res = await app.request("/transfer", { method: "POST" });
+ * console.log(res.status); // 403
+ * ```
+ */
+export function csrf(options: CsrfOptions = {}): MiddlewareHandler {
+  const o = resolveCsrfOptions(options);
+  return async function csrf(c, next) {
+    if (o.safeMethods.has(c.req.method.toUpperCase())) return next();
+    const current = c.get("session") as CoreSession | null | undefined;
+    if (current === undefined) {
+      throw new TypeError("Cannot check CSRF token: the session() middleware did not run first");
+    }
+    let token: unknown = c.req.header(o.header);
+    if (!token && o.field !== undefined && isFormContentType(c.req.header("content-type"))) {
+      try {
+        token = (await c.req.parseBody())[o.field];
+      } catch {
+        token = undefined; // an unreadable body carries no token
+      }
+    }
+    if (current === null || !current.verifyCsrf(token)) {
+      throw new HTTPException(403, { message: "Invalid CSRF token", cause: new CsrfError() });
+    }
+    await next();
+  };
+}
+
+export type { CsrfOptions, SessionApi };

@@ -32,6 +32,8 @@ import type { Server as SocketIOServer } from "socket.io";
 import { sha256 } from "@noble/hashes/sha2.js";
 import { bytesToHex } from "@noble/hashes/utils.js";
 import type { CookieOptions } from "../src/cookie.ts";
+import { type CsrfOptions, isFormContentType, resolveCsrfOptions } from "../src/csrf.ts";
+import { CsrfError, ResponseSentError } from "../src/errors.ts";
 import { utf8 } from "../src/encoding.ts";
 import type { SessionDestroyEvent, SessionSetEvent } from "../src/events.ts";
 import { generateUid } from "../src/id.ts";
@@ -337,11 +339,7 @@ function middleware(
     const result = await manager.commit(state, destroy ? null : undefined);
     if (result.cookies.length > 0) {
       if (ctx.headerSent) {
-        ctx.app.emit(
-          "error",
-          new TypeError("Cannot set the session cookie: the response was already sent"),
-          ctx,
-        );
+        ctx.app.emit("error", new ResponseSentError(), ctx);
       } else {
         for (const c of result.cookies) ctx.append("Set-Cookie", c);
         if (result.noStore) ctx.set("Cache-Control", "no-store");
@@ -788,5 +786,56 @@ export function attachSession<T extends object = SessionData>(
   return bridgeSession<T>(app, io, opt);
 }
 
+/**
+ * CSRF protection for Koa with the session's tokens (the synchronizer-token pattern). Requests
+ * whose method is not safe (anything but GET, HEAD and OPTIONS by default) must carry a token
+ * from `ctx.session.csrfToken()` in the `x-csrf-token` header or in the `_csrf` field of a form
+ * body already parsed into `ctx.request.body` (by a body parser that runs before this
+ * middleware; the raw body is never read here); otherwise it throws a {@linkcode CsrfError}
+ * (`ERR_CSRF`, `status` 403, `expose` true), which Koa answers with a 403. Register it after
+ * {@linkcode koaSession} (or `bridgeSession`).
+ *
+ * @param options header and field names, safe methods (see {@linkcode CsrfOptions})
+ * @returns the middleware
+ * @throws {TypeError} for invalid options, or at request time when no session middleware ran
+ *
+ * @example Usage
+ * ```ts
+ * import Koa from "koa";
+ * import { createSessions, MapStore } from "unisession";
+ * import { koaCsrf, koaSession } from "unisession/koa";
+ *
+ * const sessions = createSessions({ store: new MapStore(), keys: ["a-secret-of-at-least-32-characters!!"] });
+ * const app = new Koa();
+ * app.use(koaSession(sessions));
+ * app.use(koaCsrf());
+ * app.use((ctx) => {
+ *   ctx.body = ctx.method === "GET" ? { token: ctx.session.csrfToken() } : "done";
+ * });
+ * ```
+ */
+export function koaCsrf(options: CsrfOptions = {}): Middleware {
+  const o = resolveCsrfOptions(options);
+  return async function unisessionKoaCsrf(ctx: Context, next: Next): Promise<void> {
+    if (o.safeMethods.has(ctx.method.toUpperCase())) return next();
+    if (!entries.has(ctx)) {
+      throw new TypeError("Cannot check CSRF token: the session middleware did not run first");
+    }
+    let token: unknown = ctx.get(o.header) || undefined;
+    if (!token && o.field !== undefined && isFormContentType(ctx.get("content-type"))) {
+      const body = (ctx.request as { body?: unknown }).body;
+      if (body !== null && typeof body === "object") {
+        token = Object.hasOwn(body, o.field)
+          ? (body as Record<string, unknown>)[o.field]
+          : undefined;
+      }
+    }
+    const current = ctx.session as { verifyCsrf(token: unknown): boolean } | null;
+    if (current === null || !current.verifyCsrf(token)) throw new CsrfError();
+    await next();
+  };
+}
+
+export type { CsrfOptions };
 export { generateUid };
 export default bridgeSession;

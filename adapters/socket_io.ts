@@ -34,6 +34,7 @@
  */
 import type { Namespace, Server, Socket } from "socket.io";
 import {
+  CsrfError,
   describeError,
   SessionMissingError,
   SessionReadOnlyError,
@@ -203,6 +204,16 @@ export interface AttachSocketIOOptions {
   destroyGraceMs?: number;
   /** Receives background errors (a failed snapshot refresh, a failed room join). Default `console.warn`. */
   onError?: (err: unknown) => void;
+  /**
+   * Opt-in CSRF check against cross-site WebSocket hijacking: the client passes a token from
+   * `session.csrfToken()` in the handshake, `io(url, { auth: { csrf: token } })` (`field` names
+   * another key of `auth`). A handshake that finds a session but carries no valid token for it
+   * is refused (`connect_error` with `data.code` `"ERR_CSRF"`), and every `withSession` call
+   * checks the token against the session's current secret and rejects with a `CsrfError`
+   * otherwise: after a login (`regenerate()` rotates the secret) the page reconnects with its
+   * new token. Default off.
+   */
+  csrf?: boolean | { field?: string };
 }
 
 /**
@@ -267,6 +278,8 @@ interface Resolved {
   clientId: string | undefined;
   sessionId: string | undefined;
   data: Frozen | undefined;
+  /** With the csrf option: the session the handshake's token is valid for. */
+  csrfFor?: string;
 }
 
 /** Per-socket state (held by a WeakMap and the socket's own accessors). */
@@ -369,6 +382,8 @@ class SocketIOBridge<T extends object> implements SocketIOSessions {
   readonly #prefix: string;
   readonly #grace: number;
   readonly #onError: (err: unknown) => void;
+  /** The handshake `auth` key of the CSRF token; undefined when the check is off. */
+  readonly #csrfField: string | undefined;
 
   #active = true;
   #epoch = 0;
@@ -398,6 +413,17 @@ class SocketIOBridge<T extends object> implements SocketIOSessions {
       throw new RangeError("Cannot attach socket.io: destroyGraceMs must be a finite number ≥ 0");
     }
     this.#grace = grace;
+    const csrf = options.csrf;
+    if (
+      csrf !== undefined && typeof csrf !== "boolean" && (csrf === null || typeof csrf !== "object")
+    ) {
+      throw new TypeError("Cannot attach socket.io: csrf must be a boolean or { field }");
+    }
+    const field = csrf === true ? "csrf" : csrf ? csrf.field ?? "csrf" : undefined;
+    if (field !== undefined && (typeof field !== "string" || field.length === 0)) {
+      throw new TypeError("Cannot attach socket.io: csrf.field must be a non-empty string");
+    }
+    this.#csrfField = field;
     this.#onError = options.onError ??
       ((err) => console.warn(`unisession/socket.io: ${describeError(err)}`));
     manager.on("sessionSet", this.#onSet);
@@ -478,6 +504,8 @@ class SocketIOBridge<T extends object> implements SocketIOSessions {
           err = refusal(
             new SessionMissingError("Cannot connect: no valid session (requireSession)"),
           );
+        } else if (this.#csrfField !== undefined && resolved.sessionId !== resolved.csrfFor) {
+          err = refusal(new CsrfError());
         }
       } catch (e) {
         err = refusal(e);
@@ -505,6 +533,7 @@ class SocketIOBridge<T extends object> implements SocketIOSessions {
       b.clientId = r.clientId;
       b.sessionId = r.sessionId;
       b.data = r.data;
+      b.csrfFor = r.csrfFor;
     }, this.#onError).finally(() => {
       b.ready = undefined;
       this.#running.delete(ready);
@@ -528,10 +557,13 @@ class SocketIOBridge<T extends object> implements SocketIOSessions {
       const state = this.#m.open(header, { ctx: socket, https: socket.handshake.secure });
       await this.#m.prepare(state);
       const id = state.id;
+      const csrfOk = id !== undefined && this.#csrfField !== undefined &&
+        state.session.verifyCsrf(this.#csrfToken(socket));
       return {
         clientId: undefined,
         sessionId: id,
         data: id === undefined ? undefined : snapshot(state.data),
+        csrfFor: csrfOk ? id : undefined,
       };
     }
     const { sessionId: cookieSid, clientId } = this.#m.readCookies(header);
@@ -544,7 +576,31 @@ class SocketIOBridge<T extends object> implements SocketIOSessions {
       if (data !== undefined) sessionId = cookieSid;
     }
     if (data === undefined) sessionId = undefined;
-    return { clientId, sessionId, data: data === undefined ? undefined : snapshot(data) };
+    const csrfOk = sessionId !== undefined && this.#csrfField !== undefined &&
+      await this.#m.verifyCsrfById(sessionId, this.#csrfToken(socket));
+    return {
+      clientId,
+      sessionId,
+      data: data === undefined ? undefined : snapshot(data),
+      csrfFor: csrfOk ? sessionId : undefined,
+    };
+  }
+
+  /** The CSRF token of a socket's handshake (`auth[field]`). */
+  #csrfToken(socket: Socket): unknown {
+    const auth = socket.handshake.auth as Record<string, unknown> | undefined;
+    return auth && typeof auth === "object" && Object.hasOwn(auth, this.#csrfField!)
+      ? auth[this.#csrfField!]
+      : undefined;
+  }
+
+  /** With the csrf option: the socket's token must be valid for the session it is about to use. */
+  async #checkCsrf(b: Binding, sid: string): Promise<void> {
+    if (this.#csrfField === undefined) return;
+    const ok = this.#sealed
+      ? b.csrfFor === sid // a sealed socket's session never changes after its handshake
+      : await this.#m.verifyCsrfById(sid, this.#csrfToken(b.socket));
+    if (!ok) throw new CsrfError();
   }
 
   /** Creates the socket's state and its accessors (not yet registered in the indexes). */
@@ -775,7 +831,9 @@ class SocketIOBridge<T extends object> implements SocketIOSessions {
     const links = this.#bySession.get(sid);
     // The sockets lose the session now; they stay in its room until the action below.
     if (links) { for (const l of [...links]) this.#setSession(l, undefined); }
-    this.#schedule(sid, e.clientId, e.remote, e.reason === "regenerate");
+    // When the store delivers this event to every instance, each one acts on its own sockets;
+    // acting through the cluster adapter as well would reach remote sockets twice (emit mode).
+    this.#schedule(sid, e.clientId, e.remote || this.#m.sharesEvents, e.reason === "regenerate");
   };
 
   /** Acts on a destroyed session's sockets now, or after the grace period when it may be a login. */
@@ -812,8 +870,9 @@ class SocketIOBridge<T extends object> implements SocketIOSessions {
   }
 
   /**
-   * Disconnects or notifies a destroyed session's sockets: through the cluster adapter for events
-   * raised here, on this instance only for events delivered from another one (`local`).
+   * Disconnects or notifies a destroyed session's sockets: on this instance only (`local`) when
+   * every instance hears the event (delivered from another one, or shared by the store), through
+   * the cluster adapter for an event only this instance hears.
    */
   #act(sessionId: string, local: boolean): void {
     if (!this.#active) return;
@@ -859,6 +918,7 @@ class SocketIOBridge<T extends object> implements SocketIOSessions {
     if (b.ready) await b.ready;
     const sid = await this.#currentId(b);
     if (sid === undefined) return missing(onMissing);
+    await this.#checkCsrf(b, sid);
     return this.#m.runExclusive(sid, () => this.#run(b, sid, handler, onMissing));
   }
 
@@ -973,10 +1033,12 @@ class SocketIOBridge<T extends object> implements SocketIOSessions {
  *   writes reject with a `SessionReadOnlyError` (a socket cannot set a cookie).
  * - A destroyed session's sockets are disconnected (`onDestroy: "disconnect"`, default) or sent
  *   `destroyEvent` (`onDestroy: "emit"`) through the room `unisession:<sessionId>` of every
- *   namespace, cluster-wide with a cluster adapter. They lose the session at once; the action
- *   runs on the next macrotask for a logout or an expiry, while after a login (`regenerate()`)
- *   the sockets follow the browser's new session and stay connected (waiting at most
- *   `destroyGraceMs` for it). A session found expired by a read (no event) is handled on this
+ *   namespace, on every instance: each instance acts on its own sockets when the store shares
+ *   events (RedisStore, DenoKvStore); otherwise the instance that destroyed the session acts
+ *   cluster-wide through the socket.io adapter (e.g. `@socket.io/redis-adapter`). They lose the
+ *   session at once; the action runs on the next macrotask for a logout or an expiry, while
+ *   after a login (`regenerate()`) the sockets follow the browser's new session and stay
+ *   connected (waiting at most `destroyGraceMs` for it). A session found expired by a read (no event) is handled on this
  *   instance, like a regenerate.
  * - Socket activity keeps the session alive for HTTP too: a `withSession` call that changes
  *   nothing still renews the idle window once less than half of it remains

@@ -53,3 +53,26 @@ const encoder = new TextEncoder();
 export function utf8(s: string): Uint8Array {
   return encoder.encode(s);
 }
+
+/**
+ * Decodes unpadded base64url; undefined for anything else (wrong alphabet, impossible length,
+ * non-zero trailing bits). Never throws.
+ */
+export function decodeBase64Url(s: string): Uint8Array | undefined {
+  if (!isBase64Url(s) || s.length % 4 === 1) return undefined;
+  const out = new Uint8Array(Math.floor((s.length * 3) / 4));
+  let bits = 0;
+  let acc = 0;
+  let o = 0;
+  for (let i = 0; i < s.length; i++) {
+    acc = (acc << 6) | LOOKUP[s.charCodeAt(i)]!;
+    bits += 6;
+    if (bits >= 8) {
+      bits -= 8;
+      out[o++] = (acc >> bits) & 255;
+    }
+  }
+  // The leftover bits must be zero: one byte sequence, one encoding.
+  if ((acc & ((1 << bits) - 1)) !== 0) return undefined;
+  return out;
+}

@@ -13,7 +13,8 @@ export type UnisessionErrorCode =
   | "ERR_SESSION_SERIALIZATION"
   | "ERR_SESSION_TOO_LARGE"
   | "ERR_RESPONSE_SENT"
-  | "ERR_SESSION_READ_ONLY";
+  | "ERR_SESSION_READ_ONLY"
+  | "ERR_CSRF";
 
 /**
  * Base class of every error this library throws on purpose.
@@ -199,6 +200,29 @@ export class SessionReadOnlyError extends UnisessionError {
       "Cannot write session: sealed-cookie sessions are read-only outside HTTP; configure a store",
   ) {
     super("ERR_SESSION_READ_ONLY", message);
+  }
+}
+
+/**
+ * A state-changing request or socket event did not carry a valid CSRF token for its session
+ * (missing, malformed, from another session, or from before a `regenerate()`).
+ *
+ * @example Usage
+ * ```ts
+ * import { CsrfError } from "unisession";
+ * const err = new CsrfError();
+ * console.log(err.code, err.status); // "ERR_CSRF" 403
+ * ```
+ */
+export class CsrfError extends UnisessionError {
+  /** HTTP status for frameworks that read `err.status` (Koa, Express): 403 Forbidden. */
+  readonly status = 403;
+  /** Koa: the message is safe to send to the client. */
+  readonly expose = true;
+
+  /** @param message optional override of the default message */
+  constructor(message = "Invalid CSRF token") {
+    super("ERR_CSRF", message);
   }
 }
 

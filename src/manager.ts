@@ -27,6 +27,7 @@ import {
   type SessionEventMap,
   type SessionListener,
 } from "./events.ts";
+import { verifyCsrfToken } from "./csrf.ts";
 import { generateUid } from "./id.ts";
 import { KeyedQueue } from "./keyed_queue.ts";
 import {
@@ -51,6 +52,8 @@ import { USER_PREFIX } from "./user_index.ts";
 /** Store key prefix of client-id → session-id mappings (session ids never contain ':'). */
 export const CLIENT_PREFIX = "cid:";
 const ATTACHED_LIMIT = 100_000;
+/** The shape of every id this library issues (sealed records carrying anything else are refused). */
+const ID_SHAPE = /^[A-Za-z0-9_-]{16,128}$/;
 
 /** What an adapter must send after a request. */
 export interface CommitResult {
@@ -76,6 +79,8 @@ interface Codec {
 
 /** Compact record sealed into the cookie in stateless mode. */
 interface SealedRecord {
+  /** The cookie name: a sealed value moved to another cookie (of another manager) is refused. */
+  n: string;
   i: string;
   d: SessionData;
   e: number;
@@ -83,6 +88,8 @@ interface SealedRecord {
   f?: string[];
   m?: number;
   k?: string;
+  /** CSRF secret. */
+  x?: string;
 }
 
 /**
@@ -199,6 +206,15 @@ export class SessionManager<T extends object = SessionData> {
   /** Default idle timeout in ms. */
   get maxAge(): number {
     return this.#o.maxAge;
+  }
+
+  /**
+   * Whether the store carries session events between instances (it has `subscribe` and
+   * `publish`, like RedisStore and DenoKvStore): then every event raised here also reaches the
+   * listeners of every other instance, with `remote: true`. False once closed.
+   */
+  get sharesEvents(): boolean {
+    return this.#unsubscribe !== undefined && typeof this.#gateway?.store.publish === "function";
   }
 
   // ---------------------------------------------------------------- events
@@ -467,6 +483,29 @@ export class SessionManager<T extends object = SessionData> {
       return this.#nextRecord(cur, cur.data, now, cur.maxAge, cur.flash);
     });
     return exists;
+  }
+
+  /**
+   * Checks a CSRF token against a session's secret, by id (for sockets and other non-HTTP
+   * callers; HTTP handlers use `session.verifyCsrf`).
+   * @returns false when the session is missing, expired, has no secret, or the token is not its own
+   * @throws {StoreError} when the store fails
+   *
+   * @example Usage
+   * ```ts
+   * import { createSessions, MapStore } from "unisession";
+   * const sessions = createSessions({ store: new MapStore(), keys: ["a-secret-of-at-least-32-characters!!"] });
+   * const state = sessions.open(null);
+   * const token = state.session.csrfToken();
+   * await sessions.commit(state);
+   * console.log(await sessions.verifyCsrfById(state.id!, token)); // true
+   * ```
+   */
+  async verifyCsrfById(sessionId: string, token: unknown): Promise<boolean> {
+    if (typeof sessionId !== "string") return false;
+    const rec = await this.#gatewayOrThrow().get(sessionId);
+    return rec !== undefined && !this.#expired(rec, this.#o.now()) &&
+      verifyCsrfToken(rec.csrf, token);
   }
 
   /** The browser's current session id, through the client-id mapping kept in the store. */
@@ -864,7 +903,9 @@ export class SessionManager<T extends object = SessionData> {
     const result = await this.#codec!.unseal(state.cookieValue!);
     const s = result?.value as SealedRecord | undefined;
     if (
-      !s || typeof s !== "object" || typeof s.i !== "string" || !s.d || typeof s.d !== "object" ||
+      !s || typeof s !== "object" || s.n !== this.#o.cookie.name ||
+      typeof s.i !== "string" || !ID_SHAPE.test(s.i) ||
+      !s.d || typeof s.d !== "object" ||
       Array.isArray(s.d) || !Number.isFinite(s.e) || !Number.isFinite(s.c)
     ) {
       this.#invalid("sealed", state.ctx);
@@ -874,7 +915,15 @@ export class SessionManager<T extends object = SessionData> {
     state.id = s.i;
     state.stale = result!.stale;
     state.clientId = s.k;
-    this.#accept(state, { data: s.d, expiresAt: s.e, createdAt: s.c, flash: s.f, maxAge: s.m });
+    const rec: StoredRecord = {
+      data: s.d,
+      expiresAt: s.e,
+      createdAt: s.c,
+      flash: s.f,
+      maxAge: s.m,
+    };
+    if (typeof s.x === "string") rec.csrf = s.x;
+    this.#accept(state, rec);
     if (!state.record) state.id = undefined;
   }
 
@@ -894,6 +943,9 @@ export class SessionManager<T extends object = SessionData> {
     state.record = undefined;
     state.regenerated = true;
     state.destroyed = false;
+    // A login rotates the CSRF secret: tokens handed out before it stop working.
+    state.csrf = undefined;
+    state.csrfChanged = false;
     for (const k of Object.keys(state.data)) state.dirty.add(k);
   }
 
@@ -955,7 +1007,8 @@ export class SessionManager<T extends object = SessionData> {
     const keys = state.changedKeys();
     const record = state.record;
     const populated = Object.keys(state.data).length > 0;
-    if (state.isNew && !state.regenerated && !populated) return; // nothing worth a session
+    // nothing worth a session (a CSRF secret is: the token handed out must verify next time)
+    if (state.isNew && !state.regenerated && !populated && !state.csrfChanged) return;
     if (!state.isNew && !populated && keys.length > 0) return this.#commitDestroy(state, out); // cleared
     const maxAge = state.maxAge ?? record?.maxAge ?? this.#o.maxAge;
     const flashChanged = (record?.flash?.length ?? 0) > 0 || flash !== undefined;
@@ -963,7 +1016,7 @@ export class SessionManager<T extends object = SessionData> {
     const clientChanged = record !== undefined && state.clientId !== undefined &&
       record.clientId !== state.clientId;
     const write = state.isNew || keys.length > 0 || flashChanged || halfGone || clientChanged ||
-      state.renewRequested || state.forceSave;
+      state.renewRequested || state.forceSave || state.csrfChanged;
     if (!write) {
       if (state.stale && record) await this.#issue(state, out, record);
       return;
@@ -976,6 +1029,7 @@ export class SessionManager<T extends object = SessionData> {
       flash,
     );
     if (state.clientId !== undefined) next.clientId = state.clientId;
+    if (state.csrf !== undefined) next.csrf = state.csrf;
     if (state.isNew) this.#describeInto(next, state.ctx);
     if (this.#codec) return this.#issue(state, out, next);
     const gateway = this.#gateway!;
@@ -994,10 +1048,14 @@ export class SessionManager<T extends object = SessionData> {
         for (const k of removed) delete data[k];
         const merged = this.#nextRecord(cur, data, now, state.maxAge ?? cur.maxAge, flash);
         if (state.clientId !== undefined) merged.clientId = state.clientId;
+        // A secret saved meanwhile by a concurrent request stays: the first one saved wins.
+        if (merged.csrf === undefined && state.csrf !== undefined) merged.csrf = state.csrf;
         return merged;
       }, state.ctx);
       if (!saved) {
-        this.#pushSessionCookie(state, out, "", 0);
+        // Destroyed or regenerated by a concurrent request (which told the browser), or expired:
+        // send nothing. A deletion cookie here would log the browser out of the session that
+        // a concurrent login has just given it.
         return;
       }
       if (clientChanged) await this.#linkClient(state.clientId!, id!, now);
@@ -1023,6 +1081,7 @@ export class SessionManager<T extends object = SessionData> {
       createdAt,
     };
     if (cur?.clientId !== undefined) rec.clientId = cur.clientId;
+    if (typeof cur?.csrf === "string") rec.csrf = cur.csrf;
     if (flash !== undefined) rec.flash = flash;
     if (maxAge !== undefined && maxAge !== this.#o.maxAge) rec.maxAge = maxAge;
     this.#stampUser(rec, cur, now);
@@ -1034,9 +1093,16 @@ export class SessionManager<T extends object = SessionData> {
     const now = this.#o.now();
     if (this.#codec) {
       const id = state.id ??= generateUid();
-      const sealed: SealedRecord = { i: id, d: rec.data, e: rec.expiresAt, c: rec.createdAt };
+      const sealed: SealedRecord = {
+        n: this.#o.cookie.name,
+        i: id,
+        d: rec.data,
+        e: rec.expiresAt,
+        c: rec.createdAt,
+      };
       if (rec.flash) sealed.f = rec.flash;
       if (rec.maxAge !== undefined) sealed.m = rec.maxAge;
+      if (rec.csrf !== undefined) sealed.x = rec.csrf;
       let value: string;
       try {
         value = await this.#codec.seal(sealed);

@@ -7,10 +7,15 @@
 import { defaults, seal, unseal } from "iron-webcrypto";
 import { sha256 } from "@noble/hashes/sha2.js";
 import { bytesToHex } from "@noble/hashes/utils.js";
-import { utf8 } from "./encoding.ts";
+import { decodeBase64Url, utf8 } from "./encoding.ts";
 
 /** Longest sealed value accepted before any crypto. */
 const MAX_SEALED_LENGTH = 4096;
+/**
+ * The characters of an iron seal: hex ids and salts, base64url parts, decimal expiry, `*`.
+ * iron's base64 decoder skips others (whitespace), which would let variants of a seal pass.
+ */
+const SEALED_SHAPE = /^Fe26\.2\*[\w*-]+$/;
 
 /** Seals and unseals JSON values with a ring of ≥32-character secrets. */
 export class Sealer {
@@ -39,7 +44,7 @@ export class Sealer {
   ): Promise<{ value: unknown; stale: boolean } | undefined> {
     if (
       typeof sealed !== "string" || sealed.length > MAX_SEALED_LENGTH ||
-      !sealed.startsWith("Fe26.2*")
+      !SEALED_SHAPE.test(sealed) || !canonical(sealed)
     ) {
       return undefined;
     }
@@ -51,6 +56,16 @@ export class Sealer {
       return undefined;
     }
   }
+}
+
+/**
+ * True when the IV, ciphertext and MAC parts are canonical base64url (no stray trailing bits),
+ * so one seal has exactly one accepted spelling.
+ */
+function canonical(sealed: string): boolean {
+  const parts = sealed.split("*");
+  return parts.length === 8 &&
+    [parts[3]!, parts[4]!, parts[7]!].every((p) => decodeBase64Url(p) !== undefined);
 }
 
 /** A short, stable, non-secret id for a key, so rotation does not depend on key order. */

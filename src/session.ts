@@ -4,6 +4,8 @@
  * ...) without putting them in the data.
  * @module
  */
+import { createCsrfSecret, maskCsrfToken, verifyCsrfToken } from "./csrf.ts";
+import { CsrfError, ResponseSentError } from "./errors.ts";
 import type { StoredRecord } from "./store.ts";
 
 /** Session data: any JSON object. */
@@ -40,6 +42,22 @@ export interface SessionApi {
   reflash(): void;
   /** A plain copy of the data. */
   toJSON(): SessionData;
+  /**
+   * A CSRF token for this session: creates the session's secret on first use (which saves the
+   * session, even an empty one) and returns it masked with a fresh random pad, so every call
+   * gives a different token (BREACH-safe). `regenerate()` replaces the secret: tokens issued
+   * before a login stop working.
+   *
+   * @example Usage
+   * ```ts ignore
+   * app.get("/form", (c) => c.html(`<input type="hidden" name="_csrf" value="${c.session.csrfToken()}">`));
+   * ```
+   */
+  csrfToken(): string;
+  /** True when `token` is a CSRF token of this session (constant-time; false when malformed). */
+  verifyCsrf(token: unknown): boolean;
+  /** Throws a `CsrfError` (`ERR_CSRF`, status 403) unless `token` is a CSRF token of this session. */
+  assertCsrf(token: unknown): void;
 }
 
 /**
@@ -78,6 +96,9 @@ const API: Api = Object.assign(Object.create(null), {
   flash: () => apiFlash,
   reflash: () => apiReflash,
   toJSON: () => apiToJSON,
+  csrfToken: () => apiCsrfToken,
+  verifyCsrf: () => apiVerifyCsrf,
+  assertCsrf: () => apiAssertCsrf,
 });
 
 function state(self: unknown): SessionState {
@@ -87,12 +108,14 @@ function state(self: unknown): SessionState {
 }
 function apiRenew(this: unknown, maxAge?: number): void {
   const s = state(this);
+  s.assertOpen();
   s.ensureLoaded();
   if (maxAge !== undefined) s.setMaxAge(maxAge * s.host.renewUnit);
   s.renewRequested = true;
 }
 function apiTouch(this: unknown): void {
   const s = state(this);
+  s.assertOpen();
   s.ensureLoaded();
   s.renewRequested = true;
 }
@@ -104,10 +127,13 @@ function apiRegenerate(this: unknown): Promise<void> {
   return done;
 }
 function apiDestroy(this: unknown): void {
-  state(this).destroyed = true;
+  const s = state(this);
+  s.assertOpen();
+  s.destroyed = true;
 }
 function apiSave(this: unknown): void {
   const s = state(this);
+  s.assertOpen();
   s.ensureLoaded();
   s.forceSave = true;
 }
@@ -131,6 +157,24 @@ function apiToJSON(this: unknown): SessionData {
   const s = state(this);
   s.ensureLoaded();
   return copyData(s.data);
+}
+function apiCsrfToken(this: unknown): string {
+  const s = state(this);
+  s.ensureLoaded();
+  if (s.csrf === undefined) {
+    s.assertOpen();
+    s.csrf = createCsrfSecret();
+    s.csrfChanged = true;
+  }
+  return maskCsrfToken(s.csrf);
+}
+function apiVerifyCsrf(this: unknown, token: unknown): boolean {
+  const s = state(this);
+  s.ensureLoaded();
+  return verifyCsrfToken(s.csrf, token);
+}
+function apiAssertCsrf(this: unknown, token: unknown): void {
+  if (!apiVerifyCsrf.call(this, token)) throw new CsrfError();
 }
 
 /**
@@ -176,6 +220,10 @@ export class SessionState implements ProxyHandler<SessionData> {
   pending: Promise<void> | undefined;
   /** The session cookie was added to the response. */
   sessionCookieSent = false;
+  /** The session's CSRF secret (from the record, or created by `csrfToken()`). */
+  csrf: string | undefined;
+  /** `csrfToken()` created the secret in this request: it must be saved. */
+  csrfChanged = false;
 
   constructor(
     host: SessionHost,
@@ -216,11 +264,18 @@ export class SessionState implements ProxyHandler<SessionData> {
     }
     this.record = record;
     this.isNew = false;
+    this.csrf = typeof record.csrf === "string" ? record.csrf : undefined;
     assignData(this.data, record.data);
     if (record.flash?.length) this.flashOld = new Set(record.flash);
   }
 
+  /** Throws once the request's session was committed: a later change would be lost silently. */
+  assertOpen(): void {
+    if (this.closed) throw new ResponseSentError();
+  }
+
   setMaxAge(ms: number): void {
+    this.assertOpen();
     if (!(ms > 0) || !Number.isFinite(ms)) {
       throw new RangeError("Cannot set session maxAge: must be a positive finite number");
     }
@@ -230,6 +285,7 @@ export class SessionState implements ProxyHandler<SessionData> {
 
   /** Writes one data key, recording the change. */
   writeKey(key: string, value: unknown): void {
+    this.assertOpen();
     this.dirty.add(key);
     defineKey(this.data, key, value);
   }
@@ -302,6 +358,7 @@ export class SessionState implements ProxyHandler<SessionData> {
 
   deleteProperty(target: SessionData, key: string | symbol): boolean {
     if (typeof key === "symbol") return true;
+    this.assertOpen();
     this.ensureLoaded();
     if (Object.hasOwn(target, key)) this.dirty.add(key);
     return delete target[key];

@@ -24,6 +24,11 @@ export interface StoredRecord {
   /** For a client mapping record (`cid:<clientId>`): the session it points to. */
   sid?: string;
   /**
+   * The session's CSRF secret (base64url), kept beside the data rather than in it, so that no
+   * API returning session data can expose it.
+   */
+  csrf?: string;
+  /**
    * The user the session belongs to (the manager's `identify` option). Stores with `listUser`
    * index it in the same atomic operation as the record.
    */

@@ -199,7 +199,8 @@ export class DenoKvStore implements Store {
   ): Promise<DenoKvStore> {
     let kv: KvLike;
     try {
-      kv = await openKv(path);
+      // Processes opening a new file at once race to create its tables: "database is locked".
+      kv = await retryBusy(() => openKv(path), options.maxAttempts ?? 50);
     } catch (err) {
       throw new StoreError("Cannot open Deno KV", { cause: err });
     }

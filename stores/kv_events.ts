@@ -41,7 +41,9 @@ const decoder = new TextDecoder();
 /**
  * The event log: `publish` appends `[...log, timestamp, random]` (and touches the head key);
  * subscribers list the log from shortly before their previous poll and deliver the entries they
- * have not seen.
+ * have not seen. A poll woken by `watch()` lists only from the newest timestamp seen (with
+ * interval polls to catch late entries): re-reading the whole look-back window on every wake-up
+ * made a burst of events quadratic.
  */
 export class KvEventLog {
   readonly #kv: KvLike;
@@ -57,8 +59,11 @@ export class KvEventLog {
   #running = false;
   #subscribedAt = 0;
   #lastPoll = 0;
+  /** The newest timestamp seen: where a poll woken by `watch()` starts. */
+  #newest = 0;
   #polling = false;
   #again = false;
+  #againFull = false;
   #timer: ReturnType<typeof setTimeout> | undefined;
   #reader: ReadableStreamDefaultReader<unknown> | undefined;
 
@@ -120,7 +125,7 @@ export class KvEventLog {
 
   #start(): void {
     this.#running = true;
-    this.#subscribedAt = this.#lastPoll = Date.now();
+    this.#subscribedAt = this.#lastPoll = this.#newest = Date.now();
     if (this.#pollIntervalMs > 0) this.#schedule();
     if (this.#watch && typeof this.#kv.watch === "function") this.#startWatch();
   }
@@ -128,7 +133,7 @@ export class KvEventLog {
   #schedule(): void {
     if (!this.#running || this.#pollIntervalMs === 0) return;
     clearTimeout(this.#timer);
-    this.#timer = unref(setTimeout(() => void this.#poll(), this.#pollIntervalMs));
+    this.#timer = unref(setTimeout(() => void this.#poll(true), this.#pollIntervalMs));
   }
 
   #startWatch(): void {
@@ -143,7 +148,8 @@ export class KvEventLog {
       while (this.#reader === reader) {
         const { done } = await reader.read();
         if (done || this.#reader !== reader) return;
-        void this.#poll();
+        // Without interval polls (watch only), every poll must look back for late entries.
+        void this.#poll(this.#pollIntervalMs === 0);
       }
     };
     loop().catch((err) => {
@@ -151,17 +157,23 @@ export class KvEventLog {
     });
   }
 
-  /** One poll (or, when one is running, one more right after it). */
-  async #poll(): Promise<void> {
+  /**
+   * One poll (or, when one is running, one more right after it): `full` looks back from the
+   * previous full poll, otherwise it reads from the newest timestamp seen.
+   */
+  async #poll(full: boolean): Promise<void> {
     if (this.#polling) {
       this.#again = true;
+      this.#againFull ||= full;
       return;
     }
     this.#polling = true;
     try {
       do {
         this.#again = false;
-        await this.#readLog();
+        await this.#readLog(full);
+        full = this.#againFull;
+        this.#againFull = false;
       } while (this.#again && this.#running);
     } catch (err) {
       if (this.#running) this.#onError(err);
@@ -171,20 +183,23 @@ export class KvEventLog {
     }
   }
 
-  async #readLog(): Promise<void> {
+  async #readLog(full: boolean): Promise<void> {
     const startedAt = Date.now();
-    const from = this.#lastPoll - LOOKBACK_MS;
+    const from = full ? this.#lastPoll - LOOKBACK_MS : this.#newest;
     const fresh: unknown[] = [];
     for await (const entry of this.#kv.list({ prefix: this.#log, start: [...this.#log, from] })) {
       const stamp = entry.key[this.#log.length];
       const id = `${String(stamp)}:${String(entry.key[this.#log.length + 1])}`;
       if (typeof stamp !== "number" || this.#seen.has(id)) continue;
       this.#seen.set(id, stamp);
+      if (stamp > this.#newest) this.#newest = stamp;
       if (stamp >= this.#subscribedAt) fresh.push(entry.value);
     }
     if (!this.#running) return;
-    this.#lastPoll = startedAt;
-    for (const [id, stamp] of this.#seen) if (stamp < from) this.#seen.delete(id);
+    if (full) {
+      this.#lastPoll = startedAt;
+      for (const [id, stamp] of this.#seen) if (stamp < from) this.#seen.delete(id);
+    }
     for (const value of fresh) this.#deliver(value);
   }
 

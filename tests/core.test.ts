@@ -299,7 +299,10 @@ describe("manager lifecycle (store mode)", () => {
     slow.session.b = 2;
     const { cookies } = await m.commit(slow);
     assert.equal(await m.getById(r.state.id!), undefined);
-    assert.match(cookies[0]!, /^sid=; Max-Age=0/);
+    assert.ok(
+      !cookies.some((c) => c.startsWith("sid=")),
+      "no session cookie from the stale request",
+    );
   });
 
   test("concurrent requests changing different keys both survive (patch commits)", async () => {

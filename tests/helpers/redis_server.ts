@@ -1,7 +1,7 @@
 /**
  * A real, throw-away `redis-server` for tests: started on a random free port of 127.0.0.1 with
- * persistence off (`--save '' --appendonly no`), awaited until it answers `PING`, and stopped by
- * its PID. Runs on Deno, Bun and Node (node:child_process, node:net).
+ * persistence off (`--save '' --appendonly no`; an append-only file on request, to restart it
+ * with its data), awaited until it answers `PING`, and stopped by its PID. Runs on Deno, Bun and Node (node:child_process, node:net).
  *
  * When `redis-server` is not installed, {@linkcode redisSkipReason} names it so suites can skip;
  * under `CI=true` it returns `false`, so the suite runs and fails loudly instead.
@@ -37,13 +37,25 @@ export function redisSkipReason(): string | false {
   return `${REDIS_SERVER} is not installed (apt-get install redis-server); skipped outside CI`;
 }
 
+/** Options of {@linkcode startRedisServer}. */
+export interface RedisServerOptions {
+  /** This port (to restart a stopped server where its clients reconnect). Default: a free one. */
+  port?: number;
+  /**
+   * Persist to an append-only file in this directory, so a server started again on the same
+   * directory has the data of the one stopped before (SIGTERM flushes the file). Default: no
+   * persistence.
+   */
+  dir?: string;
+}
+
 /** Starts a redis-server on a free port; retries on a port taken in the meantime. */
-export async function startRedisServer(): Promise<RedisServer> {
+export async function startRedisServer(options: RedisServerOptions = {}): Promise<RedisServer> {
   let lastError: unknown;
   for (let attempt = 0; attempt < 5; attempt++) {
-    const port = await freePort();
+    const port = options.port ?? await freePort();
     try {
-      return await launch(port);
+      return await launch(port, options.dir);
     } catch (err) {
       lastError = err;
     }
@@ -51,7 +63,10 @@ export async function startRedisServer(): Promise<RedisServer> {
   throw new Error(`Cannot start ${REDIS_SERVER}`, { cause: lastError });
 }
 
-async function launch(port: number): Promise<RedisServer> {
+async function launch(port: number, dir: string | undefined): Promise<RedisServer> {
+  const persistence = dir === undefined
+    ? ["--appendonly", "no"]
+    : ["--dir", dir, "--appendonly", "yes"];
   const child = spawn(REDIS_SERVER, [
     "--port",
     String(port),
@@ -59,8 +74,7 @@ async function launch(port: number): Promise<RedisServer> {
     "127.0.0.1",
     "--save",
     "",
-    "--appendonly",
-    "no",
+    ...persistence,
     "--loglevel",
     "warning",
   ], { stdio: ["ignore", "pipe", "pipe"] });
