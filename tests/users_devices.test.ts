@@ -1,7 +1,7 @@
 // Three devices of one user (three cookie jars over real HTTP, each with a real socket.io socket)
 // on MapStore, Deno KV and a real redis-server: listByUser shows the three; revoking one ends
 // that device's HTTP session and disconnects its socket only; "log out everywhere except this
-// one" ends the others. The same with native WebSockets (unisession/ws) on MapStore.
+// one" ends the others. Native WebSockets: tests/users_ws.test.ts.
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
 import type { Context } from "hono";
@@ -13,13 +13,6 @@ import { RedisStore } from "../stores/redis.ts";
 import type { Client } from "./helpers/cookie_jar.ts";
 import { type RedisServer, redisSkipReason, startRedisServer } from "./helpers/redis_server.ts";
 import { ask, type Harness, startHarness, type WhoAmI } from "./helpers/socket_io_harness.ts";
-import {
-  startWsHarness,
-  type TestSocket,
-  type WhoAmI as WsWhoAmI,
-  within,
-  type WsHarness,
-} from "./helpers/ws_harness.ts";
 
 interface Device {
   name: string;
@@ -150,45 +143,3 @@ if (skip) {
     };
   });
 }
-
-describe("three devices of one user with native WebSockets (unisession/ws)", () => {
-  let h: WsHarness;
-  before(async () => {
-    h = await startWsHarness({
-      manager: { store: new MapStore(), identify: (data) => data.user },
-    });
-  });
-  after(() => h?.close());
-
-  test("revoke one → only its socket closes with 4401; all but this one → the others close", async () => {
-    type WsDevice = { browser: Client; sessionId: string; socket: TestSocket };
-    const devices: WsDevice[] = [];
-    for (const name of ["laptop", "phone", "tablet"]) {
-      const browser = h.browser();
-      const res = await browser.post("/login?user=ada", { headers: { "user-agent": name } });
-      const { sessionId } = JSON.parse(res.body) as { sessionId: string };
-      const socket = await h.connect(browser.jar.header());
-      const who = await socket.ask<WsWhoAmI>("whoami");
-      assert.ok("ok" in who && who.ok.sessionId === sessionId, `${name}'s socket`);
-      devices.push({ browser, sessionId, socket });
-    }
-    const [laptop, phone, tablet] = devices as [WsDevice, WsDevice, WsDevice];
-    const alive = async (d: WsDevice) => {
-      assert.equal(d.socket.isClosed, false);
-      const who = await d.socket.ask<WsWhoAmI>("whoami");
-      assert.ok("ok" in who && who.ok.sessionId === d.sessionId, "socket lost its session");
-    };
-
-    assert.equal(await h.manager.destroyById(phone.sessionId, { user: "ada" }), true);
-    assert.equal((await within(phone.socket.closed, 3000, "phone closed")).code, 4401);
-    await alive(laptop);
-    await alive(tablet);
-
-    assert.equal(await h.manager.destroyByUser("ada", { except: laptop.sessionId }), 1);
-    assert.equal((await within(tablet.socket.closed, 3000, "tablet closed")).code, 4401);
-    await alive(laptop);
-    const http = JSON.parse((await tablet.browser.get("/session")).body);
-    assert.equal(http.sessionId, null, "the tablet's HTTP session survived");
-    laptop.socket.close();
-  });
-});
