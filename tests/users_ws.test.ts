@@ -1,7 +1,9 @@
 // Three devices of one user with native WebSockets (unisession/ws) on the runtime's own server
 // (tests/helpers/ws_harness.ts): revoking one closes that device's socket with 4401 and ends its
 // HTTP session; "log out everywhere except this one" closes the others. Its own file: the
-// socket.io harness loads @hono/node-server, whose global Response Deno.serve refuses.
+// socket.io harness loads @hono/node-server, which replaces the global Response with its own
+// class, and Deno.serve and Bun.serve refuse those responses (Bun runs every file in one process,
+// so this file puts the runtime's Response back while it runs).
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { MapStore } from "../mod.ts";
@@ -16,12 +18,17 @@ import {
 
 describe("three devices of one user with native WebSockets (unisession/ws)", () => {
   let h: WsHarness;
+  const installed = globalThis.Response;
   before(async () => {
+    globalThis.Response = runtimeResponse(installed);
     h = await startWsHarness({
       manager: { store: new MapStore(), identify: (data) => data.user },
     });
   });
-  after(() => h?.close());
+  after(async () => {
+    await h?.close();
+    globalThis.Response = installed;
+  });
 
   test("revoke one → only its socket closes with 4401; all but this one → the others close", async () => {
     type WsDevice = { browser: Client; sessionId: string; socket: TestSocket };
@@ -55,3 +62,14 @@ describe("three devices of one user with native WebSockets (unisession/ws)", () 
     laptop.socket.close();
   });
 });
+
+/**
+ * The runtime's own Response: @hono/node-server's replacement (its `getRequestListener` installs
+ * it globally) has the runtime's class as its prototype.
+ */
+function runtimeResponse(current: typeof Response): typeof Response {
+  const parent = Object.getPrototypeOf(current) as unknown;
+  return typeof parent === "function" && parent.name === "Response"
+    ? parent as typeof Response
+    : current;
+}
