@@ -15,7 +15,13 @@
  *
  * @module
  */
-export { type CommitResult, createSessions, type OpenInit, SessionManager } from "./src/manager.ts";
+export {
+  type CommitResult,
+  createSessions,
+  type OpenInit,
+  SessionManager,
+  type UserSession,
+} from "./src/manager.ts";
 export type {
   ClientOptions,
   InvalidReason,

@@ -47,6 +47,7 @@ import {
 } from "./session.ts";
 import { CookieSigner, type IdCodec, Keyring, PlainIds } from "./signer.ts";
 import { type StoredRecord, type StoreEvent, StoreGateway } from "./store.ts";
+import { USER_PREFIX } from "./user_index.ts";
 
 /** Store key prefix of client-id → session-id mappings (session ids never contain ':'). */
 export const CLIENT_PREFIX = "cid:";
@@ -136,6 +137,8 @@ export class SessionManager<T extends object = SessionData> {
       this.#gateway = new StoreGateway(o.store, {
         timeoutMs: o.storeTimeout,
         onCorrupt: () => this.#invalid("corrupt-record", undefined),
+        indexUsers: o.identify !== undefined,
+        now: o.now,
       });
       if (o.store.subscribe) {
         this.#unsubscribe = o.store.subscribe((event) => this.#onRemote(event));
@@ -348,6 +351,7 @@ export class SessionManager<T extends object = SessionData> {
    * @returns a copy of the data, or undefined when missing or expired
    */
   async getById(sessionId: string): Promise<T | undefined> {
+    if (isReservedId(sessionId)) return undefined;
     const rec = await this.#gatewayOrThrow().get(sessionId);
     return rec && !this.#expired(rec, this.#o.now()) ? copyData(rec.data) as T : undefined;
   }
@@ -362,10 +366,11 @@ export class SessionManager<T extends object = SessionData> {
       throw new TypeError("Cannot set session: data must be an object");
     }
     const now = this.#o.now();
-    const rec = await this.#gatewayOrThrow().update(sessionId, (cur) => {
-      if (this.#expired(cur, now)) return undefined;
-      return this.#nextRecord(cur, copyData(data), now, maxAge ?? cur.maxAge, cur.flash);
-    });
+    const rec = !isReservedId(sessionId) &&
+      await this.#gatewayOrThrow().update(sessionId, (cur) => {
+        if (this.#expired(cur, now)) return undefined;
+        return this.#nextRecord(cur, copyData(data), now, maxAge ?? cur.maxAge, cur.flash);
+      });
     if (!rec) {
       throw new SessionMissingError(
         "Cannot set session: it does not exist (sessions are created over HTTP)",
@@ -394,6 +399,7 @@ export class SessionManager<T extends object = SessionData> {
    * ```
    */
   async update(sessionId: string, fn: (draft: T) => T | void | null): Promise<T | undefined> {
+    if (isReservedId(sessionId)) return undefined;
     const now = this.#o.now();
     let destroy = false;
     const rec = await this.#gatewayOrThrow().update(sessionId, (cur) => {
@@ -421,11 +427,36 @@ export class SessionManager<T extends object = SessionData> {
   }
 
   /**
-   * Destroys a session by id (logout everywhere).
+   * Destroys a session by id: its sockets are disconnected (or notified) on every instance.
+   * With `options.user` (needs the `identify` option), only when the session belongs to that
+   * user: the safe way to let a user revoke one of their devices by an id the client sent.
+   * @param options `user`: destroy only a session of this user
    * @returns true when a session was removed
+   *
+   * @example Usage
+   * ```ts
+   * import { createSessions, MapStore } from "unisession";
+   * const sessions = createSessions({
+   *   store: new MapStore(),
+   *   keys: ["a-secret-of-at-least-32-characters!!"],
+   *   identify: (data) => data.userId,
+   * });
+   * const state = sessions.open(null);
+   * state.session.userId = "ada";
+   * await sessions.commit(state);
+   * console.log(await sessions.destroyById(state.id!, { user: "bob" })); // false: not bob's
+   * console.log(await sessions.destroyById(state.id!, { user: "ada" })); // true
+   * ```
    */
-  destroyById(sessionId: string): Promise<boolean> {
-    return this.#destroy(sessionId, undefined, undefined, undefined, "destroy");
+  async destroyById(sessionId: string, options: { user?: string | number } = {}): Promise<boolean> {
+    if (isReservedId(sessionId)) return false;
+    if (options.user === undefined) {
+      return this.#destroy(sessionId, undefined, undefined, undefined, "destroy");
+    }
+    const user = this.#userArg(options.user);
+    const rec = await this.#gatewayOrThrow().get(sessionId);
+    if (rec?.user !== user) return false;
+    return this.#destroy(sessionId, rec, undefined, undefined, "destroy");
   }
 
   /**
@@ -442,6 +473,7 @@ export class SessionManager<T extends object = SessionData> {
    * ```
    */
   async touchById(sessionId: string, options: { force?: boolean } = {}): Promise<boolean> {
+    if (isReservedId(sessionId)) return false;
     const now = this.#o.now();
     let exists = false;
     await this.#gatewayOrThrow().update(sessionId, (cur) => {
@@ -545,6 +577,145 @@ export class SessionManager<T extends object = SessionData> {
     return this.#queue.run(key, fn);
   }
 
+  // ------------------------------------------------------- per-user sessions
+
+  /**
+   * The sessions of a user (needs the `identify` option): one entry per live session, oldest
+   * first, with what the `describe` option recorded. Costs O(sessions of the user): the store
+   * keeps an index user → sessions, updated with every write of a session record.
+   *
+   * `lastSeenAt` is the time of the session's last write: a change of its data, its creation,
+   * or the rolling renewal once less than half of the idle window remains. Reads alone write
+   * nothing, so it is exact to within half the idle window (`maxAge / 2`).
+   *
+   * @param userId the user, as `identify` returns it (a number is compared as its string)
+   * @returns the user's sessions; `[]` when there are none
+   * @throws {TypeError} when the `identify` option is not set or `userId` is empty
+   * @throws {StoreError} when the store fails
+   *
+   * @example Usage
+   * ```ts
+   * import { createSessions, MapStore } from "unisession";
+   * const sessions = createSessions({
+   *   store: new MapStore(),
+   *   keys: ["a-secret-of-at-least-32-characters!!"],
+   *   identify: (data) => data.userId,
+   *   describe: () => ({ device: "laptop" }),
+   * });
+   * const state = sessions.open(null);
+   * state.session.userId = "ada";
+   * await sessions.commit(state);
+   * const [first] = await sessions.listByUser("ada");
+   * console.log(first.sessionId === state.id, first.meta); // true { device: "laptop" }
+   * ```
+   */
+  async listByUser(userId: string | number): Promise<UserSession[]> {
+    const user = this.#userArg(userId);
+    const now = this.#o.now();
+    const listed = await this.#gatewayOrThrow().listUser(user);
+    const out: UserSession[] = [];
+    for (const [sessionId, rec] of listed) {
+      if (this.#expired(rec, now)) continue;
+      const entry: UserSession = {
+        sessionId,
+        createdAt: rec.createdAt,
+        lastSeenAt: rec.seenAt ?? rec.createdAt,
+        expiresAt: rec.expiresAt,
+      };
+      if (rec.clientId !== undefined) entry.clientId = rec.clientId;
+      if (rec.meta !== undefined) entry.meta = rec.meta;
+      out.push(entry);
+    }
+    return out.sort((a, b) => a.createdAt - b.createdAt);
+  }
+
+  /**
+   * Destroys every session of a user ("log out everywhere"), or every one but `except` ("log
+   * out my other devices"). Each raises `sessionDestroy` (reason `"destroy"`), so the sessions'
+   * sockets are disconnected (or notified) on every instance, as on logout. Sessions created
+   * after the call started are kept.
+   *
+   * @param userId the user, as `identify` returns it
+   * @param options `except`: the id of a session to keep (usually the caller's own)
+   * @returns the number of sessions destroyed
+   * @throws {TypeError} when the `identify` option is not set or `userId` is empty
+   * @throws {StoreError} when the store fails
+   *
+   * @example Usage
+   * ```ts
+   * import { createSessions, MapStore } from "unisession";
+   * const sessions = createSessions({
+   *   store: new MapStore(),
+   *   keys: ["a-secret-of-at-least-32-characters!!"],
+   *   identify: (data) => data.userId,
+   * });
+   * const ids: string[] = [];
+   * for (let device = 0; device < 3; device++) {
+   *   const state = sessions.open(null);
+   *   state.session.userId = "ada";
+   *   await sessions.commit(state);
+   *   ids.push(state.id!);
+   * }
+   * console.log(await sessions.destroyByUser("ada", { except: ids[0] })); // 2
+   * console.log((await sessions.listByUser("ada")).length); // 1
+   * ```
+   */
+  async destroyByUser(
+    userId: string | number,
+    options: { except?: string } = {},
+  ): Promise<number> {
+    const user = this.#userArg(userId);
+    const now = this.#o.now();
+    const listed = await this.#gatewayOrThrow().listUser(user);
+    const ended = await Promise.all(
+      listed.map(([id, rec]) =>
+        id === options.except || this.#expired(rec, now)
+          ? false
+          : this.#destroy(id, rec, undefined, undefined, "destroy")
+      ),
+    );
+    return ended.filter(Boolean).length;
+  }
+
+  /** Sets `user` (and `seenAt`) of a record being written, and keeps its `meta`. */
+  #stampUser(rec: StoredRecord, cur: StoredRecord | undefined, now: number): void {
+    if (cur?.meta !== undefined) rec.meta = cur.meta;
+    const identify = this.#o.identify;
+    if (!identify) return;
+    const user = userIdOf(identify(rec.data));
+    if (user === undefined) return;
+    rec.user = user;
+    rec.seenAt = now;
+  }
+
+  /** Records the `describe` option's metadata in a new session's record. */
+  #describeInto(rec: StoredRecord, ctx: unknown): void {
+    const describe = this.#o.describe;
+    if (!describe) return;
+    try {
+      const meta = describe(ctx);
+      if (meta === undefined || meta === null) return;
+      if (typeof meta !== "object" || Array.isArray(meta)) {
+        throw new TypeError("describe must return an object or undefined");
+      }
+      rec.meta = copyData(meta);
+    } catch (err) {
+      this.#o.logger.warn(`unisession: describe failed: ${describeError(err)}`);
+    }
+  }
+
+  /** A user id argument of the per-user methods, validated. */
+  #userArg(userId: string | number): string {
+    if (!this.#o.identify) {
+      throw new TypeError("Cannot look up sessions by user: the identify option is not set");
+    }
+    const user = userIdOf(userId);
+    if (user === undefined) {
+      throw new TypeError("Cannot look up sessions by user: userId must not be empty");
+    }
+    return user;
+  }
+
   // ------------------------------------------------- direct store writes
 
   /**
@@ -585,8 +756,13 @@ export class SessionManager<T extends object = SessionData> {
     const now = this.#o.now();
     let count = 0;
     for await (const [id, rec] of gateway.list()) {
+      if (id.startsWith(USER_PREFIX)) {
+        // A fallback user index record: it outlives its sessions, whatever their createdAt.
+        if (rec.expiresAt <= now) await gateway.sweepUserIndex(id);
+        continue;
+      }
       if (!this.#expired(rec, now)) continue;
-      await gateway.delete(id);
+      await gateway.delete(id, undefined, rec);
       if (id.startsWith(CLIENT_PREFIX)) continue;
       count++;
       this.#attached.delete(id);
@@ -859,6 +1035,7 @@ export class SessionManager<T extends object = SessionData> {
     );
     if (state.clientId !== undefined) next.clientId = state.clientId;
     if (state.csrf !== undefined) next.csrf = state.csrf;
+    if (state.isNew) this.#describeInto(next, state.ctx);
     if (this.#codec) return this.#issue(state, out, next);
     const gateway = this.#gateway!;
     let id = state.id;
@@ -912,6 +1089,7 @@ export class SessionManager<T extends object = SessionData> {
     if (typeof cur?.csrf === "string") rec.csrf = cur.csrf;
     if (flash !== undefined) rec.flash = flash;
     if (maxAge !== undefined && maxAge !== this.#o.maxAge) rec.maxAge = maxAge;
+    this.#stampUser(rec, cur, now);
     return rec;
   }
 
@@ -959,7 +1137,7 @@ export class SessionManager<T extends object = SessionData> {
   ): Promise<boolean> {
     const gateway = this.#gatewayOrThrow();
     const rec = known ?? await gateway.get(id, ctx);
-    await gateway.delete(id, ctx);
+    await gateway.delete(id, ctx, rec);
     this.#attached.delete(id);
     if (!rec) return false;
     const clientId = rec.clientId ?? clientHint;
@@ -1060,6 +1238,45 @@ export class SessionManager<T extends object = SessionData> {
       this.#emitter.emit("cleanup", event.count, true);
     }
   }
+}
+
+/** One session of a user, as {@linkcode SessionManager.listByUser} reports it. */
+export interface UserSession {
+  /** The session's id (a secret: a bare id is a valid cookie when `signed: false`). */
+  sessionId: string;
+  /** The browser (client id) holding it, when known. */
+  clientId?: string;
+  /** Epoch ms of creation (or of the regeneration that gave it this id). */
+  createdAt: number;
+  /** Epoch ms of the last write: exact to within half the idle window. */
+  lastSeenAt: number;
+  /** Epoch ms when the idle window (or the absolute timeout) ends. */
+  expiresAt: number;
+  /** What the `describe` option recorded at creation. */
+  meta?: Record<string, unknown>;
+}
+
+/** Longest user id accepted (Deno KV keys are limited to 2 KiB). */
+const MAX_USER_ID = 256;
+
+/** A user id as stored: a non-empty string, a finite number as its string, else none. */
+function userIdOf(value: unknown): string | undefined {
+  if (value === undefined || value === null || value === "") return undefined;
+  let user: string;
+  if (typeof value === "string") user = value;
+  else if (typeof value === "number" && Number.isFinite(value)) user = String(value);
+  else throw new TypeError("Cannot identify session: a user id must be a string or a number");
+  if (user.length > MAX_USER_ID) {
+    throw new RangeError(
+      `Cannot identify session: a user id must be at most ${MAX_USER_ID} characters`,
+    );
+  }
+  return user;
+}
+
+/** Ids of the manager's own records (client mappings, user indexes): never a session. */
+function isReservedId(id: string): boolean {
+  return typeof id === "string" && (id.startsWith(CLIENT_PREFIX) || id.startsWith(USER_PREFIX));
 }
 
 /**

@@ -18,12 +18,15 @@ interface Entry {
   e: number;
   /** The record as JSON, so callers never share mutable objects with the store. */
   j: string;
+  /** The record's user (indexed in `#users`). */
+  u?: string;
 }
 
 /**
  * In-memory store for one process: synchronous (sessions load lazily), TTL checked on read,
- * `list()` for cleanup, atomic `update()`, optional `maxEntries` bound. Records are kept as
- * JSON strings, so nothing outside the store can mutate them and non-JSON data fails loudly.
+ * `list()` for cleanup, atomic `update()`, a user index (`listUser`, kept in the same
+ * synchronous step as each write), optional `maxEntries` bound. Records are kept as JSON
+ * strings, so nothing outside the store can mutate them and non-JSON data fails loudly.
  *
  * @example Usage
  * ```ts
@@ -35,6 +38,8 @@ export class MapStore implements Store {
   /** Reads never return a promise. */
   readonly synchronous = true;
   readonly #map = new Map<string, Entry>();
+  /** User → ids of the records naming that user. */
+  readonly #users = new Map<string, Set<string>>();
   readonly #max: number;
   readonly #now: () => number;
 
@@ -72,14 +77,39 @@ export class MapStore implements Store {
     } catch (err) {
       throw new SessionSerializationError({ cause: err });
     }
-    this.#map.delete(id); // re-insert at the end: eviction order is least recently written
-    this.#map.set(id, { e: this.#now() + ttlMs, j });
-    if (this.#map.size > this.#max) this.#map.delete(this.#map.keys().next().value!);
+    this.delete(id); // re-insert at the end: eviction order is least recently written
+    const entry: Entry = { e: this.#now() + ttlMs, j };
+    if (typeof record.user === "string") {
+      entry.u = record.user;
+      const ids = this.#users.get(record.user);
+      if (ids) ids.add(id);
+      else this.#users.set(record.user, new Set([id]));
+    }
+    this.#map.set(id, entry);
+    if (this.#map.size > this.#max) this.delete(this.#map.keys().next().value!);
   }
 
-  /** Removes a record. */
+  /** Removes a record (and its entry in the user index). */
   delete(id: string): void {
+    const entry = this.#map.get(id);
+    if (entry === undefined) return;
     this.#map.delete(id);
+    if (entry.u === undefined) return;
+    const ids = this.#users.get(entry.u);
+    ids?.delete(id);
+    if (ids?.size === 0) this.#users.delete(entry.u);
+  }
+
+  /**
+   * The records of a user's sessions, expired ones included until `cleanup()` removes them (the
+   * manager filters them out). O(sessions of the user).
+   */
+  listUser(userId: string): [string, StoredRecord][] {
+    const ids = this.#users.get(userId);
+    if (ids === undefined) return [];
+    const out: [string, StoredRecord][] = [];
+    for (const id of ids) out.push([id, JSON.parse(this.#map.get(id)!.j)]);
+    return out;
   }
 
   /** Atomic read-modify-write (the store is synchronous, so nothing can interleave). */
@@ -99,5 +129,6 @@ export class MapStore implements Store {
   /** Removes every record. */
   clear(): void {
     this.#map.clear();
+    this.#users.clear();
   }
 }

@@ -9,6 +9,7 @@ import {
   type ResolvedCookie,
 } from "./cookie.ts";
 import { type Store, type StoreLike, toStore } from "./store.ts";
+import type { SessionData } from "./session.ts";
 
 /** Why an incoming cookie or record was treated as "no session". */
 export type InvalidReason =
@@ -94,6 +95,20 @@ export interface SessionOptions {
   now?: () => number;
   /** Unit of `session.renew(maxAge)` in ms (1000 for seconds). Default 1. */
   renewUnit?: number;
+  /**
+   * Who a session belongs to, from its data: a user id (string or number), or `undefined` /
+   * `null` / `""` for an anonymous session. Evaluated on every write of the record; the store
+   * keeps an index user → sessions for `listByUser` and `destroyByUser`. Store mode only.
+   * Default: none (no index, no per-user methods).
+   */
+  identify?: (data: SessionData) => unknown;
+  /**
+   * Metadata to record with a session when it is created or regenerated, shown by
+   * `listByUser` (e.g. `(c) => ({ userAgent: c.req.header("user-agent") })` with Hono): a
+   * JSON object, or `undefined` for none. Gets the framework context. A function that throws is
+   * logged and records nothing. Default: none (nothing about the request is stored).
+   */
+  describe?: (ctx: unknown) => Record<string, unknown> | undefined;
 }
 
 /** Internal option for drop-ins whose users bring short keys (koa `app.keys`). */
@@ -119,6 +134,8 @@ export interface ResolvedOptions {
   encoder: SessionEncoder | undefined;
   now: () => number;
   renewUnit: number;
+  identify: ((data: SessionData) => unknown) | undefined;
+  describe: ((ctx: unknown) => Record<string, unknown> | undefined) | undefined;
 }
 
 const DAY = 86_400_000;
@@ -220,10 +237,15 @@ export function resolveOptions(
       throw new TypeError("Cannot use option encoder: must have encode() and decode()");
     }
   }
-  for (const fn of ["onInvalid", "now"] as const) {
+  for (const fn of ["onInvalid", "now", "identify", "describe"] as const) {
     if (options[fn] !== undefined && typeof options[fn] !== "function") {
       throw new TypeError(`Cannot use option ${fn}: must be a function`);
     }
+  }
+  if (!store && (options.identify !== undefined || options.describe !== undefined)) {
+    throw new TypeError(
+      "Cannot use options identify and describe: per-user sessions need a store",
+    );
   }
   const renewUnit = options.renewUnit ?? 1;
   if (!(renewUnit > 0)) throw new RangeError("Cannot use option renewUnit: must be positive");
@@ -246,5 +268,7 @@ export function resolveOptions(
     encoder: options.encoder,
     now: options.now ?? Date.now,
     renewUnit,
+    identify: options.identify,
+    describe: options.describe,
   };
 }

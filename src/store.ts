@@ -5,6 +5,7 @@
  */
 import { SessionSerializationError, StoreError } from "./errors.ts";
 import { KeyedQueue } from "./keyed_queue.ts";
+import { RecordUserIndex } from "./user_index.ts";
 
 /** What a store keeps per session (and per client mapping). JSON-serialisable. */
 export interface StoredRecord {
@@ -27,6 +28,15 @@ export interface StoredRecord {
    * API returning session data can expose it.
    */
   csrf?: string;
+  /**
+   * The user the session belongs to (the manager's `identify` option). Stores with `listUser`
+   * index it in the same atomic operation as the record.
+   */
+  user?: string;
+  /** Epoch ms of the last write of a user's session (its "last seen" time). */
+  seenAt?: number;
+  /** What the manager's `describe` option recorded when the session was created. */
+  meta?: Record<string, unknown>;
 }
 
 /** A value or a promise of it. */
@@ -72,6 +82,15 @@ export interface Store {
   publish?(event: StoreEvent): Awaitable<unknown>;
   /** Called after a cleanup run removed `count` records. */
   afterCleanup?(count: number): Awaitable<unknown>;
+  /**
+   * The user index (optional capability): the records whose `user` is `userId`, with their ids.
+   * A store that has it keeps the index itself, in the same atomic operation as every `set`,
+   * `update` and `delete` of a record, so a stored record with a `user` is never missing from
+   * its user's list. It may also return records that have expired (the manager filters them);
+   * entries whose record is gone or now names another user are dropped. Without it, the manager
+   * keeps a best-effort index in records under `uid:<userId>`.
+   */
+  listUser?(userId: string): Awaitable<[string, StoredRecord][]>;
   /** True when `get` never returns a promise, so sessions can load lazily on first access. */
   readonly synchronous?: boolean;
 }
@@ -305,7 +324,8 @@ export function isStoredRecord(x: unknown): x is StoredRecord {
   const r = x as StoredRecord;
   return r.data !== null && typeof r.data === "object" && !Array.isArray(r.data) &&
     Number.isFinite(r.expiresAt) && Number.isFinite(r.createdAt) &&
-    (r.flash === undefined || Array.isArray(r.flash));
+    (r.flash === undefined || Array.isArray(r.flash)) &&
+    (r.user === undefined || typeof r.user === "string");
 }
 
 /** Options of the {@linkcode StoreGateway}. */
@@ -314,6 +334,13 @@ export interface GatewayOptions {
   timeoutMs: number;
   /** Called with the id's hash-free description when a stored record is corrupt. */
   onCorrupt: (op: string) => void;
+  /**
+   * Keep a user → sessions index (the manager's `identify` option): the store's own
+   * (`listUser`), or else a best-effort one in `uid:<userId>` records. Default false.
+   */
+  indexUsers?: boolean;
+  /** Clock of the fallback index, in epoch ms. Default `Date.now`. */
+  now?: () => number;
 }
 
 /**
@@ -325,11 +352,20 @@ export class StoreGateway {
   readonly synchronous: boolean;
   readonly #opts: GatewayOptions;
   readonly #queue = new KeyedQueue();
+  /** The fallback user index, for stores without `listUser` (only with `indexUsers`). */
+  readonly #users: RecordUserIndex | undefined;
 
   constructor(store: Store, opts: GatewayOptions) {
     this.store = store;
     this.synchronous = store.synchronous === true;
     this.#opts = opts;
+    if (opts.indexUsers && typeof store.listUser !== "function") {
+      this.#users = new RecordUserIndex({
+        get: (id) => this.get(id),
+        set: (id, rec, ttl) => this.#set(id, rec, ttl),
+        delete: (id) => this.#delete(id),
+      }, opts.now ?? Date.now);
+    }
   }
 
   /** Synchronous read for synchronous stores (lazy loading). */
@@ -350,30 +386,82 @@ export class StoreGateway {
     return this.#check(await this.#call("read", () => this.store.get(id, ctx)));
   }
 
-  set(id: string, record: StoredRecord, ttlMs: number, ctx?: unknown): Promise<void> {
+  async set(id: string, record: StoredRecord, ttlMs: number, ctx?: unknown): Promise<void> {
+    await this.#set(id, record, ttlMs, ctx);
+    if (this.#users && record.user !== undefined) {
+      await this.#users.add(record.user, id, record.expiresAt);
+    }
+  }
+
+  /**
+   * Removes a record. With the fallback user index, `known` (the record, when the caller has
+   * it) saves the read that finds the user to unlist it from.
+   */
+  async delete(id: string, ctx?: unknown, known?: StoredRecord): Promise<void> {
+    const users = this.#users;
+    const rec = users && (known ?? await this.get(id, ctx));
+    await this.#delete(id, ctx);
+    if (rec?.user !== undefined) await users!.remove(rec.user, id);
+  }
+
+  #set(id: string, record: StoredRecord, ttlMs: number, ctx?: unknown): Promise<void> {
     return this.#call("write", () => this.store.set(id, record, ttlMs, ctx)).then(noop);
   }
 
-  delete(id: string, ctx?: unknown): Promise<void> {
+  #delete(id: string, ctx?: unknown): Promise<void> {
     return this.#call("delete", () => this.store.delete(id, ctx)).then(noop);
+  }
+
+  /**
+   * The records of a user's sessions (expired ones possibly included): from the store's own
+   * index, or from the fallback index. Entries that are not records of `userId` are dropped.
+   * @throws {TypeError} when the gateway keeps no user index
+   */
+  async listUser(userId: string): Promise<[string, StoredRecord][]> {
+    const store = this.store;
+    if (typeof store.listUser === "function") {
+      const listed = await this.#call("read", () => store.listUser!(userId));
+      if (!Array.isArray(listed)) throw new StoreError("Cannot list sessions: store failed");
+      return listed.filter((e): e is [string, StoredRecord] =>
+        Array.isArray(e) && typeof e[0] === "string" && isStoredRecord(e[1]) &&
+        e[1].user === userId
+      );
+    }
+    if (!this.#users) throw new TypeError("Cannot list sessions by user: no user index is kept");
+    return this.#users.list(userId);
+  }
+
+  /** Cleanup of a fallback index record (`uid:<userId>`): deleted once expired. */
+  sweepUserIndex(key: string): Promise<void> {
+    return this.#users ? this.#users.sweep(key) : this.#delete(key);
   }
 
   /**
    * Atomic read-modify-write. Uses the store's `update` when it has one; otherwise runs
    * get → mutate → set under a per-id lock (atomic within this process only).
    */
-  update(id: string, mutate: RecordMutator, ctx?: unknown): Promise<StoredRecord | undefined> {
+  async update(
+    id: string,
+    mutate: RecordMutator,
+    ctx?: unknown,
+  ): Promise<StoredRecord | undefined> {
     const store = this.store;
-    const checked: RecordMutator = (cur) => (isStoredRecord(cur) ? mutate(cur) : undefined);
-    if (typeof store.update === "function") {
-      return this.#call("write", () => store.update!(id, checked)).then((r) => r ?? undefined);
-    }
-    return this.#queue.run(id, async () => {
-      const cur = await this.get(id, ctx);
-      const next = cur && mutate(cur);
-      if (next) await this.set(id, next, next.expiresAt - Date.now(), ctx);
-      return next;
-    });
+    let previous: string | undefined;
+    const checked: RecordMutator = (cur) => {
+      if (!isStoredRecord(cur)) return undefined;
+      previous = cur.user;
+      return mutate(cur);
+    };
+    const next = typeof store.update === "function"
+      ? (await this.#call("write", () => store.update!(id, checked))) ?? undefined
+      : await this.#queue.run(id, async () => {
+        const cur = await this.get(id, ctx);
+        const rec = cur && checked(cur);
+        if (rec) await this.#set(id, rec, rec.expiresAt - Date.now(), ctx);
+        return rec;
+      });
+    if (next && this.#users) await this.#users.written(id, previous, next);
+    return next;
   }
 
   async *list(): AsyncIterable<[string, StoredRecord]> {

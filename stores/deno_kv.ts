@@ -1,8 +1,9 @@
 /**
  * A Deno KV session store: `Deno.openKv()` on Deno, the `@deno/kv` package on Node and Bun.
  * Records are UTF-8 JSON bytes under a key prefix, with an atomic `update()`
- * (`atomic().check(versionstamp)`), `list()` for cleanup, and cross-instance events through an
- * event log in KV (polled, and watched where `watch()` works).
+ * (`atomic().check(versionstamp)`), `list()` for cleanup, a user → sessions index written in the
+ * same atomic operations, and cross-instance events through an event log in KV (polled, and
+ * watched where `watch()` works).
  *
  * @example Usage
  * ```ts ignore
@@ -112,6 +113,10 @@ const decoder = new TextDecoder();
  *   `atomic().check({ key, versionstamp })`, retrying when another writer won (updates of one id
  *   through one store queue up in-process first, so retries only happen between processes);
  * - `list()` yields every record under the prefix, for `sessions.cleanup()`;
+ * - `listUser()` (the manager's `identify` option): one key per session of a user at
+ *   `[...prefix, "users", userId, sessionId]`, set and deleted in the same atomic operation as
+ *   the record (a record naming a user is never stored without its index entry), expiring with
+ *   it; entries whose record is gone or names another user are dropped by `listUser()`;
  * - `subscribe()`/`publish()` carry session events between instances through an event log in
  *   KV, see {@linkcode EventLogOptions}.
  *
@@ -137,6 +142,7 @@ export class DenoKvStore implements Store {
   readonly prefix: KvKey;
   readonly #kv: KvLike;
   readonly #records: KvKey;
+  readonly #users: KvKey;
   readonly #maxAttempts: number;
   readonly #queue = new KeyedQueue();
   readonly #events: KvEventLog;
@@ -155,6 +161,7 @@ export class DenoKvStore implements Store {
     this.#kv = kv;
     this.prefix = options.prefix ?? ["unisession"];
     this.#records = [...this.prefix, "sessions"];
+    this.#users = [...this.prefix, "users"];
     const attempts = options.maxAttempts ?? 50;
     if (!Number.isInteger(attempts) || attempts < 1) {
       throw new RangeError("Cannot create DenoKvStore: maxAttempts must be a positive integer");
@@ -208,21 +215,81 @@ export class DenoKvStore implements Store {
     return live(decode(entry.value));
   }
 
-  /** Writes a record; KV reclaims it `ttlMs` later (a `ttlMs` ≤ 0 deletes it). */
+  /**
+   * Writes a record; KV reclaims it `ttlMs` later (a `ttlMs` ≤ 0 deletes it). A record naming a
+   * user is written with its index entry in one atomic operation.
+   */
   async set(id: string, record: StoredRecord, ttlMs: number): Promise<void> {
     const key = [...this.#records, id];
     const bytes = encode(record);
     const expireIn = expireInOf(ttlMs);
-    await this.#retry(() =>
-      expireIn === 0
-        ? this.#kv.delete(key)
-        : this.#kv.set(key, bytes, expireIn ? { expireIn } : undefined)
-    );
+    const opts = expireIn ? { expireIn } : undefined;
+    const user = userOf(record);
+    if (user !== undefined) {
+      await this.#retry(async () => {
+        const op = this.#kv.atomic();
+        const index = this.#userKey(user, id);
+        if (expireIn === 0) op.delete(key).delete(index);
+        else op.set(key, bytes, opts).set(index, record.expiresAt, opts);
+        if (!(await op.commit()).ok) throw new StoreError("Cannot write session: commit failed");
+      });
+      return;
+    }
+    await this.#retry(() => expireIn === 0 ? this.#kv.delete(key) : this.#kv.set(key, bytes, opts));
   }
 
-  /** Removes a record. */
+  /** Removes a record, and its entry in its user's index in the same atomic operation. */
   async delete(id: string): Promise<void> {
-    await this.#retry(() => this.#kv.delete([...this.#records, id]));
+    const key = [...this.#records, id];
+    const user = userOf(decode((await this.#retry(() => this.#kv.get(key))).value));
+    if (user === undefined) {
+      await this.#retry(() => this.#kv.delete(key));
+      return;
+    }
+    await this.#retry(async () => {
+      const op = this.#kv.atomic().delete(key).delete(this.#userKey(user, id));
+      if (!(await op.commit()).ok) throw new StoreError("Cannot delete session: commit failed");
+    });
+  }
+
+  /**
+   * The records of a user's sessions, expired ones KV has not reclaimed yet included:
+   * O(sessions of the user). Entries whose record is gone or names another user are dropped
+   * (only if the record did not change meanwhile).
+   */
+  async listUser(userId: string): Promise<[string, StoredRecord][]> {
+    const ids: string[] = [];
+    for await (const entry of this.#kv.list({ prefix: [...this.#users, userId] })) {
+      const id = entry.key[entry.key.length - 1];
+      if (typeof id === "string") ids.push(id);
+    }
+    const entries = await Promise.all(
+      ids.map((id) => this.#retry(() => this.#kv.get([...this.#records, id]))),
+    );
+    const found: [string, StoredRecord][] = [];
+    const pruned: Promise<unknown>[] = [];
+    ids.forEach((id, i) => {
+      const entry = entries[i]!;
+      const rec = decode(entry.value);
+      if (isStoredRecord(rec) && rec.user === userId) {
+        found.push([id, rec]);
+        return;
+      }
+      const op = this.#kv.atomic()
+        .check({ key: [...this.#records, id], versionstamp: entry.versionstamp })
+        .delete(this.#userKey(userId, id));
+      pruned.push(
+        op.commit().catch((err) => {
+          if (!isKvBusy(err)) throw err;
+        }),
+      );
+    });
+    await Promise.all(pruned);
+    return found;
+  }
+
+  #userKey(userId: string, sessionId: string): KvKey {
+    return [...this.#users, userId, sessionId];
   }
 
   /**
@@ -241,9 +308,18 @@ export class DenoKvStore implements Store {
         if (!next) return undefined;
         const bytes = encode(next);
         const expireIn = expireInOf(next.expiresAt - Date.now());
+        const opts = expireIn ? { expireIn } : undefined;
         const op = this.#kv.atomic().check({ key, versionstamp: entry.versionstamp });
         if (expireIn === 0) op.delete(key);
-        else op.set(key, bytes, expireIn ? { expireIn } : undefined);
+        else op.set(key, bytes, opts);
+        // The user index moves with the record, in the same commit.
+        const before = userOf(current);
+        const after = userOf(next);
+        if (before !== undefined && before !== after) op.delete(this.#userKey(before, id));
+        if (after !== undefined) {
+          if (expireIn === 0) op.delete(this.#userKey(after, id));
+          else op.set(this.#userKey(after, id), next.expiresAt, opts);
+        }
         // A busy file is one more lost attempt, like a failed check.
         const committed = await op.commit().then((r) => r.ok, (err) => {
           if (isKvBusy(err)) return false;
@@ -310,6 +386,11 @@ async function openKv(path: string | undefined): Promise<KvLike> {
     decodeV8: (bytes: Uint8Array) => JSON.parse(decoder.decode(bytes)),
   };
   return await openKv(path, g.Bun !== undefined ? json : {}) as unknown as KvLike;
+}
+
+/** The user a stored value names, if it is a record that names one. */
+function userOf(value: unknown): string | undefined {
+  return isStoredRecord(value) && typeof value.user === "string" ? value.user : undefined;
 }
 
 /** UTF-8 JSON bytes of a record, within KV's value limit. */

@@ -1,7 +1,8 @@
 /**
  * A Redis session store on an [ioredis](https://github.com/redis/ioredis) client you already
  * have: records as JSON strings with Redis expiry, an atomic `update()` (compare-and-set Lua
- * script), `list()` through `SCAN`, and cross-instance events through Redis pub/sub.
+ * script), `list()` through `SCAN`, a user → sessions index written by the same scripts, and
+ * cross-instance events through Redis pub/sub.
  *
  * @example Usage
  * ```ts ignore
@@ -58,24 +59,75 @@ export interface RedisStoreOptions {
 }
 
 /**
- * Compare-and-set: writes ARGV[2] only if the key still holds exactly ARGV[1], the value the
- * caller read. ARGV[3] is the time to live in ms: > 0 sets it (PX), 0 deletes the key (the record
- * is already expired), -1 keeps it without expiry.
+ * Writes a record and its user index entries in one atomic step. KEYS[1] is the record; then, as
+ * ARGV[6] lists them, `o` the index of the user the record leaves and `n` the index of its user.
+ * ARGV[1] `1`: compare-and-set, write only if the record still holds exactly ARGV[2] (the value
+ * the caller read); `0`: write in any case. ARGV[3] is the new value, ARGV[4] its time to live in
+ * ms (> 0 PX, 0 deletes the record: it is already expired, -1 keeps it without expiry), ARGV[5]
+ * the session id. An index is a sorted set of session ids scored by their `expiresAt` (ARGV[7]);
+ * each write also drops the entries scored below ARGV[8] (expired, with a margin for clock skew
+ * between app servers) and keeps the set alive as long as its longest-lived session.
  *
  * Why a script and not WATCH/MULTI: WATCH is state of the connection, and the client is shared
  * (ioredis multiplexes every caller over one socket), so two concurrent WATCH/MULTI/EXEC
  * transactions would watch and UNWATCH each other's keys; they would need a connection each.
- * The script runs atomically on the server over the shared connection, touches one key (fine
- * for Redis Cluster), and the mutator stays plain JavaScript: read, mutate, CAS, retry.
+ * The script runs atomically on the server over the shared connection, and the mutator stays
+ * plain JavaScript: read, mutate, CAS, retry. Without user index entries it touches one key
+ * (fine for Redis Cluster); with them, on a Cluster, put a hash tag in the prefix (`{sess}:`) so
+ * that a record and its index share a slot.
  */
-const CAS_SCRIPT = `local cur = redis.call('GET', KEYS[1])
-if cur ~= ARGV[1] then return 0 end
-local ttl = tonumber(ARGV[3])
-if ttl > 0 then redis.call('SET', KEYS[1], ARGV[2], 'PX', ttl)
+const WRITE_SCRIPT = `if ARGV[1] == '1' and redis.call('GET', KEYS[1]) ~= ARGV[2] then return 0 end
+local ttl = tonumber(ARGV[4])
+if ttl > 0 then redis.call('SET', KEYS[1], ARGV[3], 'PX', ttl)
 elseif ttl == 0 then redis.call('DEL', KEYS[1])
-else redis.call('SET', KEYS[1], ARGV[2]) end
+else redis.call('SET', KEYS[1], ARGV[3]) end
+local k = 2
+if string.find(ARGV[6], 'o', 1, true) then
+  redis.call('ZREM', KEYS[k], ARGV[5])
+  k = k + 1
+end
+if string.find(ARGV[6], 'n', 1, true) then
+  local index = KEYS[k]
+  if ttl == 0 then
+    redis.call('ZREM', index, ARGV[5])
+  else
+    local fresh = redis.call('EXISTS', index) == 0
+    redis.call('ZADD', index, ARGV[7], ARGV[5])
+    redis.call('ZREMRANGEBYSCORE', index, '-inf', '(' .. ARGV[8])
+    if ttl < 0 then
+      redis.call('PERSIST', index)
+    else
+      local left = redis.call('PTTL', index)
+      if fresh or (left >= 0 and left < ttl) then redis.call('PEXPIRE', index, ttl) end
+    end
+  end
+end
 return 1`;
-const CAS_SHA = bytesToHex(sha1(utf8ToBytes(CAS_SCRIPT)));
+
+/**
+ * Drops session id ARGV[1] from the user index KEYS[2] if its record KEYS[1] is still what the
+ * caller read: missing (ARGV[2] `1`) or exactly ARGV[3] (a record of another user).
+ */
+const PRUNE_SCRIPT = `local cur = redis.call('GET', KEYS[1])
+if (ARGV[2] == '1' and not cur) or (ARGV[2] == '0' and cur == ARGV[3]) then
+  redis.call('ZREM', KEYS[2], ARGV[1])
+  return 1
+end
+return 0`;
+
+/** Index entries stay this long past their `expiresAt` (clock skew between app servers). */
+const INDEX_SKEW_MS = 60_000;
+
+interface Script {
+  source: string;
+  sha: string;
+}
+const script = (source: string): Script => ({
+  source,
+  sha: bytesToHex(sha1(utf8ToBytes(source))),
+});
+const WRITE = script(WRITE_SCRIPT);
+const PRUNE = script(PRUNE_SCRIPT);
 
 /**
  * A {@linkcode Store} on Redis through an ioredis client. Every capability is there:
@@ -86,6 +138,10 @@ const CAS_SHA = bytesToHex(sha1(utf8ToBytes(CAS_SCRIPT)));
  *   concurrent write; updates of one id through one store instance queue up in-process first,
  *   so retries only happen between processes;
  * - `list()` walks the keys with `SCAN` (never `KEYS`), for `sessions.cleanup()`;
+ * - `listUser()` (the manager's `identify` option): a sorted set per user at
+ *   `prefix + "user:" + userId`, written by the same script as the record (a record naming a
+ *   user is never stored without its index entry); entries of expired or deleted sessions are
+ *   dropped by `delete()`, by later writes to the index and by `listUser()` itself;
  * - `subscribe()`/`publish()` carry session events between instances over pub/sub.
  *
  * A value that is not a JSON record (written by something else) is returned as it is: the
@@ -149,19 +205,53 @@ export class RedisStore implements Store {
     return raw === null ? undefined : parse(raw) as StoredRecord;
   }
 
-  /** Writes a record that expires after `ttlMs` (a `ttlMs` ≤ 0 deletes it: it already expired). */
+  /**
+   * Writes a record that expires after `ttlMs` (a `ttlMs` ≤ 0 deletes it: it already expired);
+   * a record naming a user is added to the user's index in the same script.
+   */
   async set(id: string, record: StoredRecord, ttlMs: number): Promise<void> {
     const key = this.prefix + id;
     const json = stringify(record);
     const px = ttlArg(ttlMs);
-    if (px === 0) await this.#client.del(key);
+    if (typeof record.user === "string") {
+      await this.#write([key, this.#userKey(record.user)], false, "", json, px, id, "n", record);
+    } else if (px === 0) await this.#client.del(key);
     else if (px < 0) await this.#client.set(key, json);
     else await this.#client.set(key, json, "PX", px);
   }
 
-  /** Removes a record. */
+  /** Removes a record, and its entry in its user's index in the same script. */
   async delete(id: string): Promise<void> {
-    await this.#client.del(this.prefix + id);
+    const key = this.prefix + id;
+    const raw = await this.#client.get(key);
+    const user = raw === null ? undefined : userOf(parse(raw));
+    if (user === undefined) await this.#client.del(key);
+    else await this.#write([key, this.#userKey(user)], false, "", "", 0, id, "o");
+  }
+
+  /**
+   * The records of a user's sessions (`ZRANGE` of the index + `MGET` of the records):
+   * O(sessions of the user). Entries whose record is gone (expired, deleted) or names another
+   * user are dropped from the index.
+   */
+  async listUser(userId: string): Promise<[string, StoredRecord][]> {
+    const index = this.#userKey(userId);
+    const ids = await this.#client.zrange(index, "0", "-1");
+    if (ids.length === 0) return [];
+    const values = await this.#client.mget(...ids.map((id) => this.prefix + id));
+    const found: [string, StoredRecord][] = [];
+    const pruned: Promise<unknown>[] = [];
+    ids.forEach((id, i) => {
+      const raw = values[i] ?? null;
+      const rec = raw === null ? undefined : parse(raw);
+      if (isStoredRecord(rec) && rec.user === userId) found.push([id, rec]);
+      else {
+        const args = [id, raw === null ? "1" : "0", raw ?? ""];
+        pruned.push(this.#eval(PRUNE, [this.prefix + id, index], args));
+      }
+    });
+    await Promise.all(pruned);
+    return found;
   }
 
   /**
@@ -180,7 +270,20 @@ export class RedisStore implements Store {
         const next = mutate(current);
         if (!next) return undefined;
         const json = stringify(next);
-        if (await this.#cas(key, raw, json, ttlArg(next.expiresAt - Date.now()))) {
+        const keys = [key];
+        let indexes = "";
+        const before = userOf(current);
+        const after = userOf(next);
+        if (before !== undefined && before !== after) {
+          keys.push(this.#userKey(before));
+          indexes += "o";
+        }
+        if (after !== undefined) {
+          keys.push(this.#userKey(after));
+          indexes += "n";
+        }
+        const ttl = ttlArg(next.expiresAt - Date.now());
+        if (await this.#write(keys, true, raw, json, ttl, id, indexes, next)) {
           return JSON.parse(json) as StoredRecord;
         }
         await backoff(attempt);
@@ -292,17 +395,49 @@ export class RedisStore implements Store {
     }
   };
 
-  async #cas(key: string, expected: string, next: string, ttl: number): Promise<boolean> {
-    const args = [key, expected, next, String(ttl)];
-    let done: unknown;
+  /** Runs {@linkcode WRITE_SCRIPT}; false when the compare-and-set lost. */
+  async #write(
+    keys: string[],
+    compare: boolean,
+    expected: string,
+    value: string,
+    ttl: number,
+    id: string,
+    indexes: string,
+    record?: StoredRecord,
+  ): Promise<boolean> {
+    const args = [
+      compare ? "1" : "0",
+      expected,
+      value,
+      String(ttl),
+      id,
+      indexes,
+      String(record?.expiresAt ?? 0),
+      String(Date.now() - INDEX_SKEW_MS),
+    ];
+    return await this.#eval(WRITE, keys, args) === 1;
+  }
+
+  /** EVALSHA, then EVAL when the server does not have the script (yet, or any more). */
+  async #eval(s: Script, keys: string[], args: string[]): Promise<unknown> {
     try {
-      done = await this.#client.evalsha(CAS_SHA, 1, ...args);
+      return await this.#client.evalsha(s.sha, keys.length, ...keys, ...args);
     } catch (err) {
       if (!String((err as Error)?.message).startsWith("NOSCRIPT")) throw err;
-      done = await this.#client.eval(CAS_SCRIPT, 1, ...args);
+      return await this.#client.eval(s.source, keys.length, ...keys, ...args);
     }
-    return done === 1;
   }
+
+  /** The key of a user's index. */
+  #userKey(userId: string): string {
+    return `${this.prefix}user:${userId}`;
+  }
+}
+
+/** The user a stored value names, if it is a record that names one. */
+function userOf(value: unknown): string | undefined {
+  return isStoredRecord(value) && typeof value.user === "string" ? value.user : undefined;
 }
 
 /** JSON of a record, or a SessionSerializationError. */

@@ -32,6 +32,12 @@ export interface StoreConformanceOptions {
    * record as gone once its `expiresAt` has passed).
    */
   ttl?: boolean;
+  /**
+   * Whether the store keeps a user index (`listUser()`, for the manager's `identify` option).
+   * `true` registers the index cases; default `false` (the manager then keeps a best-effort
+   * index itself).
+   */
+  supportsUserIndex?: boolean;
   /** Called once after the suite, with the store `makeStore` returned (close connections here). */
   cleanup?: (store: Store) => Promise<void> | void;
 }
@@ -58,7 +64,10 @@ const CONCURRENCY = 200;
  * prototypes; ids containing `:` (client mappings are stored as `cid:<clientId>`); TTL expiry
  * (unless `ttl: false`); `list()` yields every live record (it may also yield expired ones);
  * `update()`: missing id, latest record, aborted mutation, 200 concurrent increments; 200
- * concurrent `set`s of distinct ids.
+ * concurrent `set`s of distinct ids. With `supportsUserIndex`: `listUser()` lists exactly the
+ * records naming the user, follows `set`, `update` (user changed or removed) and `delete`, lists
+ * 200 concurrent sets of one user, and keeps a record moved between users by concurrent updates
+ * listed under its final user.
  *
  * @param name shown in the suite's name
  * @param makeStore creates (or returns) the store under test
@@ -81,7 +90,7 @@ export function testStoreConformance(
   makeStore: () => Store | Promise<Store>,
   options: StoreConformanceOptions = {},
 ): void {
-  const { supportsList, supportsUpdate, ttl = true, cleanup } = options;
+  const { supportsList, supportsUpdate, supportsUserIndex = false, ttl = true, cleanup } = options;
 
   describe(`store conformance: ${name}`, () => {
     let store: Store | undefined;
@@ -391,6 +400,166 @@ export function testStoreConformance(
         assert.equal(seen.size, CONCURRENCY, "two update() calls resolved the same value");
         await st.delete(id);
       },
+    );
+
+    const userCase = (
+      title: string,
+      fn: (store: Store & Required<Pick<Store, "listUser">>) => Promise<void>,
+      needs: boolean = true,
+    ): void => {
+      if (!supportsUserIndex || !needs) return;
+      test(title, async () => {
+        const st = s();
+        assert.equal(
+          typeof st.listUser,
+          "function",
+          "the store has no listUser() (do not pass supportsUserIndex: true)",
+        );
+        await fn(st as Store & Required<Pick<Store, "listUser">>);
+      });
+    };
+    /** A fresh user id, with characters that need care in keys. */
+    const newUser = (label: string): string => `${run}:${label}-${seq++}@exämple.com/ü`;
+    /** The ids listUser() returns for `user`, sorted, after checking each entry. */
+    const listedIds = async (
+      st: Store & Required<Pick<Store, "listUser">>,
+      user: string,
+    ): Promise<string[]> => {
+      const listed = await st.listUser(user);
+      assert.ok(Array.isArray(listed), "listUser() must resolve an array");
+      for (const entry of listed) {
+        assert.ok(Array.isArray(entry) && typeof entry[0] === "string", "entry is [id, record]");
+        assert.equal(entry[1]?.user, user, "listUser() returned a record of another user");
+      }
+      return listed.map(([id]) => id).sort();
+    };
+    const userRecord = (user: string | undefined, data: Record<string, unknown> = {}) => {
+      const rec = record(data);
+      if (user !== undefined) rec.user = user;
+      return rec;
+    };
+
+    userCase("listUser() lists exactly the records naming the user", async (st) => {
+      const ada = newUser("ada");
+      const bob = newUser("bob");
+      const [a1, a2, b1, anon] = ["a1", "a2", "b1", "anon"].map((l) => newId(`user-${l}`));
+      await st.set(a1!, userRecord(ada, { n: 1 }), 60_000);
+      await st.set(a2!, userRecord(ada, { n: 2 }), 60_000);
+      await st.set(b1!, userRecord(bob), 60_000);
+      await st.set(anon!, userRecord(undefined), 60_000);
+      assert.deepStrictEqual(await listedIds(st, ada), [a1!, a2!].sort());
+      assert.deepStrictEqual(await listedIds(st, bob), [b1!]);
+      assert.deepStrictEqual(await listedIds(st, newUser("nobody")), []);
+      const rec = (await st.listUser(ada)).find(([id]) => id === a1)?.[1];
+      assert.deepStrictEqual(plain(rec), plain(await st.get(a1!)), "listed record differs");
+      for (const id of [a1!, a2!, b1!, anon!]) await st.delete(id);
+    });
+
+    userCase("delete() removes a record from its user's list", async (st) => {
+      const ada = newUser("ada");
+      const [one, two] = [newId("user-del-1"), newId("user-del-2")];
+      await st.set(one, userRecord(ada), 60_000);
+      await st.set(two, userRecord(ada), 60_000);
+      await st.delete(one);
+      assert.deepStrictEqual(await listedIds(st, ada), [two]);
+      await st.delete(two);
+      assert.deepStrictEqual(await listedIds(st, ada), []);
+    });
+
+    userCase("set() over a record of another user lists it under the new user only", async (st) => {
+      const ada = newUser("ada");
+      const bob = newUser("bob");
+      const id = newId("user-reset");
+      await st.set(id, userRecord(ada), 60_000);
+      await st.set(id, userRecord(bob), 60_000);
+      assert.deepStrictEqual(await listedIds(st, ada), []);
+      assert.deepStrictEqual(await listedIds(st, bob), [id]);
+      await st.delete(id);
+      assert.deepStrictEqual(await listedIds(st, bob), []);
+    });
+
+    userCase(
+      "update() that changes or removes the user moves the record in the index",
+      async (st) => {
+        const ada = newUser("ada");
+        const bob = newUser("bob");
+        const id = newId("user-update");
+        await st.set(id, userRecord(ada), 60_000);
+        await st.update!(id, (cur) => ({ ...cur, user: bob }));
+        assert.deepStrictEqual(await listedIds(st, ada), []);
+        assert.deepStrictEqual(await listedIds(st, bob), [id]);
+        await st.update!(id, (cur) => {
+          const next = { ...cur };
+          delete next.user;
+          return next;
+        });
+        assert.deepStrictEqual(await listedIds(st, bob), []);
+        await st.update!(id, (cur) => ({ ...cur, user: ada }));
+        assert.deepStrictEqual(await listedIds(st, ada), [id]);
+        await st.delete(id);
+      },
+      supportsUpdate !== false,
+    );
+
+    userCase(
+      `listUser() lists ${CONCURRENCY} records of one user set concurrently`,
+      async (st) => {
+        const ada = newUser("ada");
+        const ids = Array.from({ length: CONCURRENCY }, (_, i) => newId(`user-many-${i}`));
+        await Promise.all(ids.map((id) => st.set(id, userRecord(ada), 60_000)));
+        assert.deepStrictEqual(await listedIds(st, ada), [...ids].sort());
+        await Promise.all(ids.map((id) => st.delete(id)));
+        assert.deepStrictEqual(await listedIds(st, ada), []);
+      },
+    );
+
+    userCase(
+      "a record moved between users by concurrent update() calls is listed under its final user",
+      async (st) => {
+        const ada = newUser("ada");
+        const bob = newUser("bob");
+        const id = newId("user-race");
+        await st.set(id, userRecord(ada, { n: 0 }), 60_000);
+        await Promise.all(Array.from({ length: 51 }, () =>
+          st.update!(id, (cur) => ({
+            ...cur,
+            user: cur.user === ada ? bob : ada,
+            data: { n: (cur.data.n as number) + 1 },
+          }))));
+        const final = plain(await st.get(id));
+        assert.equal(final?.data.n, 51, "lost updates");
+        assert.equal(final?.user, bob, "51 moves from ada end at bob");
+        assert.deepStrictEqual(await listedIds(st, bob), [id]);
+        assert.deepStrictEqual(await listedIds(st, ada), []);
+        await st.delete(id);
+      },
+      supportsUpdate !== false,
+    );
+
+    userCase(
+      `listUser() never lists a record past its ${SHORT_TTL_MS} ms ttl as live`,
+      async (st) => {
+        const ada = newUser("ada");
+        const short = newId("user-ttl-short");
+        const long = newId("user-ttl-long");
+        const now = Date.now();
+        await st.set(
+          short,
+          { data: {}, expiresAt: now + SHORT_TTL_MS, createdAt: now, user: ada },
+          SHORT_TTL_MS,
+        );
+        await st.set(long, userRecord(ada), 60_000);
+        await sleep(TTL_WAIT_MS);
+        const listed = await st.listUser(ada);
+        assert.ok(listed.some(([id]) => id === long), "the live record is not listed");
+        // An expired record may still be listed (the manager filters by expiresAt), never as live.
+        for (const [id, rec] of listed) {
+          if (id === short) assert.ok(rec.expiresAt <= Date.now(), "expired record listed as live");
+        }
+        await st.delete(short);
+        await st.delete(long);
+      },
+      ttl,
     );
 
     test(`${CONCURRENCY} concurrent sets of distinct ids all persist`, async () => {
