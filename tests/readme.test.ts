@@ -158,4 +158,33 @@ describe("README", () => {
     assert.match(text, /^event: sessionSet\ndata: .*"cart":\["apple","pear"\]/);
     await reader.cancel();
   });
+
+  test("per-user section: three devices listed, one revoked, the others logged out", async () => {
+    const { default: app } = await load(6);
+    const login = async () => {
+      const res = await app.request("/login?user=ada", {
+        method: "POST",
+        headers: { "user-agent": "device" },
+      });
+      return cookieOf(res);
+    };
+    const [a, b, c] = [await login(), await login(), await login()];
+    let res = await app.request("/devices", { headers: { cookie: a } });
+    const list = await res.json() as { sessionId: string; current: boolean; meta: unknown }[];
+    assert.equal(list.length, 3);
+    assert.equal(list.filter((d) => d.current).length, 1);
+    assert.deepEqual(list[0]!.meta, { userAgent: "device" });
+    const other = list.find((d) => !d.current)!.sessionId;
+    res = await app.request(`/devices/revoke?id=${other}`, {
+      method: "POST",
+      headers: { cookie: a },
+    });
+    assert.deepEqual(await res.json(), { revoked: true });
+    res = await app.request("/logout-others", { method: "POST", headers: { cookie: a } });
+    assert.deepEqual(await res.json(), { ended: 1 });
+    for (const cookie of [b, c]) {
+      assert.equal((await app.request("/devices", { headers: { cookie } })).status, 401);
+    }
+    assert.equal((await app.request("/devices", { headers: { cookie: a } })).status, 200);
+  });
 });

@@ -120,7 +120,9 @@ export async function startHarness(
       return c.json({ count: data?.count ?? null });
     });
 
-  const http = createServer(getRequestListener(app.fetch));
+  // overrideGlobalObjects: false keeps the runtime's own Response (Bun runs every test file in one
+  // process, and Bun.serve refuses @hono/node-server's lightweight Response).
+  const http = createServer(getRequestListener(app.fetch, { overrideGlobalObjects: false }));
   const io = new Server(http);
   const errors: unknown[] = [];
   const serverSockets = new Map<string, Socket>();
