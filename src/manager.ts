@@ -18,6 +18,9 @@ import {
   SessionMissingError,
   SessionSerializationError,
 } from "./errors.ts";
+import { sha256 } from "@noble/hashes/sha2.js";
+import { bytesToHex } from "@noble/hashes/utils.js";
+import { utf8 } from "./encoding.ts";
 import { eventStream } from "./event_stream.ts";
 import {
   type BridgeEvent,
@@ -123,6 +126,7 @@ export class SessionManager<T extends object = SessionData> {
   /** This manager's id in cross-instance events (to ignore its own). */
   readonly #origin = generateUid();
   #unsubscribe: (() => void) | undefined;
+  #salt: string | undefined;
 
   /**
    * Creates a SessionManager.
@@ -173,6 +177,14 @@ export class SessionManager<T extends object = SessionData> {
       o.logger.warn(
         "unisession: no keys given, so a random key was generated: sessions will not survive a restart. " +
           "Pass keys: [...] (≥32 characters each) in production.",
+      );
+    }
+    const env = (globalThis as { process?: { env?: Record<string, string | undefined> } }).process
+      ?.env?.NODE_ENV;
+    if (env === "production" && (o.cookie.secure === false || o.client?.secure === false)) {
+      o.logger.warn(
+        "unisession: NODE_ENV is production but the session cookie has secure: false, so it " +
+          'is sent over plain http too. Use secure: "auto" (the default) or true.',
       );
     }
     this.#host = {
@@ -851,8 +863,20 @@ export class SessionManager<T extends object = SessionData> {
     return { raw, sid, cid, rawCid };
   }
 
+  /** A debug line (the `debug` option); ids appear only as a salted hash. */
+  #debug(message: () => string): void {
+    if (this.#o.debug) this.#o.logger.debug?.(`unisession: ${message()}`);
+  }
+
+  /** A short salted hash of an id, for debug lines: stable within this process, useless outside. */
+  #tag(id: string | undefined): string {
+    if (id === undefined) return "-";
+    this.#salt ??= generateUid();
+    return bytesToHex(sha256(utf8(this.#salt + id))).slice(0, 8);
+  }
+
   #invalid(reason: InvalidReason, ctx: unknown): void {
-    if (this.#o.debug) this.#o.logger.debug?.(`unisession: no session (${reason})`);
+    this.#debug(() => `no session (${reason})`);
     if (this.#o.onInvalid) {
       try {
         this.#o.onInvalid(reason, ctx);
@@ -1023,6 +1047,7 @@ export class SessionManager<T extends object = SessionData> {
     const write = state.isNew || keys.length > 0 || flashChanged || halfGone || clientChanged ||
       state.renewRequested || state.forceSave || state.csrfChanged;
     if (!write) {
+      this.#debug(() => `session ${this.#tag(state.id)} unchanged: no write`);
       if (state.stale && record) await this.#issue(state, out, record);
       return;
     }
@@ -1043,6 +1068,7 @@ export class SessionManager<T extends object = SessionData> {
       id = state.id ??= generateUid();
       await gateway.set(id, next, next.expiresAt - now, state.ctx);
       if (state.clientId !== undefined) await this.#linkClient(state.clientId, id, now);
+      this.#debug(() => `created session ${this.#tag(id)}`);
       this.#emitSet(id, state.clientId, true);
     } else {
       const removed = keys.filter((k) => !Object.hasOwn(state.data, k));
@@ -1064,6 +1090,11 @@ export class SessionManager<T extends object = SessionData> {
         return;
       }
       if (clientChanged) await this.#linkClient(state.clientId!, id!, now);
+      this.#debug(() =>
+        `saved session ${this.#tag(id)}: ${keys.length} changed key(s)${
+          halfGone || state.renewRequested ? ", renewed" : ""
+        }`
+      );
       this.#emitSet(id!, state.clientId, false);
       next.expiresAt = saved.expiresAt;
     }
@@ -1182,6 +1213,7 @@ export class SessionManager<T extends object = SessionData> {
   }
 
   #emitDestroy(sessionId: string, clientId: string | undefined, reason: DestroyReason): void {
+    this.#debug(() => `session ${this.#tag(sessionId)} ended (${reason})`);
     this.#attached.delete(sessionId);
     if (this.#emitter.has("sessionDestroy")) {
       this.#emitter.emit("sessionDestroy", { clientId, sessionId, reason, remote: false });

@@ -719,3 +719,55 @@ describe("sealed mode", () => {
     await assert.rejects(m.commit(s), { code: "ERR_COOKIE_TOO_LARGE" });
   });
 });
+
+describe("diagnostics", () => {
+  test("debug: true logs each session decision, with ids only as a salted hash", async () => {
+    const lines: string[] = [];
+    const { m } = manager({ debug: true, logger: { warn() {}, debug: (l) => lines.push(l) } });
+    const r = await request(m, null, (s) => {
+      s.session.a = 1;
+    });
+    await request(m, r.cookie, (s) => void s.session.a);
+    await request(m, r.cookie, (s) => {
+      s.session.a = 2;
+    });
+    await request(m, r.cookie, (s) => {
+      s.destroyed = true;
+    });
+    await request(m, "sid=forged.x", () => {});
+    const tag = /created session ([0-9a-f]{8})/.exec(lines.join("\n"))?.[1];
+    assert.ok(tag, lines.join("\n"));
+    assert.deepEqual(lines, [
+      `unisession: created session ${tag}`,
+      `unisession: session ${tag} unchanged: no write`,
+      `unisession: saved session ${tag}: 1 changed key(s)`,
+      `unisession: session ${tag} ended (destroy)`,
+      "unisession: no session (signature)",
+    ]);
+    const secrets = [
+      r.state.id!,
+      r.state.clientId!,
+      ...r.cookie.split("; ").map((c) => c.split("=")[1]!),
+    ];
+    for (const secret of secrets) {
+      assert.ok(!lines.some((l) => l.includes(secret)), "no id or cookie value in debug lines");
+    }
+  });
+
+  test("NODE_ENV=production with secure: false is warned about at start-up", () => {
+    const env = (globalThis as { process?: { env: Record<string, string | undefined> } }).process!
+      .env;
+    const before = env.NODE_ENV;
+    const warnings: string[] = [];
+    try {
+      env.NODE_ENV = "production";
+      manager({ cookie: { secure: false }, logger: { warn: (w) => warnings.push(w) } });
+      manager({ logger: { warn: (w) => warnings.push(w) } });
+    } finally {
+      if (before === undefined) delete env.NODE_ENV;
+      else env.NODE_ENV = before;
+    }
+    assert.equal(warnings.length, 1);
+    assert.match(warnings[0]!, /secure: false/);
+  });
+});
