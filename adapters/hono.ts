@@ -202,7 +202,7 @@ export function session<T extends object = Session>(
 
   async function run(c: Context, next: () => Promise<void>): Promise<void> {
     installAccessors(c);
-    const state = manager.open(c.req.header("cookie"), {
+    const state = manager.open(cookieHeader(c), {
       ctx: c,
       https: c.req.url.startsWith("https:"),
     });
@@ -233,13 +233,93 @@ export function session<T extends object = Session>(
 }
 
 /**
- * Adds the Set-Cookie (and Cache-Control) headers to the finished response, through
- * `c.header()`: mutating `c.res.headers` directly is not reliable with @hono/node-server's
- * lightweight Response, which may serialise headers from its own cache.
+ * The request's Cookie header. On @hono/node-server it comes from Node's IncomingMessage
+ * (`c.env.incoming`, as Hono's own `getConnInfo` reads it): `c.req.header()` would first build a
+ * WHATWG `Headers` of every request header, which costs more than the whole session lookup.
+ */
+function cookieHeader(c: Context): string | undefined {
+  const incoming = (c.env as { incoming?: { headers?: { cookie?: unknown } } } | undefined)
+    ?.incoming;
+  if (incoming?.headers) {
+    const cookie = incoming.headers.cookie;
+    return typeof cookie === "string" ? cookie : undefined;
+  }
+  return c.req.header("cookie");
+}
+
+/**
+ * Adds the Set-Cookie (and Cache-Control) headers to the response.
+ *
+ * A finished response gets them without being rebuilt: `c.header()` on a finalized response
+ * re-creates it from its body, which on @hono/node-server turns the lightweight Response into a
+ * full undici one (about 150 µs per request) and fails there for a `fetch()` result.
+ * - @hono/node-server's lightweight Response (its cache holds status, body and headers): a new
+ *   lightweight Response from the same body with the headers added. Mutating its headers in place
+ *   is not enough: they are lost if anything reads the body before the headers.
+ * - Other responses: their headers in place, as Hono's own middleware do (cors, etag).
+ * - Immutable headers (a `fetch()` result, `Response.redirect()`): a copy of the response.
  */
 function writeHeaders(c: Context, cookies: string[], noStore: boolean): void {
-  for (const cookie of cookies) c.header("Set-Cookie", cookie, { append: true });
-  if (noStore) c.header("Cache-Control", "no-store");
+  if (cookies.length === 0 && !noStore) return;
+  if (!c.finalized) {
+    for (const cookie of cookies) c.header("Set-Cookie", cookie, { append: true });
+    if (noStore) c.header("Cache-Control", "no-store");
+    return;
+  }
+  const res = c.res;
+  const light = lightweightParts(res);
+  if (light) {
+    const headers = new Headers(light.headers ?? { "content-type": "text/plain; charset=UTF-8" });
+    addTo(headers, cookies, noStore);
+    replaceResponse(c, new Response(light.body, { status: light.status, headers }));
+    return;
+  }
+  try {
+    addTo(res.headers, cookies, noStore);
+  } catch {
+    // Immutable headers (the first append threw, so nothing was added): answer with a copy.
+    const headers = new Headers(res.headers);
+    addTo(headers, cookies, noStore);
+    replaceResponse(
+      c,
+      new Response(res.body, { status: res.status, statusText: res.statusText, headers }),
+    );
+  }
+}
+
+function addTo(headers: Headers, cookies: string[], noStore: boolean): void {
+  for (const cookie of cookies) headers.append("Set-Cookie", cookie);
+  if (noStore) headers.set("Cache-Control", "no-store");
+}
+
+/** Sets `c.res` to `res` as a replacement (the setter would otherwise merge the old headers in). */
+function replaceResponse(c: Context, res: Response): void {
+  c.res = undefined;
+  c.res = res;
+}
+
+/** The own symbol under which @hono/node-server's lightweight Response keeps its parts. */
+let lightweightKey: symbol | undefined;
+
+/**
+ * The status, body and headers of an unread @hono/node-server lightweight Response (an own
+ * `[status, body, headers]` array under a symbol described "cache"), or undefined for any other
+ * response (or once it has turned into a full one).
+ */
+function lightweightParts(
+  res: Response,
+): { status: number; body: BodyInit; headers: HeadersInit | undefined } | undefined {
+  let key = lightweightKey;
+  if (key === undefined) {
+    key = Object.getOwnPropertySymbols(res).find((s) => s.description === "cache");
+    if (key === undefined) return undefined;
+  }
+  const parts = (res as unknown as Record<symbol, unknown>)[key];
+  if (!Array.isArray(parts) || parts.length !== 3 || typeof parts[0] !== "number") {
+    return undefined;
+  }
+  lightweightKey = key;
+  return { status: parts[0], body: parts[1] as BodyInit, headers: parts[2] as HeadersInit };
 }
 
 /**

@@ -11,6 +11,7 @@ import type { Client } from "./helpers/cookie_jar.ts";
 import {
   startWsHarness,
   type TestSocket,
+  useRuntimeResponse,
   type WhoAmI,
   within,
   type WsHarness,
@@ -18,16 +19,16 @@ import {
 
 describe("three devices of one user with native WebSockets (unisession/ws)", () => {
   let h: WsHarness;
-  const installed = globalThis.Response;
+  let restoreResponse: () => void = () => {};
   before(async () => {
-    globalThis.Response = runtimeResponse(installed);
+    restoreResponse = useRuntimeResponse();
     h = await startWsHarness({
       manager: { store: new MapStore(), identify: (data) => data.user },
     });
   });
   after(async () => {
     await h?.close();
-    globalThis.Response = installed;
+    restoreResponse();
   });
 
   test("revoke one → only its socket closes with 4401; all but this one → the others close", async () => {
@@ -62,14 +63,3 @@ describe("three devices of one user with native WebSockets (unisession/ws)", () 
     laptop.socket.close();
   });
 });
-
-/**
- * The runtime's own Response: @hono/node-server's replacement (its `getRequestListener` installs
- * it globally) has the runtime's class as its prototype.
- */
-function runtimeResponse(current: typeof Response): typeof Response {
-  const parent = Object.getPrototypeOf(current) as unknown;
-  return typeof parent === "function" && parent.name === "Response"
-    ? parent as typeof Response
-    : current;
-}

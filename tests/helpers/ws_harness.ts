@@ -31,6 +31,23 @@ export const RUNTIME: "deno" | "bun" | "node" = "Deno" in globalThis
   ? "bun"
   : "node";
 
+/**
+ * Puts the runtime's own Response class back as the global one until the returned function is
+ * called. @hono/node-server's `getRequestListener` installs its lightweight Response globally,
+ * and Deno.serve and Bun.serve refuse those (Bun runs every test file in one process). Its
+ * replacement has the runtime's class as its prototype.
+ */
+export function useRuntimeResponse(): () => void {
+  const installed = globalThis.Response;
+  const parent = Object.getPrototypeOf(installed) as unknown;
+  if (typeof parent === "function" && parent.name === "Response") {
+    globalThis.Response = parent as typeof Response;
+  }
+  return () => {
+    globalThis.Response = installed;
+  };
+}
+
 /** A listening server of the current runtime. */
 export interface Listening {
   url: string;
