@@ -35,6 +35,7 @@ export {
   type Session,
   type SessionApi,
   type SessionData,
+  type SessionHost,
   SessionState,
   STATE,
 } from "./src/session.ts";

@@ -220,7 +220,10 @@ export class CsrfError extends UnisessionError {
   /** Koa: the message is safe to send to the client. */
   readonly expose = true;
 
-  /** @param message optional override of the default message */
+  /**
+   * Creates a CsrfError.
+   * @param message optional override of the default message
+   */
   constructor(message = "Invalid CSRF token") {
     super("ERR_CSRF", message);
   }

@@ -182,6 +182,7 @@ function apiAssertCsrf(this: unknown, token: unknown): void {
  * Adapters reach it through `session[STATE]`; applications use the session object.
  */
 export class SessionState implements ProxyHandler<SessionData> {
+  /** The manager's side of this state (loading, regenerating); for adapters it is opaque. */
   readonly host: SessionHost;
   /** The framework context (passed to stores and dynamic cookie options). */
   readonly ctx: unknown;
@@ -195,28 +196,45 @@ export class SessionState implements ProxyHandler<SessionData> {
   stale: boolean;
   /** The browser's client id, and whether it came from a valid cookie. */
   clientId: string | undefined;
+  /** The client id came from a valid client-id cookie (otherwise it is new in this request). */
   clientFromCookie: boolean;
+  /** The client-id cookie was signed with an older key: re-issue it. */
   clientStale = false;
   /** The verified client-id cookie value as received (re-sent without a new MAC). */
   clientRaw: string | undefined;
 
+  /** The record was read (or there is none to read): data is usable. */
   loaded = false;
   /** A store read failed: this request must never write the session. */
   loadFailed = false;
+  /** The stored (or unsealed) record this request started from, if any. */
   record: StoredRecord | undefined;
+  /** No existing session was found: a commit creates one (if there is anything to save). */
   isNew = true;
+  /** The session data (the Proxy's target). */
   readonly data: SessionData = {};
+  /** The session object handed to the application (a Proxy over `data`). */
   readonly session: Session;
 
+  /** Top-level keys assigned or deleted in this request. */
   readonly dirty: Set<string> = new Set();
+  /** JSON of object values as first read, to detect deep changes at commit. */
   snapshots: Map<string, string> | undefined;
+  /** `destroy()` was called (or the session was set to null). */
   destroyed = false;
+  /** `regenerate()` gave the session a new id in this request. */
   regenerated = false;
+  /** `renew()` (or a new maxAge) asks for a fresh expiry even without changes. */
   renewRequested = false;
+  /** `save()` asks for a write even without changes. */
   forceSave = false;
+  /** This session's own idle timeout in ms, when set (`maxAge`). */
   maxAge: number | undefined;
+  /** Flash keys set by the previous request (removed at this commit). */
   flashOld: Set<string> | undefined;
+  /** Flash keys set in this request (kept for the next one). */
   flashNew: Set<string> | undefined;
+  /** The commit ran: any later change is an error (`ResponseSentError`). */
   closed = false;
   /** A regenerate() in flight; the commit waits for it. */
   pending: Promise<void> | undefined;
@@ -276,6 +294,7 @@ export class SessionState implements ProxyHandler<SessionData> {
     if (this.closed) throw new ResponseSentError();
   }
 
+  /** Sets this session's idle timeout (ms) and asks for a renewed expiry. @throws {RangeError} */
   setMaxAge(ms: number): void {
     this.assertOpen();
     if (!(ms > 0) || !Number.isFinite(ms)) {
@@ -328,6 +347,7 @@ export class SessionState implements ProxyHandler<SessionData> {
   }
 
   // ---- Proxy traps ----
+  /** Proxy trap: the session API, then the data (loaded on first access). */
   get(target: SessionData, key: string | symbol, receiver: unknown): unknown {
     if (typeof key === "symbol") return key === STATE ? this : Reflect.get(target, key, receiver);
     const api = API[key as keyof SessionApi];
@@ -341,6 +361,7 @@ export class SessionState implements ProxyHandler<SessionData> {
     return value;
   }
 
+  /** Proxy trap: records the assignment (reserved API names are refused). */
   set(_target: SessionData, key: string | symbol, value: unknown): boolean {
     if (typeof key === "symbol") {
       throw new TypeError("Cannot set session key: symbols are not stored");
@@ -358,6 +379,7 @@ export class SessionState implements ProxyHandler<SessionData> {
     return true;
   }
 
+  /** Proxy trap: records the deletion. */
   deleteProperty(target: SessionData, key: string | symbol): boolean {
     if (typeof key === "symbol") return true;
     this.assertOpen();
@@ -366,6 +388,7 @@ export class SessionState implements ProxyHandler<SessionData> {
     return delete target[key];
   }
 
+  /** Proxy trap: data properties only (accessors cannot be stored). */
   defineProperty(_target: SessionData, key: string | symbol, desc: PropertyDescriptor): boolean {
     if (typeof key === "symbol") return false;
     this.ensureLoaded();
@@ -374,17 +397,20 @@ export class SessionState implements ProxyHandler<SessionData> {
     return true;
   }
 
+  /** Proxy trap: `key in session`. */
   has(target: SessionData, key: string | symbol): boolean {
     if (key === STATE) return true;
     this.ensureLoaded();
     return Reflect.has(target, key);
   }
 
+  /** Proxy trap: `Object.keys(session)`. */
   ownKeys(target: SessionData): ArrayLike<string | symbol> {
     this.ensureLoaded();
     return Reflect.ownKeys(target);
   }
 
+  /** Proxy trap: property descriptors of the data. */
   getOwnPropertyDescriptor(
     target: SessionData,
     key: string | symbol,

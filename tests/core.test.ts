@@ -13,6 +13,7 @@ import {
   type StoreEvent,
 } from "../mod.ts";
 import { CookieSigner, Keyring } from "../src/signer.ts";
+import { decodeBase64Url, encodeBase64Url } from "../src/encoding.ts";
 import { Sealer } from "../src/sealer.ts";
 import { parseCookieHeader, resolveCookieOptions, serializeCookie } from "../src/cookie.ts";
 
@@ -52,6 +53,24 @@ describe("ids", () => {
       seen.add(id);
     }
     assert.equal(seen.size, 5000);
+  });
+
+  test("base64url encoding matches btoa for every length and offset, short and long (chunked)", () => {
+    const reference = (b: Uint8Array) =>
+      btoa(String.fromCharCode(...b)).replace(/\+/g, "-").replace(/\//g, "_").replace(/=+$/, "");
+    const bytes = crypto.getRandomValues(new Uint8Array(40_000));
+    for (let n = 0; n <= 64; n++) {
+      for (const start of [0, 1, 2, 7]) {
+        const slice = bytes.subarray(start, start + n);
+        const encoded = encodeBase64Url(bytes, start, start + n);
+        assert.equal(encoded, reference(slice), `${n} bytes at ${start}`);
+        assert.deepEqual(decodeBase64Url(encoded) ?? new Uint8Array(0), slice);
+      }
+    }
+    // Longer than the reused buffer and than one String.fromCharCode chunk.
+    for (const n of [384, 385, 6_144, 6_145, 40_000]) {
+      assert.equal(encodeBase64Url(bytes.subarray(0, n)), reference(bytes.subarray(0, n)), `${n}`);
+    }
   });
 });
 

@@ -473,6 +473,24 @@ describe("MapStore", () => {
     assert.equal(store.get("a")?.data.n, 2);
   });
 
+  test("expiry: exact to the millisecond; an endless or NaN TTL never expires, a negative one at once", () => {
+    let now = 1_767_225_600_000;
+    const store = new MapStore({ now: () => now });
+    store.set("exact", record({ v: 1 }), 1000);
+    store.set("endless", record({ v: 2 }), Infinity);
+    store.set("nan", record({ v: 3 }), Number.NaN);
+    store.set("past", record({ v: 4 }), -5);
+    assert.equal(store.get("past"), undefined);
+    now += 999;
+    assert.equal(store.get("exact")?.data.v, 1);
+    now += 1;
+    assert.equal(store.get("exact"), undefined, "gone at now + ttl");
+    now += 100 * 365 * 86_400_000;
+    assert.equal(store.get("endless")?.data.v, 2);
+    assert.equal(store.get("nan")?.data.v, 3);
+    assert.equal(store.size, 4, "expired records stay until cleanup");
+  });
+
   test("maxEntries below 1 is a RangeError", () => {
     assert.throws(() => new MapStore({ maxEntries: 0 }), RangeError);
     assert.throws(() => new MapStore({ maxEntries: Number.NaN }), RangeError);
