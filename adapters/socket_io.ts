@@ -395,6 +395,8 @@ class SocketIOBridge<T extends object> implements SocketIOSessions {
   readonly #byRoom = new Map<string, Set<Binding>>();
   readonly #pending = new Map<string, Pending>();
   readonly #running = new Set<Promise<void>>();
+  /** Sessions whose withSession write is in flight (their next local sessionSet is that write). */
+  readonly #ownWrites = new Set<string>();
 
   constructor(io: AnyServer, manager: SessionManager<T>, options: AttachSocketIOOptions) {
     this.#io = io;
@@ -821,6 +823,9 @@ class SocketIOBridge<T extends object> implements SocketIOSessions {
       } else this.#refresh(link, true);
     }
     if (e.isNew && e.clientId !== undefined) this.#cancelPending(e.clientId);
+    // This process's own withSession write: its links get the written data as their snapshot,
+    // so re-reading it from the store would only repeat that (one event per registered write).
+    if (!e.remote && this.#ownWrites.delete(e.sessionId)) return;
     const links = this.#bySession.get(e.sessionId);
     if (links) { for (const l of [...links]) this.#refresh(l); }
   };
@@ -995,11 +1000,17 @@ class SocketIOBridge<T extends object> implements SocketIOSessions {
         throw new TypeError(`Cannot set session.${k}: the name is reserved by the session API`);
       }
     }
-    const next = await this.#m.update(sid, (d) => {
-      const target = d as SessionData;
-      for (const [k, v] of set) defineKey(target, k, v);
-      for (const k of removed) delete target[k];
-    });
+    this.#ownWrites.add(sid);
+    let next: object | undefined;
+    try {
+      next = await this.#m.update(sid, (d) => {
+        const target = d as SessionData;
+        for (const [k, v] of set) defineKey(target, k, v);
+        for (const k of removed) delete target[k];
+      });
+    } finally {
+      this.#ownWrites.delete(sid);
+    }
     if (next === undefined) {
       // Destroyed (or expired) while the handler ran: nothing was written.
       if (b.link) this.#gone(b.link, sid);

@@ -3,6 +3,7 @@
  * @module
  */
 import { SessionSerializationError } from "./errors.ts";
+import { OldestKey } from "./oldest_key.ts";
 import type { RecordMutator, Store, StoredRecord } from "./store.ts";
 
 /** Options of {@linkcode MapStore}. */
@@ -57,6 +58,8 @@ export class MapStore implements Store {
   /** Reads never return a promise. */
   readonly synchronous = true;
   readonly #map = new Map<string, Held>();
+  /** Eviction cursor (least recently written first), for `maxEntries`. */
+  readonly #oldest = new OldestKey(this.#map);
   /** User → ids of the records naming that user. */
   readonly #users = new Map<string, Set<string>>();
   /** Id → user, for the records that name one (most sessions of an app without logins do not). */
@@ -106,7 +109,7 @@ export class MapStore implements Store {
       else this.#users.set(record.user, new Set([id]));
     }
     this.#map.set(id, held);
-    if (this.#map.size > this.#max) this.delete(this.#map.keys().next().value!);
+    if (this.#map.size > this.#max) this.delete(this.#oldest.next()!);
   }
 
   /** Removes a record (and its entry in the user index). */

@@ -11,6 +11,7 @@
 import { hmac } from "@noble/hashes/hmac.js";
 import { sha256 } from "@noble/hashes/sha2.js";
 import { encodeBase64Url, isBase64Url, timingSafeEqual, utf8 } from "./encoding.ts";
+import { OldestKey } from "./oldest_key.ts";
 
 /** The part of noble's HMAC instance used here (its generics do not survive `clone()`). */
 interface Hmac {
@@ -62,6 +63,7 @@ export class CookieSigner {
   readonly #ring: Keyring;
   readonly #prefix: string;
   readonly #cache = new Map<string, number>();
+  readonly #oldest = new OldestKey(this.#cache);
   readonly #cacheSize: number;
 
   /**
@@ -114,7 +116,7 @@ export class CookieSigner {
   #remember(signed: string, index: number): void {
     if (this.#cacheSize === 0) return;
     if (this.#cache.size >= this.#cacheSize) {
-      this.#cache.delete(this.#cache.keys().next().value!);
+      this.#cache.delete(this.#oldest.next()!);
     }
     this.#cache.set(signed, index);
   }

@@ -480,6 +480,56 @@ export class StoreGateway {
     }
   }
 
+  /**
+   * Cleanup without a promise per record: the store's records as a synchronous iterable (corrupt
+   * ones skipped), when the store is synchronous, lists synchronously and keeps no fallback user
+   * index (whose updates are asynchronous). Otherwise undefined: use {@linkcode list}.
+   * @throws {StoreError} when the store fails
+   */
+  listSync(): Iterable<[string, StoredRecord]> | undefined {
+    if (!this.synchronous || this.#users || typeof this.store.list !== "function") {
+      return undefined;
+    }
+    let iterable: unknown;
+    try {
+      iterable = this.store.list();
+    } catch (err) {
+      throw new StoreError("Cannot list sessions: store failed", { cause: err });
+    }
+    const it = iterable as Iterable<[string, StoredRecord]>;
+    if (typeof it?.[Symbol.iterator] !== "function") return undefined;
+    return this.#validSync(it);
+  }
+
+  *#validSync(iterable: Iterable<[string, StoredRecord]>): Iterable<[string, StoredRecord]> {
+    try {
+      for (const entry of iterable) {
+        if (isStoredRecord(entry[1])) yield entry;
+        else if (entry[1] !== undefined && entry[1] !== null) this.#opts.onCorrupt("list");
+      }
+    } catch (err) {
+      throw new StoreError("Cannot list sessions: store failed", { cause: err });
+    }
+  }
+
+  /**
+   * Delete for {@linkcode listSync}'s cleanup: synchronous, unless the store returns a promise
+   * after all (then that promise, failing with a StoreError, for the caller to await).
+   * @throws {StoreError} when the store throws
+   */
+  deleteSync(id: string): Promise<void> | undefined {
+    let result: unknown;
+    try {
+      result = this.store.delete(id);
+    } catch (err) {
+      throw wrap("delete", err);
+    }
+    if (result && typeof (result as Promise<unknown>).then === "function") {
+      return (result as Promise<unknown>).then(noop, (err) => Promise.reject(wrap("delete", err)));
+    }
+    return undefined;
+  }
+
   #check(rec: unknown): StoredRecord | undefined {
     if (rec === undefined || rec === null) return undefined;
     if (isStoredRecord(rec)) return rec;

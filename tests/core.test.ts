@@ -14,6 +14,7 @@ import {
 } from "../mod.ts";
 import { CookieSigner, Keyring } from "../src/signer.ts";
 import { decodeBase64Url, encodeBase64Url } from "../src/encoding.ts";
+import { OldestKey } from "../src/oldest_key.ts";
 import { Sealer } from "../src/sealer.ts";
 import { parseCookieHeader, resolveCookieOptions, serializeCookie } from "../src/cookie.ts";
 
@@ -71,6 +72,47 @@ describe("ids", () => {
     for (const n of [384, 385, 6_144, 6_145, 40_000]) {
       assert.equal(encodeBase64Url(bytes.subarray(0, n)), reference(bytes.subarray(0, n)), `${n}`);
     }
+  });
+});
+
+describe("OldestKey (eviction cursor of bounded caches)", () => {
+  test("gives the oldest present key across deletions, re-insertions, exhaustion and clear()", () => {
+    const m = new Map<string, number>([["a", 1], ["b", 2], ["c", 3]]);
+    const oldest = new OldestKey(m);
+    assert.equal(oldest.next(), "a");
+    m.delete("a");
+    m.delete("b"); // deleted elsewhere (a logout), then written again: now the newest
+    m.set("b", 2);
+    m.set("d", 4);
+    const order: string[] = [];
+    for (let k = oldest.next(); k !== undefined; k = oldest.next()) {
+      order.push(k);
+      m.delete(k);
+    }
+    assert.deepEqual(order, ["c", "b", "d"]);
+    assert.equal(oldest.next(), undefined, "empty");
+    m.set("e", 5); // after the iterator finished
+    assert.equal(oldest.next(), "e");
+    m.clear();
+    assert.equal(oldest.next(), undefined);
+    m.set("f", 6);
+    assert.equal(oldest.next(), "f");
+  });
+
+  test("as a FIFO over many evictions, it keeps insertion order exactly", () => {
+    const s = new Set<number>();
+    const oldest = new OldestKey(s);
+    const evicted: number[] = [];
+    for (let i = 0; i < 5000; i++) {
+      s.add(i);
+      if (s.size > 100) {
+        const k = oldest.next()!;
+        evicted.push(k);
+        s.delete(k);
+      }
+    }
+    assert.deepEqual(evicted, Array.from({ length: 4900 }, (_, i) => i));
+    assert.deepEqual([...s], Array.from({ length: 100 }, (_, i) => 4900 + i));
   });
 });
 
