@@ -773,6 +773,37 @@ describe("sealed mode", () => {
     assert.match(d.cookies[0]!, /^sid=; Max-Age=0/);
   });
 
+  test("a cookie sent again (remembered unsealed) gives each request its own copy, keeps its key's age, and stays checked", async () => {
+    const OLD = "o".repeat(32);
+    const old = createSessions({ keys: [OLD], logger: quiet });
+    const { cookie } = await request(old, null, (s) => {
+      s.session.cart = { items: ["apple"] };
+    });
+    const m = createSessions({ keys: [KEY, OLD], logger: quiet });
+    for (let i = 0; i < 3; i++) {
+      const state = m.open(cookie);
+      await m.prepare(state);
+      assert.deepEqual(state.session.cart, { items: ["apple"] }, `request ${i}`);
+      assert.equal(state.stale, true, "sealed with the old key: re-issued every time");
+      // A change that is never committed must not reach the next request's copy.
+      (state.session.cart as { items: string[] }).items.push("stolen");
+    }
+    // The same cookie with one character changed is still refused (no cache hit).
+    const value = cookie.slice("sid=".length);
+    const flipped = value.slice(0, -3) + (value.at(-3) === "A" ? "B" : "A") + value.slice(-2);
+    const reasons: string[] = [];
+    const strict = createSessions({
+      keys: [KEY, OLD],
+      logger: quiet,
+      onInvalid: (reason) => reasons.push(reason),
+    });
+    await request(strict, cookie, () => {}); // remembered by this manager
+    const tampered = strict.open(`sid=${flipped}`);
+    await strict.prepare(tampered);
+    assert.equal(tampered.isNew, true);
+    assert.deepEqual(reasons, ["sealed"]);
+  });
+
   test("a cookie over 4096 bytes is a CookieTooLargeError before anything is sent", async () => {
     const m = createSessions({ keys: [KEY], logger: quiet });
     const s = m.open(null);
