@@ -13,6 +13,7 @@ import {
   toStore,
 } from "../src/store.ts";
 import { SessionSerializationError, StoreError, UnisessionError } from "../src/errors.ts";
+import { createSessions } from "../src/manager.ts";
 
 // ------------------------------------------------------------------------------------ helpers
 
@@ -702,6 +703,50 @@ describe("StoreGateway", () => {
     const invalid = yielded.filter(([, rec]) => !isStoredRecord(rec)).map(([id]) => id);
     assert.deepEqual(invalid, [], `list() yielded corrupt records: ${invalid.join(", ")}`);
     assert.ok(yielded.some(([id]) => id === "good"));
+  });
+
+  test("listSync() (cleanup of synchronous stores) skips corrupt records too; async stores get none", () => {
+    const map = new Map<string, unknown>([["good", record({})], ["null", null], ["bad", {}]]);
+    const sync = gateway({
+      synchronous: true,
+      get: (id: string) => map.get(id),
+      set() {},
+      delete() {},
+      list: () => map.entries(),
+    } as unknown as Store).listSync();
+    assert.deepEqual([...sync!].map(([id]) => id), ["good"]);
+    assert.equal(gateway(toStore(koaRedisStore())).listSync(), undefined);
+  });
+
+  test("cleanup() on a synchronous store whose delete throws or rejects: a StoreError, no unhandled rejection", async () => {
+    for (const failure of ["throws", "rejects"] as const) {
+      let now = 1_767_225_600_000;
+      const inner = new MapStore({ now: () => now });
+      const store = {
+        synchronous: true as const,
+        get: (id: string) => inner.get(id),
+        set: (id: string, rec: StoredRecord, ttl: number) => inner.set(id, rec, ttl),
+        list: () => inner.list(),
+        delete(id: string) {
+          if (failure === "throws") throw new Error("disk on fire");
+          inner.delete(id);
+          return Promise.reject(new Error("disk on fire"));
+        },
+      };
+      const m = createSessions({
+        store,
+        keys: ["k".repeat(32)],
+        now: () => now,
+        logger: { warn() {} },
+      });
+      for (let i = 0; i < 3; i++) {
+        const s = m.open(null);
+        s.session.n = i;
+        await m.commit(s);
+      }
+      now += m.maxAge + 1;
+      await assert.rejects(m.cleanup(), StoreError, failure);
+    }
   });
 
   test("list() without store.list() is a TypeError", async () => {
