@@ -1,8 +1,8 @@
 /**
- * `npm run bench -- --profile`: runs the bare Hono server and unisession's on Node with the V8
- * CPU profiler on during the measured window of each HTTP workload, and prints where the server's
- * time goes: by area (unisession's src/ and adapters/, Hono, @hono/node-server, Node internals,
- * GC) and the top self-time functions.
+ * `npm run bench -- --profile`: runs the bare Hono, Koa and socket.io servers and unisession's on
+ * Node with the V8 CPU profiler on during the measured window of each workload, and prints where
+ * the server's time goes: by area (unisession's src/ and adapters/, the framework's packages, Node
+ * internals, GC) and the top self-time functions.
  * @module
  */
 import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
@@ -78,12 +78,13 @@ function summarize(file: string, cpuPerRequest: number): void {
 /** What is profiled: the bare server and unisession's, per workload. */
 const TARGETS: { file: string; framework: string; workloads: Workload[] }[] = [
   { file: "hono.ts", framework: "hono", workloads: ["A", "B", "C"] },
+  { file: "koa.ts", framework: "koa", workloads: ["A", "B", "C"] },
   { file: "socket_io.ts", framework: "socket.io", workloads: ["D"] },
 ];
 
 /**
- * Profiles the bare server and unisession (MapStore) on Node: Hono for workloads A, B and C,
- * socket.io for D (filtered by `workloads`).
+ * Profiles the bare server and unisession (MapStore) on Node: Hono and Koa for workloads A, B
+ * and C, socket.io for D (filtered by `workloads`).
  */
 export async function profileUnisession(
   settings: Settings,

@@ -7,7 +7,7 @@
  *   npm run bench -- deno/hono koa     only servers whose key contains one of the filters
  *                                      (keys: runtime/framework/variant; bare rows always run)
  *   npm run bench -- --workloads=AB    only some workloads (A read, B increment, C new, D socket)
- *   npm run bench -- --profile         CPU profile of unisession's Hono rows on Node
+ *   npm run bench -- --profile         CPU profile of unisession's Hono, Koa and socket.io rows on Node
  *   options: --warmup=S --duration=S --connections=N --write (RESULTS.md also for partial runs)
  * @module
  */
