@@ -38,11 +38,18 @@ import {
   describeError,
   SessionMissingError,
   SessionReadOnlyError,
-  SessionSerializationError,
 } from "../src/errors.ts";
 import type { SessionDestroyEvent, SessionSetEvent } from "../src/events.ts";
 import type { SessionManager } from "../src/manager.ts";
-import { defineKey, isReservedName, type SessionData } from "../src/session.ts";
+import {
+  applyChanges,
+  assertStorable,
+  draftChanges,
+  missing,
+  openDraft,
+  snapshot,
+} from "../src/socket_draft.ts";
+import type { SessionData } from "../src/session.ts";
 
 /**
  * The shape of session data seen by sockets (`socket.session`, `withSession`'s `ctx.session`).
@@ -320,40 +327,6 @@ interface Pending {
 }
 
 const attached = new WeakSet<object>();
-
-/** JSON of a value; undefined for what JSON drops (undefined, functions, symbols). */
-function toJson(value: unknown): string | undefined {
-  try {
-    return JSON.stringify(value);
-  } catch (err) {
-    throw new SessionSerializationError({ cause: err });
-  }
-}
-
-function deepFreeze<V>(value: V): V {
-  if (value !== null && typeof value === "object" && !Object.isFrozen(value)) {
-    Object.freeze(value);
-    for (const k of Object.keys(value)) deepFreeze((value as SessionData)[k]);
-  }
-  return value;
-}
-
-/** A private deep copy (JSON round trip, prototype-safe), deeply frozen. */
-function snapshot(data: object): Frozen {
-  const out: SessionData = {};
-  for (const k of Object.keys(data)) {
-    const j = toJson((data as SessionData)[k]);
-    if (j !== undefined) defineKey(out, k, JSON.parse(j));
-  }
-  return deepFreeze(out);
-}
-
-function missing<M>(onMissing: OnMissing<M> | undefined): M | Promise<M> {
-  if (onMissing instanceof Error) throw onMissing;
-  if (typeof onMissing === "function") return (onMissing as () => M | Promise<M>)();
-  if (onMissing !== undefined) return onMissing as M;
-  throw new SessionMissingError();
-}
 
 /** An Error for `next(err)`: socket.io sends `message` and `data` to the client. */
 function refusal(err: unknown): Error {
@@ -958,14 +931,7 @@ class SocketIOBridge<T extends object> implements SocketIOSessions {
       if (data === undefined && b.link) this.#gone(b.link, sid);
     }
     if (data === undefined) return missing(onMissing);
-    const before = new Map<string, string>();
-    const draft: SessionData = {};
-    for (const k of Object.keys(data)) {
-      const j = toJson((data as SessionData)[k]);
-      if (j === undefined) continue;
-      before.set(k, j);
-      defineKey(draft, k, JSON.parse(j));
-    }
+    const { draft, before } = openDraft(data);
     const ctx: { sessionId: string; session: SessionData | null; socket: Socket } = {
       sessionId: sid,
       session: draft,
@@ -978,36 +944,17 @@ class SocketIOBridge<T extends object> implements SocketIOSessions {
       await this.#m.destroyById(sid);
       return result;
     }
-    if (typeof after !== "object" || Array.isArray(after)) {
-      throw new TypeError("Cannot save session: ctx.session must be an object or null");
-    }
-    const set: [string, unknown][] = [];
-    const removed: string[] = [];
-    for (const k of Object.keys(after)) {
-      const j = toJson((after as SessionData)[k]);
-      if (j === undefined) {
-        if (before.has(k)) removed.push(k);
-      } else if (before.get(k) !== j) set.push([k, JSON.parse(j)]);
-    }
-    for (const k of before.keys()) if (!Object.hasOwn(after, k)) removed.push(k);
-    if (set.length === 0 && removed.length === 0) {
+    const changes = draftChanges(before, after);
+    if (changes.set.length === 0 && changes.removed.length === 0) {
       if (!this.#sealed) await this.#m.touchById(sid);
       return result;
     }
     if (this.#sealed) throw new SessionReadOnlyError();
-    for (const [k] of set) {
-      if (isReservedName(k)) {
-        throw new TypeError(`Cannot set session.${k}: the name is reserved by the session API`);
-      }
-    }
+    assertStorable(changes);
     this.#ownWrites.add(sid);
     let next: object | undefined;
     try {
-      next = await this.#m.update(sid, (d) => {
-        const target = d as SessionData;
-        for (const [k, v] of set) defineKey(target, k, v);
-        for (const k of removed) delete target[k];
-      });
+      next = await this.#m.update(sid, (d) => applyChanges(d as SessionData, changes));
     } finally {
       this.#ownWrites.delete(sid);
     }

@@ -38,16 +38,18 @@
 import type { Context } from "hono";
 import { HTTPException } from "hono/http-exception";
 import type { WSContext, WSEvents, WSMessageReceive } from "hono/ws";
-import {
-  describeError,
-  SessionMissingError,
-  SessionReadOnlyError,
-  SessionSerializationError,
-  StoreError,
-} from "../src/errors.ts";
+import { describeError, SessionReadOnlyError, StoreError } from "../src/errors.ts";
 import type { DestroyReason, SessionDestroyEvent, SessionSetEvent } from "../src/events.ts";
 import type { SessionManager } from "../src/manager.ts";
-import { defineKey, isReservedName, type SessionData } from "../src/session.ts";
+import {
+  applyChanges,
+  assertStorable,
+  draftChanges,
+  missing,
+  openDraft,
+  snapshot,
+} from "../src/socket_draft.ts";
+import type { SessionData } from "../src/session.ts";
 
 /** Session data of an untyped manager, as sockets see it: any JSON value under any key. */
 // deno-lint-ignore no-explicit-any
@@ -368,40 +370,6 @@ interface Pending {
 
 const OPEN = 1;
 
-/** JSON of a value; undefined for what JSON drops (undefined, functions, symbols). */
-function toJson(value: unknown): string | undefined {
-  try {
-    return JSON.stringify(value);
-  } catch (err) {
-    throw new SessionSerializationError({ cause: err });
-  }
-}
-
-function deepFreeze<V>(value: V): V {
-  if (value !== null && typeof value === "object" && !Object.isFrozen(value)) {
-    Object.freeze(value);
-    for (const k of Object.keys(value)) deepFreeze((value as SessionData)[k]);
-  }
-  return value;
-}
-
-/** A private deep copy (JSON round trip, prototype-safe), deeply frozen. */
-function snapshot(data: object): Frozen {
-  const out: SessionData = {};
-  for (const k of Object.keys(data)) {
-    const j = toJson((data as SessionData)[k]);
-    if (j !== undefined) defineKey(out, k, JSON.parse(j));
-  }
-  return deepFreeze(out);
-}
-
-function missing<M>(onMissing: OnMissing<M> | undefined): M | Promise<M> {
-  if (onMissing instanceof Error) throw onMissing;
-  if (typeof onMissing === "function") return (onMissing as () => M | Promise<M>)();
-  if (onMissing !== undefined) return onMissing as M;
-  throw new SessionMissingError();
-}
-
 function isValidCloseCode(code: unknown): code is number {
   return Number.isInteger(code) &&
     (code === 1000 || ((code as number) >= 3000 && (code as number) <= 4999));
@@ -425,6 +393,8 @@ class WebSocketBridge<T extends object> implements WebSocketSessions<AnySessionD
   readonly #bySession = new Map<string, Set<Link>>();
   readonly #pending = new Map<string, Pending>();
   readonly #running = new Set<Promise<void>>();
+  /** Sessions whose withSession write is in flight (their next local sessionSet is that write). */
+  readonly #ownWrites = new Set<string>();
 
   constructor(manager: SessionManager<T>, options: WebSocketSessionOptions) {
     this.#m = manager;
@@ -803,6 +773,9 @@ class WebSocketBridge<T extends object> implements WebSocketSessions<AnySessionD
       } else this.#refresh(link, true);
     }
     if (e.isNew && e.clientId !== undefined) this.#cancelPending(e.clientId);
+    // This process's own withSession write: its links get the written data as their snapshot,
+    // so re-reading it from the store would only repeat that (one event per registered write).
+    if (!e.remote && this.#ownWrites.delete(e.sessionId)) return;
     const links = this.#bySession.get(e.sessionId);
     if (links) { for (const l of [...links]) this.#refresh(l); }
   };
@@ -931,14 +904,7 @@ class WebSocketBridge<T extends object> implements WebSocketSessions<AnySessionD
       if (data === undefined && conn.link) this.#gone(conn.link, sid);
     }
     if (data === undefined) return missing(onMissing);
-    const before = new Map<string, string>();
-    const draft: SessionData = {};
-    for (const k of Object.keys(data)) {
-      const j = toJson((data as SessionData)[k]);
-      if (j === undefined) continue;
-      before.set(k, j);
-      defineKey(draft, k, JSON.parse(j));
-    }
+    const { draft, before } = openDraft(data);
     const ctx: { sessionId: string; session: SessionData | null; ws: SessionWebSocket } = {
       sessionId: sid,
       session: draft,
@@ -951,34 +917,21 @@ class WebSocketBridge<T extends object> implements WebSocketSessions<AnySessionD
       await this.#m.destroyById(sid);
       return result;
     }
-    if (typeof after !== "object" || Array.isArray(after)) {
-      throw new TypeError("Cannot save session: ctx.session must be an object or null");
-    }
-    const set: [string, unknown][] = [];
-    const removed: string[] = [];
-    for (const k of Object.keys(after)) {
-      const j = toJson((after as SessionData)[k]);
-      if (j === undefined) {
-        if (before.has(k)) removed.push(k);
-      } else if (before.get(k) !== j) set.push([k, JSON.parse(j)]);
-    }
-    for (const k of before.keys()) if (!Object.hasOwn(after, k)) removed.push(k);
-    if (set.length === 0 && removed.length === 0) {
+    const changes = draftChanges(before, after);
+    if (changes.set.length === 0 && changes.removed.length === 0) {
       // Socket activity keeps the session alive for HTTP too (rolling rule: rarely a write).
       if (!this.#sealed) await this.#m.touchById(sid);
       return result;
     }
     if (this.#sealed) throw new SessionReadOnlyError();
-    for (const [k] of set) {
-      if (isReservedName(k)) {
-        throw new TypeError(`Cannot set session.${k}: the name is reserved by the session API`);
-      }
+    assertStorable(changes);
+    this.#ownWrites.add(sid);
+    let next: object | undefined;
+    try {
+      next = await this.#m.update(sid, (d) => applyChanges(d as SessionData, changes));
+    } finally {
+      this.#ownWrites.delete(sid);
     }
-    const next = await this.#m.update(sid, (d) => {
-      const target = d as SessionData;
-      for (const [k, v] of set) defineKey(target, k, v);
-      for (const k of removed) delete target[k];
-    });
     if (next === undefined) {
       // Destroyed (or expired) while the handler ran: nothing was written.
       if (conn.link) this.#gone(conn.link, sid);

@@ -1,0 +1,111 @@
+/**
+ * The `withSession` steps shared by the socket adapters (socket.io, native WebSockets): a private
+ * draft of the session data for the handler, the top-level keys it changed, frozen snapshots and
+ * the `onMissing` policy. Runtime-neutral; not part of the public API.
+ * @module
+ */
+import { SessionMissingError, SessionSerializationError } from "./errors.ts";
+import { defineKey, isReservedName, type SessionData } from "./session.ts";
+
+/** JSON of a value; undefined for what JSON drops (undefined, functions, symbols). */
+export function toJson(value: unknown): string | undefined {
+  try {
+    return JSON.stringify(value);
+  } catch (err) {
+    throw new SessionSerializationError({ cause: err });
+  }
+}
+
+/** Freezes a value and everything reachable from it. */
+export function deepFreeze<V>(value: V): V {
+  if (value !== null && typeof value === "object" && !Object.isFrozen(value)) {
+    Object.freeze(value);
+    for (const k of Object.keys(value)) deepFreeze((value as SessionData)[k]);
+  }
+  return value;
+}
+
+/** A private deep copy (JSON round trip, prototype-safe), deeply frozen. */
+export function snapshot(data: object): Readonly<SessionData> {
+  const out: SessionData = {};
+  for (const k of Object.keys(data)) {
+    const j = toJson((data as SessionData)[k]);
+    if (j !== undefined) defineKey(out, k, JSON.parse(j));
+  }
+  return deepFreeze(out);
+}
+
+/**
+ * What `withSession` gives back without a session: an Error is thrown, a function is called, any
+ * other value is returned; without a policy, a {@linkcode SessionMissingError}.
+ */
+export function missing<M>(
+  onMissing: Error | (() => M | Promise<M>) | M | undefined,
+): M | Promise<M> {
+  if (onMissing instanceof Error) throw onMissing;
+  if (typeof onMissing === "function") return (onMissing as () => M | Promise<M>)();
+  if (onMissing !== undefined) return onMissing as M;
+  throw new SessionMissingError();
+}
+
+/** The handler's copy of the data, and the JSON of each key as read (to find its changes). */
+export interface Draft {
+  readonly draft: SessionData;
+  readonly before: ReadonlyMap<string, string>;
+}
+
+/** A deep, prototype-safe copy of `data` for a handler to change freely. */
+export function openDraft(data: object): Draft {
+  const before = new Map<string, string>();
+  const draft: SessionData = {};
+  for (const k of Object.keys(data)) {
+    const j = toJson((data as SessionData)[k]);
+    if (j === undefined) continue;
+    before.set(k, j);
+    defineKey(draft, k, JSON.parse(j));
+  }
+  return { draft, before };
+}
+
+/** The top-level keys a handler set (with private copies of their values) and removed. */
+export interface DraftChanges {
+  readonly set: [string, unknown][];
+  readonly removed: string[];
+}
+
+/**
+ * Compares what the handler left in `ctx.session` (an object; `null` is handled by the caller)
+ * with the draft as it was read.
+ * @throws {TypeError} when `after` is not a plain object, or sets a name the session API reserves
+ * @throws {SessionSerializationError} when a value cannot be serialised
+ */
+export function draftChanges(before: ReadonlyMap<string, string>, after: unknown): DraftChanges {
+  if (after === null || typeof after !== "object" || Array.isArray(after)) {
+    throw new TypeError("Cannot save session: ctx.session must be an object or null");
+  }
+  const set: [string, unknown][] = [];
+  const removed: string[] = [];
+  for (const k of Object.keys(after)) {
+    const j = toJson((after as SessionData)[k]);
+    if (j === undefined) {
+      if (before.has(k)) removed.push(k);
+    } else if (before.get(k) !== j) set.push([k, JSON.parse(j)]);
+  }
+  for (const k of before.keys()) if (!Object.hasOwn(after, k)) removed.push(k);
+  return { set, removed };
+}
+
+/** @throws {TypeError} when a changed key is a name the session API reserves */
+export function assertStorable(changes: DraftChanges): void {
+  for (const [k] of changes.set) {
+    if (isReservedName(k)) {
+      throw new TypeError(`Cannot set session.${k}: the name is reserved by the session API`);
+    }
+  }
+}
+
+/** Applies the changes to a copy of the stored data (inside `manager.update`). */
+export function applyChanges(target: SessionData, changes: DraftChanges): void {
+  for (const [k, v] of changes.set) defineKey(target, k, v);
+  for (const k of changes.removed) delete target[k];
+}
