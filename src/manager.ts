@@ -768,7 +768,7 @@ export class SessionManager<T extends object = SessionData> {
   async cleanup(): Promise<number> {
     const gateway = this.#gatewayOrThrow();
     const now = this.#o.now();
-    const sync = gateway.listSync();
+    const sync = gateway.listSync(now);
     let count = 0;
     if (sync) count = await this.#cleanupSync(gateway, sync, now);
     else {

@@ -144,9 +144,15 @@ export class MapStore implements Store {
     return next;
   }
 
-  /** Every record, expired ones included: cleanup decides by `expiresAt` and reports them. */
-  *list(): Iterable<[string, StoredRecord]> {
-    for (const [id, held] of this.#map) yield [id, recordOf(held)];
+  /**
+   * Every record, expired ones included: cleanup decides by `expiresAt` and reports them. With
+   * `expiredBy` (epoch ms), only the records expired by then: the rest are skipped without being
+   * decoded, so a cleanup that finds little to do stays cheap at a million sessions.
+   */
+  *list(expiredBy?: number): Iterable<[string, StoredRecord]> {
+    for (const [id, held] of this.#map) {
+      if (expiredBy === undefined || expiryOf(held) <= expiredBy) yield [id, recordOf(held)];
+    }
   }
 
   /** Removes every record. */

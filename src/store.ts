@@ -68,8 +68,13 @@ export interface Store {
   set(id: string, record: StoredRecord, ttlMs: number, ctx?: unknown): Awaitable<unknown>;
   /** Removes a record. */
   delete(id: string, ctx?: unknown): Awaitable<unknown>;
-  /** All records (for cleanup). */
-  list?(): AsyncIterable<[string, StoredRecord]> | Iterable<[string, StoredRecord]>;
+  /**
+   * All records (for cleanup). `expiredBy` (epoch ms) is a hint: records that do not expire by
+   * then may be left out, so a store that knows expiries without decoding records can skip them.
+   */
+  list?(
+    expiredBy?: number,
+  ): AsyncIterable<[string, StoredRecord]> | Iterable<[string, StoredRecord]>;
   /**
    * Atomic read-modify-write: calls `mutate` with the latest record (possibly more than once,
    * under optimistic concurrency) and writes its result to live until its `expiresAt`; does
@@ -484,15 +489,16 @@ export class StoreGateway {
    * Cleanup without a promise per record: the store's records as a synchronous iterable (corrupt
    * ones skipped), when the store is synchronous, lists synchronously and keeps no fallback user
    * index (whose updates are asynchronous). Otherwise undefined: use {@linkcode list}.
+   * `expiredBy` is passed on to the store as a hint (see {@linkcode Store.list}).
    * @throws {StoreError} when the store fails
    */
-  listSync(): Iterable<[string, StoredRecord]> | undefined {
+  listSync(expiredBy?: number): Iterable<[string, StoredRecord]> | undefined {
     if (!this.synchronous || this.#users || typeof this.store.list !== "function") {
       return undefined;
     }
     let iterable: unknown;
     try {
-      iterable = this.store.list();
+      iterable = this.store.list(expiredBy);
     } catch (err) {
       throw new StoreError("Cannot list sessions: store failed", { cause: err });
     }

@@ -41,7 +41,7 @@ async function request(
 }
 
 function manager(extra: SessionOptions = {}): { m: SessionManager; store: MapStore } {
-  const store = new MapStore();
+  const store = new MapStore(extra.now ? { now: extra.now } : {});
   return { m: createSessions({ store, keys: [KEY], logger: quiet, ...extra }), store };
 }
 

@@ -492,6 +492,20 @@ describe("MapStore", () => {
     assert.equal(store.size, 4, "expired records stay until cleanup");
   });
 
+  test("list(expiredBy) yields only the records expired by then; list() yields all", () => {
+    let now = 1_767_225_600_000;
+    const store = new MapStore({ now: () => now });
+    store.set("short", record({ v: 1 }), 1000);
+    store.set("long", record({ v: 2 }), 60_000);
+    store.set("gone", record({ v: 3 }), -1);
+    const ids = (it: Iterable<[string, StoredRecord]>) => [...it].map(([id]) => id).sort();
+    assert.deepEqual(ids(store.list()), ["gone", "long", "short"]);
+    assert.deepEqual(ids(store.list(now)), ["gone"]);
+    now += 1000;
+    assert.deepEqual(ids(store.list(now)), ["gone", "short"]);
+    assert.deepEqual(ids(store.list(now + 60_000)), ["gone", "long", "short"]);
+  });
+
   test("maxEntries below 1 is a RangeError", () => {
     assert.throws(() => new MapStore({ maxEntries: 0 }), RangeError);
     assert.throws(() => new MapStore({ maxEntries: Number.NaN }), RangeError);
