@@ -492,6 +492,80 @@ describe("MapStore", () => {
     assert.equal(store.size, 4, "expired records stay until cleanup");
   });
 
+  test("every record reads back as written, whichever shape the store holds it in", () => {
+    const now = 1_767_225_600_000;
+    const store = new MapStore({ now: () => now });
+    const ttl = 60_000;
+    const at = now + ttl;
+    const cases: [string, StoredRecord, number][] = [
+      // Compact shape: the manager's sessions and client mappings.
+      ["session", { data: { n: 1 }, expiresAt: at, createdAt: now }, ttl],
+      [
+        "with client",
+        { data: { a: "x y" }, expiresAt: at, createdAt: now - 5, clientId: "c1" },
+        ttl,
+      ],
+      ["mapping", { data: {}, expiresAt: at, createdAt: now, sid: "s1" }, ttl],
+      ["spaces in data", {
+        data: { " k ": " v ", deep: [{ x: " " }] },
+        expiresAt: at,
+        createdAt: 0,
+      }, ttl],
+      ["unicode", { data: { "é": "\u2028 ☃ \ud83d\ude00" }, expiresAt: at, createdAt: now }, ttl],
+      // Generic shape: anything else.
+      ["space in client", { data: {}, expiresAt: at, createdAt: now, clientId: "a b" }, ttl],
+      ["empty client", { data: {}, expiresAt: at, createdAt: now, clientId: "" }, ttl],
+      ["fractional createdAt", { data: {}, expiresAt: at, createdAt: now + 0.5 }, ttl],
+      ["negative createdAt", { data: {}, expiresAt: at, createdAt: -1 }, ttl],
+      ["far future", { data: {}, expiresAt: now + 2 ** 48, createdAt: now }, 2 ** 48],
+      ["other clock", { data: { n: 2 }, expiresAt: at + 7, createdAt: now }, ttl],
+      [
+        "csrf",
+        { data: {}, expiresAt: at, createdAt: now, csrf: "t", user: "u", flash: ["f"] },
+        ttl,
+      ],
+      ["maxAge", { data: {}, expiresAt: at, createdAt: now, maxAge: 5 }, ttl],
+    ];
+    for (const [id, rec, ttlMs] of cases) store.set(id, rec, ttlMs);
+    for (const [id, rec] of cases) assert.deepEqual(store.get(id), rec, id);
+    const listed = new Map(store.list());
+    for (const [id, rec] of cases) assert.deepEqual(listed.get(id), rec, `list: ${id}`);
+  });
+
+  test("expiry holds in both shapes: read as missing once due, listed as expired", () => {
+    let now = 1_767_225_600_000;
+    const store = new MapStore({ now: () => now });
+    store.set("compact", { data: {}, expiresAt: now + 1000, createdAt: now }, 1000);
+    store.set("generic", { data: {}, expiresAt: now + 1000, createdAt: now, csrf: "t" }, 1000);
+    store.set("forever", { data: {}, expiresAt: Infinity, createdAt: now }, Infinity);
+    now += 999;
+    assert.deepEqual([...store.list(now)].map(([id]) => id), []);
+    assert.ok(store.get("compact") && store.get("generic"));
+    now += 1;
+    assert.equal(store.get("compact"), undefined);
+    assert.equal(store.get("generic"), undefined);
+    assert.deepEqual([...store.list(now)].map(([id]) => id).sort(), ["compact", "generic"]);
+    now += 1e15;
+    assert.ok(store.get("forever"), "a record without expiry never expires");
+  });
+
+  test("data that JSON cannot hold is a SessionSerializationError, in either shape", () => {
+    const store = new MapStore();
+    const cyclic: Record<string, unknown> = {};
+    cyclic.self = cyclic;
+    const now = Date.now();
+    assert.throws(
+      () => store.set("a", { data: cyclic, expiresAt: now + 1000, createdAt: now }, 1000),
+      SessionSerializationError,
+    );
+    assert.throws(
+      () =>
+        store.set("b", { data: { n: 1n }, expiresAt: now + 7, createdAt: now, csrf: "t" }, 1000),
+      SessionSerializationError,
+    );
+    assert.equal(store.size, 0);
+  });
+
   test("list(expiredBy) yields only the records expired by then; list() yields all", () => {
     let now = 1_767_225_600_000;
     const store = new MapStore({ now: () => now });
