@@ -782,7 +782,6 @@ export class SessionManager<T extends object = SessionData> {
         await gateway.delete(id, undefined, rec);
         if (id.startsWith(CLIENT_PREFIX)) continue;
         count++;
-        this.#attached.delete(id);
         if (rec.clientId) await this.#unlinkClient(rec.clientId, id);
         this.#emitDestroy(id, rec.clientId, "expired");
       }
@@ -795,7 +794,7 @@ export class SessionManager<T extends object = SessionData> {
 
   /**
    * {@linkcode cleanup} on a synchronous store (MapStore): the same steps without a promise per
-   * record (1,000,000 expired sessions: 3.1 s → 1.8 s, `bench/mapstore_scale.ts`).
+   * record.
    */
   async #cleanupSync(
     gateway: StoreGateway,
@@ -820,7 +819,6 @@ export class SessionManager<T extends object = SessionData> {
         remove(id);
         if (id.startsWith(CLIENT_PREFIX)) continue;
         count++;
-        this.#attached.delete(id);
         if (rec.clientId) {
           const key = CLIENT_PREFIX + rec.clientId;
           if (gateway.getSync(key)?.sid === id) remove(key);
@@ -1264,7 +1262,7 @@ export class SessionManager<T extends object = SessionData> {
   }
 
   #emitDestroy(sessionId: string, clientId: string | undefined, reason: DestroyReason): void {
-    this.#debug(() => `session ${this.#tag(sessionId)} ended (${reason})`);
+    if (this.#o.debug) this.#debug(() => `session ${this.#tag(sessionId)} ended (${reason})`);
     this.#attached.delete(sessionId);
     if (this.#emitter.has("sessionDestroy")) {
       this.#emitter.emit("sessionDestroy", { clientId, sessionId, reason, remote: false });
