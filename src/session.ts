@@ -245,6 +245,11 @@ export class SessionState implements ProxyHandler<SessionData> {
   /** `csrfToken()` created the secret in this request: it must be saved. */
   csrfChanged = false;
 
+  /**
+   * Created by the manager's `open()` for each request; adapters do not construct it.
+   * @param host the manager that loads and commits this session
+   * @param init what the request's cookies said: the verified ids, their freshness, the context
+   */
   constructor(
     host: SessionHost,
     init: {
