@@ -84,7 +84,12 @@ export interface HonoSessionOptions {
 }
 
 /** Accessors installed once on Hono's Context prototype. */
-const states = new WeakMap<object, { manager: SessionManager; state: SessionState }>();
+/**
+ * The request's manager and state, on the context under a symbol (a WeakMap entry per request
+ * would cost an ephemeron in every garbage collection).
+ */
+const STATE = Symbol("unisession.state");
+type WithState = { [STATE]?: { manager: SessionManager; state: SessionState } };
 const patched = new WeakSet<object>();
 
 function installAccessors(c: Context): void {
@@ -107,7 +112,7 @@ function installAccessors(c: Context): void {
     Object.defineProperty(proto, name, {
       configurable: true,
       get(this: Context) {
-        const entry = states.get(this);
+        const entry = (this as WithState)[STATE];
         if (!entry) return undefined;
         return name === "clientId" ? entry.state.clientId : entry.manager.sessionIdOf(entry.state);
       },
@@ -215,7 +220,7 @@ export function session<T extends object = Session>(
   async function handle(c: Context, next: () => Promise<void>, state: SessionState): Promise<void> {
     const pending = manager.prepare(state);
     if (pending) await pending;
-    states.set(c, { manager, state });
+    (c as WithState)[STATE] = { manager, state };
     c.set("session", state.session as CoreSession<T>);
     await next();
     if (c.error) {
