@@ -2,7 +2,7 @@
  * unisession: one session for HTTP and WebSocket, on every JavaScript runtime.
  *
  * The core is web standards only: signed-id cookies (HMAC-SHA-256, key rotation) over a store, or
- * a stateless sealed cookie (iron-webcrypto); deep change tracking; rolling and absolute timeouts;
+ * a stateless sealed cookie (iron seals); deep change tracking; rolling and absolute timeouts;
  * regenerate, destroy, flash; bridge events. Adapters: `unisession/hono`, `unisession/koa`,
  * `unisession/socket.io`.
  *

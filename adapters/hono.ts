@@ -69,7 +69,7 @@ export interface HonoSessionOptions {
   secret?: string;
   /** Several secrets, newest first (rotation). Takes precedence over `secret`. */
   keys?: readonly string[];
-  /** Custom stateless encoder; iron-webcrypto by default. */
+  /** Custom stateless encoder; iron seals by default. */
   encoder?: SessionEncoder;
   /** External store (`Map`, `{ get, set, delete }`, or any store `toStore` accepts). */
   store?: StoreLike;

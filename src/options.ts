@@ -89,7 +89,7 @@ export interface SessionOptions {
   logger?: Logger;
   /** Log session decisions through `logger.debug` (no secrets). Default false. */
   debug?: boolean;
-  /** Stateless mode only: a custom encoder instead of iron-webcrypto. */
+  /** Stateless mode only: a custom encoder instead of iron seals. */
   encoder?: SessionEncoder;
   /** Clock in epoch ms (for tests). Default `Date.now`. */
   now?: () => number;

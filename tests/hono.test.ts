@@ -146,7 +146,7 @@ describe("hono-session README examples work as written (import line changed only
     const client = new Client(readmeApp({ secret: SECRET }));
     const login = await client.post("/login");
     const value = cookieOf(login)!.value;
-    assert.match(value, /^Fe26\.2\*/, "iron-webcrypto seal by default");
+    assert.match(value, /^Fe26\.2\*/, "an iron seal by default");
     assert.ok(!value.includes("userId"), "the data is encrypted"); // ("ada" alone can occur in random base64url)
     assert.equal((await client.get("/me")).body, "ada");
   });

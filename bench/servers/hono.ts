@@ -60,7 +60,7 @@ const LIBS: Record<string, () => Lib> = {
     middleware: unisession({ store: new Map(), secret: KEY }),
     ...cSession,
   }),
-  // unisession stateless: the session sealed into the cookie (iron-webcrypto).
+  // unisession stateless: the session sealed into the cookie (iron seal).
   "unisession-sealed": () => ({
     middleware: unisession(createSessions({ keys: [KEY] })),
     ...cSession,

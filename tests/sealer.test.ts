@@ -1,0 +1,140 @@
+// iron seals: unisession's own sealing (src/iron.ts) against iron-webcrypto in both directions,
+// and the refusals (tampering, wrong key, expiry, non-canonical spellings).
+import { describe, test } from "node:test";
+import assert from "node:assert/strict";
+import { defaults, seal as ironWebSeal, unseal as ironWebUnseal } from "iron-webcrypto";
+import { type IronKey, ironSeal, ironUnseal } from "../src/iron.ts";
+import { Sealer } from "../src/sealer.ts";
+import { utf8 } from "../src/encoding.ts";
+
+const SECRET = "a-secret-of-at-least-32-characters!!";
+const OTHER = "another-secret-of-at-least-32-chars!!";
+const key: IronKey = { id: "k1", secret: utf8(SECRET) };
+const ring = new Map([["k1", key]]);
+
+const VALUES: unknown[] = [
+  {},
+  { n: 1, s: "x" },
+  { deep: { list: [1, "two", null, true, { three: 3 }] } },
+  { text: 'é ☃ 😀 \u2028 " \\ *', empty: "" },
+  { big: "x".repeat(3000) },
+  [1, 2, 3],
+  "a string",
+  42,
+  null,
+];
+
+describe("iron seals", () => {
+  test("what unisession seals, iron-webcrypto unseals", async () => {
+    for (const value of VALUES) {
+      const sealed = await ironSeal(JSON.stringify(value), key);
+      assert.match(sealed, /^Fe26\.2\*k1\*[0-9a-f]{64}\*[\w-]+\*[\w-]+\*\*[0-9a-f]{64}\*[\w-]+$/);
+      assert.deepEqual(await ironWebUnseal(sealed, { k1: SECRET }, defaults), value);
+    }
+  });
+
+  test("what iron-webcrypto seals, unisession unseals", async () => {
+    for (const value of VALUES) {
+      const sealed = await ironWebSeal(value, { id: "k1", secret: SECRET }, defaults);
+      const json = await ironUnseal(sealed, ring);
+      assert.ok(json !== undefined, `unsealed ${JSON.stringify(value).slice(0, 40)}`);
+      assert.deepEqual(JSON.parse(json), value);
+    }
+  });
+
+  test("every seal is fresh: new salts and IV each time", async () => {
+    const a = await ironSeal("{}", key);
+    const b = await ironSeal("{}", key);
+    assert.notEqual(a, b);
+    const [pa, pb] = [a.split("*"), b.split("*")];
+    for (const i of [2, 3, 4, 6, 7]) assert.notEqual(pa[i], pb[i], `part ${i} differs`);
+  });
+
+  test("a changed character anywhere, a wrong key or a wrong shape is refused", async () => {
+    const sealed = await ironSeal(JSON.stringify({ user: "ada" }), key);
+    for (let i = 0; i < sealed.length; i++) {
+      const c = sealed[i]!;
+      if (c === "*") continue;
+      const swapped = c === "A" ? "B" : c === "0" ? "1" : "A";
+      const forged = sealed.slice(0, i) + swapped + sealed.slice(i + 1);
+      assert.equal(await ironUnseal(forged, ring), undefined, `position ${i}`);
+    }
+    const parts = sealed.split("*");
+    const other = new Map([["k1", { id: "k1", secret: utf8(OTHER) }]]);
+    assert.equal(await ironUnseal(sealed, other), undefined, "same id, other secret");
+    assert.equal(await ironUnseal(sealed, new Map()), undefined, "unknown id");
+    assert.equal(await ironUnseal(parts.slice(0, 7).join("*"), ring), undefined, "7 parts");
+    assert.equal(await ironUnseal(sealed + "*x", ring), undefined, "9 parts");
+    assert.equal(await ironUnseal(sealed.replace("Fe26.2", "Fe26.1"), ring), undefined);
+    assert.equal(await ironUnseal("", ring), undefined);
+    // A MAC with a stray trailing bit decodes to the same bytes elsewhere; here it is refused.
+    const mac = parts[7]!;
+    const last = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+    const bumped = last[(last.indexOf(mac.at(-1)!) + 1) % 64];
+    assert.equal(
+      await ironUnseal([...parts.slice(0, 7), mac.slice(0, -1) + bumped].join("*"), ring),
+      undefined,
+    );
+    assert.equal(
+      await ironUnseal(sealed, ring),
+      JSON.stringify({ user: "ada" }),
+      "the original still opens",
+    );
+  });
+
+  test("a seal with an expiration opens until it (plus iron's 60 s skew) has passed", async () => {
+    const sealed = await ironWebSeal({ a: 1 }, { id: "k1", secret: SECRET }, {
+      ...defaults,
+      ttl: 1000,
+    });
+    const expiry = Number(sealed.split("*")[5]);
+    assert.equal(await ironUnseal(sealed, ring, expiry + 59_000), '{"a":1}');
+    assert.equal(await ironUnseal(sealed, ring, expiry + 60_000), undefined);
+  });
+});
+
+describe("Sealer", () => {
+  test("seals with the first key, unseals with any key of the ring, flags the older ones stale", async () => {
+    const old = new Sealer([OTHER]);
+    const rotated = new Sealer([SECRET, OTHER]);
+    const before = await old.seal({ v: "old" });
+    assert.deepEqual(await rotated.unseal(before), { value: { v: "old" }, stale: true });
+    const now = await rotated.seal({ v: "new" });
+    assert.deepEqual(await rotated.unseal(now), { value: { v: "new" }, stale: false });
+    assert.equal(await old.unseal(now), undefined, "a retired key does not open new seals");
+  });
+
+  test("a repeated cookie is answered from memory, each time as a fresh copy", async () => {
+    const sealer = new Sealer([SECRET]);
+    const sealed = await sealer.seal({ list: [1] });
+    const first = (await sealer.unseal(sealed))!.value as { list: number[] };
+    first.list.push(2);
+    assert.deepEqual((await sealer.unseal(sealed))!.value, { list: [1] });
+  });
+
+  test("values without a JSON form are rejected with an error, not sealed", async () => {
+    const sealer = new Sealer([SECRET]);
+    await assert.rejects(sealer.seal(undefined), TypeError);
+    await assert.rejects(sealer.seal(() => 1), TypeError);
+    await assert.rejects(sealer.seal({ n: 1n }), TypeError);
+  });
+
+  test("anything that is not a seal of ours is no session, never an exception", async () => {
+    const sealer = new Sealer([SECRET]);
+    const foreign = await ironWebSeal("not ours", { id: "zz", secret: OTHER }, defaults);
+    for (
+      const input of [
+        undefined,
+        "",
+        "x",
+        "Fe26.2",
+        "Fe26.2*a b*",
+        "Fe26.2" + "*".repeat(7),
+        foreign,
+        "F".repeat(5000),
+      ]
+    ) {
+      assert.equal(await sealer.unseal(input), undefined, String(input).slice(0, 20));
+    }
+  });
+});
