@@ -2,6 +2,7 @@
 // MapStore specifics and the StoreGateway (timeouts, failures, corrupt records, atomic updates).
 import { describe, test } from "node:test";
 import assert from "node:assert/strict";
+import fc from "fast-check";
 import { testStoreConformance } from "../testing/store_conformance.ts";
 import { MapStore } from "../src/map_store.ts";
 import {
@@ -530,6 +531,47 @@ describe("MapStore", () => {
     for (const [id, rec] of cases) assert.deepEqual(store.get(id), rec, id);
     const listed = new Map(store.list());
     for (const [id, rec] of cases) assert.deepEqual(listed.get(id), rec, `list: ${id}`);
+  });
+
+  test("any JSON record reads back as written (property: 2,000 random records)", () => {
+    const now = 1_767_225_600_000;
+    const store = new MapStore({ now: () => now });
+    const id = fc.oneof(fc.string(), fc.constantFrom("a b", " ", "", "c1", "x".repeat(24)));
+    const time = fc.oneof(
+      fc.integer({ min: -1e3, max: 2 ** 50 }),
+      fc.double({ noNaN: true, noDefaultInfinity: true, min: -1e15, max: 1e15 }),
+      fc.constant(now),
+    );
+    const data = fc.dictionary(fc.string(), fc.jsonValue()) as fc.Arbitrary<
+      Record<string, unknown>
+    >;
+    const record = fc.record(
+      {
+        data,
+        ttl: fc.oneof(fc.constant(60_000), fc.integer({ min: 1, max: 2 ** 40 })),
+        createdAt: time,
+        clientId: id,
+        sid: id,
+        user: fc.string(),
+        csrf: fc.string(),
+        maxAge: fc.integer({ min: 1, max: 1e9 }),
+        sameExpiry: fc.boolean(),
+      },
+      { requiredKeys: ["data", "ttl", "createdAt", "sameExpiry"] },
+    );
+    fc.assert(
+      fc.property(record, ({ ttl, sameExpiry, ...fields }) => {
+        const rec = {
+          ...fields,
+          expiresAt: sameExpiry ? now + ttl : now + ttl - 1,
+        } as StoredRecord;
+        const expected = JSON.parse(JSON.stringify(rec)) as StoredRecord;
+        store.set("r", rec, ttl);
+        assert.deepEqual(store.get("r"), expected);
+        assert.deepEqual(new Map(store.list()).get("r"), expected);
+      }),
+      { numRuns: 2000, seed: 42 },
+    );
   });
 
   test("expiry holds in both shapes: read as missing once due, listed as expired", () => {
