@@ -22,6 +22,7 @@ const SALT_BYTES = 32;
 const IV_BYTES = 16;
 /** iron's `timestampSkewSec`, for seals that carry an expiration. */
 const SKEW_MS = 60_000;
+const decoder = new TextDecoder();
 
 /** A secret of the ring, with its id (`\w+`) as written into the seal. */
 export interface IronKey {
@@ -98,7 +99,7 @@ export async function ironUnseal(
       cipherKey,
       encrypted as BufferSource,
     );
-    return new TextDecoder().decode(plain);
+    return decoder.decode(plain);
   } catch {
     return undefined; // bad padding: only a key holder could have made this MAC
   }
