@@ -53,6 +53,7 @@ export { MapStore, type MapStoreOptions } from "./src/map_store.ts";
 export {
   type Awaitable,
   type BridgeStyleStore,
+  type ExpiredRecord,
   type HonoStyleStore,
   type KoaStyleStore,
   type RecordMutator,

@@ -50,7 +50,7 @@ import {
   SessionState,
 } from "./session.ts";
 import { CookieSigner, type IdCodec, Keyring, PlainIds } from "./signer.ts";
-import { type StoredRecord, type StoreEvent, StoreGateway } from "./store.ts";
+import { type ExpiredRecord, type StoredRecord, type StoreEvent, StoreGateway } from "./store.ts";
 import { USER_PREFIX } from "./user_index.ts";
 
 /** Store key prefix of client-id → session-id mappings (session ids never contain ':'). */
@@ -798,7 +798,7 @@ export class SessionManager<T extends object = SessionData> {
    */
   async #cleanupSync(
     gateway: StoreGateway,
-    records: Iterable<[string, StoredRecord]>,
+    records: Iterable<[string, ExpiredRecord]>,
     now: number,
   ): Promise<number> {
     let count = 0;
@@ -935,7 +935,7 @@ export class SessionManager<T extends object = SessionData> {
     }
   }
 
-  #expired(rec: StoredRecord, now: number): boolean {
+  #expired(rec: Pick<StoredRecord, "expiresAt" | "createdAt">, now: number): boolean {
     return rec.expiresAt <= now || rec.createdAt + this.#o.absoluteMaxAge <= now;
   }
 

@@ -4,7 +4,7 @@
  */
 import { SessionSerializationError } from "./errors.ts";
 import { OldestKey } from "./oldest_key.ts";
-import type { RecordMutator, Store, StoredRecord } from "./store.ts";
+import type { ExpiredRecord, RecordMutator, Store, StoredRecord } from "./store.ts";
 
 /** Options of {@linkcode MapStore}. */
 export interface MapStoreOptions {
@@ -63,7 +63,10 @@ function expiryOf(held: Held): number {
   return n;
 }
 
-function recordOf(held: Held): StoredRecord {
+function recordOf(held: Held): StoredRecord;
+function recordOf(held: Held, withData: false): ExpiredRecord;
+/** Decodes a held record; a compact one without its data when `withData` is false. */
+function recordOf(held: Held, withData = true): ExpiredRecord {
   if (held.charCodeAt(0) === OPEN_BRACKET) {
     const [expiry, record] = JSON.parse(held) as [number, StoredRecord];
     if (record.expiresAt === undefined) record.expiresAt = expiry;
@@ -73,11 +76,11 @@ function recordOf(held: Held): StoredRecord {
   const b = held.indexOf(" ", a + 1);
   const c = held.indexOf(" ", b + 1);
   const d = held.indexOf(" ", c + 1);
-  const record: StoredRecord = {
-    data: JSON.parse(held.slice(d + 1)),
+  const record: ExpiredRecord = {
     expiresAt: expiryOf(held),
     createdAt: parseInt(held.slice(a + 1, b), 36),
   };
+  if (withData) record.data = JSON.parse(held.slice(d + 1));
   if (c > b + 1) record.clientId = held.slice(b + 1, c);
   if (d > c + 1) record.sid = held.slice(c + 1, d);
   return record;
@@ -219,14 +222,18 @@ export class MapStore implements Store {
     return next;
   }
 
+  /** Every record, expired ones included: cleanup decides by `expiresAt` and reports them. */
+  *list(): Iterable<[string, StoredRecord]> {
+    for (const [id, held] of this.#map) yield [id, recordOf(held)];
+  }
+
   /**
-   * Every record, expired ones included: cleanup decides by `expiresAt` and reports them. With
-   * `expiredBy` (epoch ms), only the records expired by then: the rest are skipped without being
-   * decoded, so a cleanup that finds little to do stays cheap at a million sessions.
+   * The records expired by `expiredBy` (epoch ms), for cleanup: the others are skipped without
+   * being decoded, and the manager's sessions and client mappings come without their data.
    */
-  *list(expiredBy?: number): Iterable<[string, StoredRecord]> {
+  *listExpired(expiredBy: number): Iterable<[string, ExpiredRecord]> {
     for (const [id, held] of this.#map) {
-      if (expiredBy === undefined || expiryOf(held) <= expiredBy) yield [id, recordOf(held)];
+      if (expiryOf(held) <= expiredBy) yield [id, recordOf(held, false)];
     }
   }
 

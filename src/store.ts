@@ -7,6 +7,9 @@ import { SessionSerializationError, StoreError } from "./errors.ts";
 import { KeyedQueue } from "./keyed_queue.ts";
 import { RecordUserIndex } from "./user_index.ts";
 
+/** What cleanup reads of an expired record: all of it, except that `data` may be left out. */
+export type ExpiredRecord = Omit<StoredRecord, "data"> & { data?: StoredRecord["data"] };
+
 /** What a store keeps per session (and per client mapping). JSON-serialisable. */
 export interface StoredRecord {
   /** Session data. */
@@ -68,13 +71,14 @@ export interface Store {
   set(id: string, record: StoredRecord, ttlMs: number, ctx?: unknown): Awaitable<unknown>;
   /** Removes a record. */
   delete(id: string, ctx?: unknown): Awaitable<unknown>;
+  /** All records (for cleanup). */
+  list?(): AsyncIterable<[string, StoredRecord]> | Iterable<[string, StoredRecord]>;
   /**
-   * All records (for cleanup). `expiredBy` (epoch ms) is a hint: records that do not expire by
-   * then may be left out, so a store that knows expiries without decoding records can skip them.
+   * Synchronous stores: a cheaper cleanup. The records whose expiry has passed by `expiredBy`
+   * (epoch ms), with or without their `data` (cleanup does not read it), so a store that knows
+   * expiries without decoding records skips the others. Used instead of `list()` when present.
    */
-  list?(
-    expiredBy?: number,
-  ): AsyncIterable<[string, StoredRecord]> | Iterable<[string, StoredRecord]>;
+  listExpired?(expiredBy: number): Iterable<[string, ExpiredRecord]>;
   /**
    * Atomic read-modify-write: calls `mutate` with the latest record (possibly more than once,
    * under optimistic concurrency) and writes its result to live until its `expiresAt`; does
@@ -333,6 +337,14 @@ export function isStoredRecord(x: unknown): x is StoredRecord {
     (r.user === undefined || typeof r.user === "string");
 }
 
+/** True for what cleanup can act on: a record whose `data` may be missing (`listExpired`). */
+function isExpiredRecord(x: unknown): boolean {
+  if (x === null || typeof x !== "object") return false;
+  const r = x as ExpiredRecord;
+  return (r.data === undefined || isStoredRecord(r)) && Number.isFinite(r.expiresAt) &&
+    Number.isFinite(r.createdAt) && (r.user === undefined || typeof r.user === "string");
+}
+
 /** Options of the {@linkcode StoreGateway}. */
 export interface GatewayOptions {
   /** Milliseconds before a pending store call fails with a StoreError (0 = never). */
@@ -486,31 +498,35 @@ export class StoreGateway {
   }
 
   /**
-   * Cleanup without a promise per record: the store's records as a synchronous iterable (corrupt
-   * ones skipped), when the store is synchronous, lists synchronously and keeps no fallback user
-   * index (whose updates are asynchronous). Otherwise undefined: use {@linkcode list}.
-   * `expiredBy` is passed on to the store as a hint (see {@linkcode Store.list}).
+   * Cleanup without a promise per record, when the store is synchronous and keeps no fallback
+   * user index (whose updates are asynchronous): the records expired by `expiredBy` if the store
+   * has `listExpired`, else all its records (corrupt ones skipped either way). Otherwise
+   * undefined: use {@linkcode list}.
    * @throws {StoreError} when the store fails
    */
-  listSync(expiredBy?: number): Iterable<[string, StoredRecord]> | undefined {
-    if (!this.synchronous || this.#users || typeof this.store.list !== "function") {
-      return undefined;
-    }
+  listSync(expiredBy: number): Iterable<[string, ExpiredRecord]> | undefined {
+    const store = this.store;
+    if (!this.synchronous || this.#users) return undefined;
+    const expiredOnly = typeof store.listExpired === "function";
+    if (!expiredOnly && typeof store.list !== "function") return undefined;
     let iterable: unknown;
     try {
-      iterable = this.store.list(expiredBy);
+      iterable = expiredOnly ? store.listExpired!(expiredBy) : store.list!();
     } catch (err) {
       throw new StoreError("Cannot list sessions: store failed", { cause: err });
     }
-    const it = iterable as Iterable<[string, StoredRecord]>;
+    const it = iterable as Iterable<[string, ExpiredRecord]>;
     if (typeof it?.[Symbol.iterator] !== "function") return undefined;
-    return this.#validSync(it);
+    return this.#validSync(it, expiredOnly ? isExpiredRecord : isStoredRecord);
   }
 
-  *#validSync(iterable: Iterable<[string, StoredRecord]>): Iterable<[string, StoredRecord]> {
+  *#validSync(
+    iterable: Iterable<[string, ExpiredRecord]>,
+    valid: (x: unknown) => boolean,
+  ): Iterable<[string, ExpiredRecord]> {
     try {
       for (const entry of iterable) {
-        if (isStoredRecord(entry[1])) yield entry;
+        if (valid(entry[1])) yield entry;
         else if (entry[1] !== undefined && entry[1] !== null) this.#opts.onCorrupt("list");
       }
     } catch (err) {

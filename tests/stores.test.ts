@@ -581,12 +581,12 @@ describe("MapStore", () => {
     store.set("generic", { data: {}, expiresAt: now + 1000, createdAt: now, csrf: "t" }, 1000);
     store.set("forever", { data: {}, expiresAt: Infinity, createdAt: now }, Infinity);
     now += 999;
-    assert.deepEqual([...store.list(now)].map(([id]) => id), []);
+    assert.deepEqual([...store.listExpired(now)].map(([id]) => id), []);
     assert.ok(store.get("compact") && store.get("generic"));
     now += 1;
     assert.equal(store.get("compact"), undefined);
     assert.equal(store.get("generic"), undefined);
-    assert.deepEqual([...store.list(now)].map(([id]) => id).sort(), ["compact", "generic"]);
+    assert.deepEqual([...store.listExpired(now)].map(([id]) => id).sort(), ["compact", "generic"]);
     now += 1e15;
     assert.ok(store.get("forever"), "a record without expiry never expires");
   });
@@ -608,18 +608,37 @@ describe("MapStore", () => {
     assert.equal(store.size, 0);
   });
 
-  test("list(expiredBy) yields only the records expired by then; list() yields all", () => {
+  test("listExpired(by) yields only the records expired by then, compact ones without data", () => {
     let now = 1_767_225_600_000;
     const store = new MapStore({ now: () => now });
-    store.set("short", record({ v: 1 }), 1000);
-    store.set("long", record({ v: 2 }), 60_000);
-    store.set("gone", record({ v: 3 }), -1);
-    const ids = (it: Iterable<[string, StoredRecord]>) => [...it].map(([id]) => id).sort();
-    assert.deepEqual(ids(store.list()), ["gone", "long", "short"]);
-    assert.deepEqual(ids(store.list(now)), ["gone"]);
+    const rec = (v: number, ttl: number): StoredRecord => ({
+      data: { v },
+      expiresAt: now + ttl,
+      createdAt: now,
+    });
+    store.set("short", rec(1, 1000), 1000);
+    store.set("long", rec(2, 60_000), 60_000);
+    store.set("gone", rec(3, -1), -1);
+    store.set("other", { ...rec(4, -1), csrf: "t" }, -1);
+    const ids = (it: Iterable<[string, unknown]>) => [...it].map(([id]) => id).sort();
+    assert.deepEqual(ids(store.list()), ["gone", "long", "other", "short"]);
+    assert.deepEqual(ids(store.listExpired(now)), ["gone", "other"]);
+    const start = now;
     now += 1000;
-    assert.deepEqual(ids(store.list(now)), ["gone", "short"]);
-    assert.deepEqual(ids(store.list(now + 60_000)), ["gone", "long", "short"]);
+    assert.deepEqual(ids(store.listExpired(now)), ["gone", "other", "short"]);
+    const listed = new Map(store.listExpired(now + 60_000));
+    assert.deepEqual(ids(listed), ["gone", "long", "other", "short"]);
+    assert.deepEqual(
+      listed.get("long"),
+      { expiresAt: start + 60_000, createdAt: start },
+      "the manager's shape comes without data",
+    );
+    assert.deepEqual(listed.get("other"), {
+      ...rec(4, -1),
+      createdAt: start,
+      expiresAt: start - 1,
+      csrf: "t",
+    });
   });
 
   test("maxEntries below 1 is a RangeError", () => {
@@ -843,9 +862,37 @@ describe("StoreGateway", () => {
       set() {},
       delete() {},
       list: () => map.entries(),
-    } as unknown as Store).listSync();
+    } as unknown as Store).listSync(Date.now());
     assert.deepEqual([...sync!].map(([id]) => id), ["good"]);
-    assert.equal(gateway(toStore(koaRedisStore())).listSync(), undefined);
+    assert.equal(gateway(toStore(koaRedisStore())).listSync(Date.now()), undefined);
+  });
+
+  test("listSync() through listExpired(): records without data pass, corrupt ones are skipped", () => {
+    const now = Date.now();
+    const entries: [string, unknown][] = [
+      ["header", { expiresAt: now, createdAt: now, clientId: "c" }],
+      ["whole", record({ a: 1 })],
+      ["bad data", { data: "x", expiresAt: now, createdAt: now }],
+      ["bad time", { expiresAt: "soon", createdAt: now }],
+      ["bad user", { expiresAt: now, createdAt: now, user: 7 }],
+      ["null", null],
+    ];
+    let asked: number | undefined;
+    const listed = gateway({
+      synchronous: true,
+      get: () => undefined,
+      set() {},
+      delete() {},
+      list: () => {
+        throw new Error("list() must not be used when listExpired() exists");
+      },
+      listExpired: (by: number) => {
+        asked = by;
+        return entries;
+      },
+    } as unknown as Store).listSync(now);
+    assert.deepEqual([...listed!].map(([id]) => id), ["header", "whole"]);
+    assert.equal(asked, now);
   });
 
   test("cleanup() on a synchronous store whose delete throws or rejects: a StoreError, no unhandled rejection", async () => {
