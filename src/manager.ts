@@ -770,7 +770,7 @@ export class SessionManager<T extends object = SessionData> {
     const now = this.#o.now();
     const sync = gateway.listSync(now);
     let count = 0;
-    if (sync) count = await this.#cleanupSync(gateway, sync, now);
+    if (sync) count = await this.#cleanupSync(gateway, sync.records, sync.taken, now);
     else {
       for await (const [id, rec] of gateway.list()) {
         if (id.startsWith(USER_PREFIX)) {
@@ -794,11 +794,12 @@ export class SessionManager<T extends object = SessionData> {
 
   /**
    * {@linkcode cleanup} on a synchronous store (MapStore): the same steps without a promise per
-   * record.
+   * record, over the records the store took (removed already) or listed.
    */
   async #cleanupSync(
     gateway: StoreGateway,
     records: Iterable<[string, ExpiredRecord]>,
+    taken: boolean,
     now: number,
   ): Promise<number> {
     let count = 0;
@@ -812,11 +813,14 @@ export class SessionManager<T extends object = SessionData> {
     try {
       for (const [id, rec] of records) {
         if (id.startsWith(USER_PREFIX)) {
-          if (rec.expiresAt <= now) remove(id);
+          if (!taken && rec.expiresAt <= now) remove(id);
           continue;
         }
-        if (!this.#expired(rec, now)) continue;
-        remove(id);
+        // Taken records are gone already: the store's clock expired them.
+        if (!taken) {
+          if (!this.#expired(rec, now)) continue;
+          remove(id);
+        }
         if (id.startsWith(CLIENT_PREFIX)) continue;
         count++;
         if (rec.clientId) {

@@ -74,11 +74,12 @@ export interface Store {
   /** All records (for cleanup). */
   list?(): AsyncIterable<[string, StoredRecord]> | Iterable<[string, StoredRecord]>;
   /**
-   * Synchronous stores: a cheaper cleanup. The records whose expiry has passed by `expiredBy`
-   * (epoch ms), with or without their `data` (cleanup does not read it), so a store that knows
-   * expiries without decoding records skips the others. Used instead of `list()` when present.
+   * Synchronous stores: a cheaper cleanup. Removes the records whose expiry has passed by
+   * `expiredBy` (epoch ms) and returns them, with or without their `data` (cleanup does not read
+   * it), so cleanup needs one pass and no delete per record. Used instead of `list()` when
+   * present; cleanup reports each record returned as expired.
    */
-  listExpired?(expiredBy: number): Iterable<[string, ExpiredRecord]>;
+  takeExpired?(expiredBy: number): Iterable<[string, ExpiredRecord]>;
   /**
    * Atomic read-modify-write: calls `mutate` with the latest record (possibly more than once,
    * under optimistic concurrency) and writes its result to live until its `expiresAt`; does
@@ -337,7 +338,7 @@ export function isStoredRecord(x: unknown): x is StoredRecord {
     (r.user === undefined || typeof r.user === "string");
 }
 
-/** True for what cleanup can act on: a record whose `data` may be missing (`listExpired`). */
+/** True for what cleanup can act on: a record whose `data` may be missing (`takeExpired`). */
 function isExpiredRecord(x: unknown): boolean {
   if (x === null || typeof x !== "object") return false;
   const r = x as ExpiredRecord;
@@ -499,25 +500,27 @@ export class StoreGateway {
 
   /**
    * Cleanup without a promise per record, when the store is synchronous and keeps no fallback
-   * user index (whose updates are asynchronous): the records expired by `expiredBy` if the store
-   * has `listExpired`, else all its records (corrupt ones skipped either way). Otherwise
-   * undefined: use {@linkcode list}.
+   * user index (whose updates are asynchronous): the records the store's `takeExpired` removed
+   * (`taken: true`), else all its records from `list()` (corrupt ones skipped either way).
+   * Otherwise undefined: use {@linkcode list}.
    * @throws {StoreError} when the store fails
    */
-  listSync(expiredBy: number): Iterable<[string, ExpiredRecord]> | undefined {
+  listSync(
+    expiredBy: number,
+  ): { records: Iterable<[string, ExpiredRecord]>; taken: boolean } | undefined {
     const store = this.store;
     if (!this.synchronous || this.#users) return undefined;
-    const expiredOnly = typeof store.listExpired === "function";
-    if (!expiredOnly && typeof store.list !== "function") return undefined;
+    const taken = typeof store.takeExpired === "function";
+    if (!taken && typeof store.list !== "function") return undefined;
     let iterable: unknown;
     try {
-      iterable = expiredOnly ? store.listExpired!(expiredBy) : store.list!();
+      iterable = taken ? store.takeExpired!(expiredBy) : store.list!();
     } catch (err) {
       throw new StoreError("Cannot list sessions: store failed", { cause: err });
     }
     const it = iterable as Iterable<[string, ExpiredRecord]>;
     if (typeof it?.[Symbol.iterator] !== "function") return undefined;
-    return this.#validSync(it, expiredOnly ? isExpiredRecord : isStoredRecord);
+    return { records: this.#validSync(it, taken ? isExpiredRecord : isStoredRecord), taken };
   }
 
   *#validSync(

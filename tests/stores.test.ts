@@ -581,12 +581,12 @@ describe("MapStore", () => {
     store.set("generic", { data: {}, expiresAt: now + 1000, createdAt: now, csrf: "t" }, 1000);
     store.set("forever", { data: {}, expiresAt: Infinity, createdAt: now }, Infinity);
     now += 999;
-    assert.deepEqual([...store.listExpired(now)].map(([id]) => id), []);
+    assert.deepEqual([...store.takeExpired(now)].map(([id]) => id), []);
     assert.ok(store.get("compact") && store.get("generic"));
     now += 1;
     assert.equal(store.get("compact"), undefined);
     assert.equal(store.get("generic"), undefined);
-    assert.deepEqual([...store.listExpired(now)].map(([id]) => id).sort(), ["compact", "generic"]);
+    assert.deepEqual([...store.takeExpired(now)].map(([id]) => id).sort(), ["compact", "generic"]);
     now += 1e15;
     assert.ok(store.get("forever"), "a record without expiry never expires");
   });
@@ -608,7 +608,7 @@ describe("MapStore", () => {
     assert.equal(store.size, 0);
   });
 
-  test("listExpired(by) yields only the records expired by then, compact ones without data", () => {
+  test("takeExpired(by) removes and returns the records expired by then, compact ones without data", () => {
     let now = 1_767_225_600_000;
     const store = new MapStore({ now: () => now });
     const rec = (v: number, ttl: number): StoredRecord => ({
@@ -620,25 +620,43 @@ describe("MapStore", () => {
     store.set("long", rec(2, 60_000), 60_000);
     store.set("gone", rec(3, -1), -1);
     store.set("other", { ...rec(4, -1), csrf: "t" }, -1);
-    const ids = (it: Iterable<[string, unknown]>) => [...it].map(([id]) => id).sort();
-    assert.deepEqual(ids(store.list()), ["gone", "long", "other", "short"]);
-    assert.deepEqual(ids(store.listExpired(now)), ["gone", "other"]);
     const start = now;
+    const taken = new Map(store.takeExpired(now));
+    assert.deepEqual([...taken.keys()].sort(), ["gone", "other"]);
+    assert.deepEqual(taken.get("gone"), { expiresAt: start - 1, createdAt: start }, "no data");
+    assert.deepEqual(taken.get("other"), { ...rec(4, -1), csrf: "t" }, "generic shape: whole");
+    assert.deepEqual([...store.list()].map(([id]) => id).sort(), ["long", "short"]);
     now += 1000;
-    assert.deepEqual(ids(store.listExpired(now)), ["gone", "other", "short"]);
-    const listed = new Map(store.listExpired(now + 60_000));
-    assert.deepEqual(ids(listed), ["gone", "long", "other", "short"]);
-    assert.deepEqual(
-      listed.get("long"),
-      { expiresAt: start + 60_000, createdAt: start },
-      "the manager's shape comes without data",
-    );
-    assert.deepEqual(listed.get("other"), {
-      ...rec(4, -1),
+    assert.deepEqual([...store.takeExpired(now)].map(([id]) => id), ["short"]);
+    assert.deepEqual([...store.takeExpired(now)], [], "nothing is taken twice");
+    assert.equal(store.size, 1);
+    assert.deepEqual(store.get("long"), {
+      data: { v: 2 },
+      expiresAt: start + 60_000,
       createdAt: start,
-      expiresAt: start - 1,
-      csrf: "t",
     });
+  });
+
+  test("takeExpired() that removes most records keeps the survivors, their order and user index", () => {
+    let now = 1_767_225_600_000;
+    const store = new MapStore({ now: () => now, maxEntries: 10 });
+    for (let i = 0; i < 8; i++) {
+      store.set(`old${i}`, { data: {}, expiresAt: now + 10, createdAt: now, user: "u1" }, 10);
+    }
+    store.set("keep1", { data: { k: 1 }, expiresAt: now + 1e6, createdAt: now, user: "u2" }, 1e6);
+    store.set("keep2", { data: { k: 2 }, expiresAt: now + 1e6, createdAt: now }, 1e6);
+    now += 10;
+    assert.equal([...store.takeExpired(now)].length, 8);
+    assert.deepEqual([...store.list()].map(([id]) => id), ["keep1", "keep2"]);
+    assert.deepEqual(store.listUser("u1"), []);
+    assert.deepEqual(store.listUser("u2").map(([id]) => id), ["keep1"]);
+    // Eviction still takes the least recently written survivor first.
+    for (let i = 0; i < 9; i++) {
+      store.set(`new${i}`, { data: {}, expiresAt: now + 1e6, createdAt: now }, 1e6);
+    }
+    assert.equal(store.size, 10);
+    assert.equal(store.get("keep1"), undefined);
+    assert.ok(store.get("keep2"));
   });
 
   test("maxEntries below 1 is a RangeError", () => {
@@ -863,11 +881,12 @@ describe("StoreGateway", () => {
       delete() {},
       list: () => map.entries(),
     } as unknown as Store).listSync(Date.now());
-    assert.deepEqual([...sync!].map(([id]) => id), ["good"]);
+    assert.equal(sync!.taken, false);
+    assert.deepEqual([...sync!.records].map(([id]) => id), ["good"]);
     assert.equal(gateway(toStore(koaRedisStore())).listSync(Date.now()), undefined);
   });
 
-  test("listSync() through listExpired(): records without data pass, corrupt ones are skipped", () => {
+  test("listSync() through takeExpired(): records without data pass, corrupt ones are skipped", () => {
     const now = Date.now();
     const entries: [string, unknown][] = [
       ["header", { expiresAt: now, createdAt: now, clientId: "c" }],
@@ -884,14 +903,15 @@ describe("StoreGateway", () => {
       set() {},
       delete() {},
       list: () => {
-        throw new Error("list() must not be used when listExpired() exists");
+        throw new Error("list() must not be used when takeExpired() exists");
       },
-      listExpired: (by: number) => {
+      takeExpired: (by: number) => {
         asked = by;
         return entries;
       },
     } as unknown as Store).listSync(now);
-    assert.deepEqual([...listed!].map(([id]) => id), ["header", "whole"]);
+    assert.equal(listed!.taken, true);
+    assert.deepEqual([...listed!.records].map(([id]) => id), ["header", "whole"]);
     assert.equal(asked, now);
   });
 
