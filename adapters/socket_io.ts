@@ -42,12 +42,12 @@ import {
 import type { SessionDestroyEvent, SessionSetEvent } from "../src/events.ts";
 import type { SessionManager } from "../src/manager.ts";
 import {
-  applyChanges,
   assertStorable,
   draftChanges,
   missing,
   openDraft,
   snapshot,
+  writeChanges,
 } from "../src/socket_draft.ts";
 import type { SessionData } from "../src/session.ts";
 
@@ -951,13 +951,7 @@ class SocketIOBridge<T extends object> implements SocketIOSessions {
     }
     if (this.#sealed) throw new SessionReadOnlyError();
     assertStorable(changes);
-    this.#ownWrites.add(sid);
-    let next: object | undefined;
-    try {
-      next = await this.#m.update(sid, (d) => applyChanges(d as SessionData, changes));
-    } finally {
-      this.#ownWrites.delete(sid);
-    }
+    const next = await writeChanges(this.#m, this.#ownWrites, sid, changes);
     if (next === undefined) {
       // Destroyed (or expired) while the handler ran: nothing was written.
       if (b.link) this.#gone(b.link, sid);

@@ -5,6 +5,7 @@
  * @module
  */
 import { SessionMissingError, SessionSerializationError } from "./errors.ts";
+import type { SessionManager } from "./manager.ts";
 import { defineKey, isReservedName, type SessionData } from "./session.ts";
 
 /** JSON of a value; undefined for what JSON drops (undefined, functions, symbols). */
@@ -108,4 +109,23 @@ export function assertStorable(changes: DraftChanges): void {
 export function applyChanges(target: SessionData, changes: DraftChanges): void {
   for (const [k, v] of changes.set) defineKey(target, k, v);
   for (const k of changes.removed) delete target[k];
+}
+
+/**
+ * Writes the changes atomically through `manager.update`, with `sid` in `ownWrites` while the
+ * write is in flight, so the adapter knows the `sessionSet` it raises is its own.
+ * @returns the data written, or undefined when the session was gone
+ */
+export async function writeChanges(
+  manager: SessionManager<object>,
+  ownWrites: Set<string>,
+  sid: string,
+  changes: DraftChanges,
+): Promise<object | undefined> {
+  ownWrites.add(sid);
+  try {
+    return await manager.update(sid, (d) => applyChanges(d as SessionData, changes));
+  } finally {
+    ownWrites.delete(sid);
+  }
 }
