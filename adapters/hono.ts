@@ -83,7 +83,6 @@ export interface HonoSessionOptions {
   onInvalid?: SessionOptions["onInvalid"];
 }
 
-/** Accessors installed once on Hono's Context prototype. */
 /**
  * The request's manager and state, on the context under a symbol (a WeakMap entry per request
  * would cost an ephemeron in every garbage collection).
@@ -92,6 +91,7 @@ const STATE = Symbol("unisession.state");
 type WithState = { [STATE]?: { manager: SessionManager; state: SessionState } };
 const patched = new WeakSet<object>();
 
+/** Accessors installed once on Hono's Context prototype. */
 function installAccessors(c: Context): void {
   const proto = Object.getPrototypeOf(c) as object;
   if (patched.has(proto)) return;

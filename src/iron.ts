@@ -14,7 +14,7 @@ import { sha1 } from "@noble/hashes/legacy.js";
 import { pbkdf2 } from "@noble/hashes/pbkdf2.js";
 import { sha256 } from "@noble/hashes/sha2.js";
 import { bytesToHex } from "@noble/hashes/utils.js";
-import { decodeBase64Url, encodeBase64Url, utf8 } from "./encoding.ts";
+import { decodeBase64Url, encodeBase64Url, timingSafeEqual, utf8 } from "./encoding.ts";
 
 const PREFIX = "Fe26.2";
 /** Bytes of each salt (iron's `saltBits: 256`), written as hex. */
@@ -85,13 +85,11 @@ export async function ironUnseal(
   }
   const iv = decodeBase64Url(ivPart);
   const encrypted = decodeBase64Url(encryptedPart);
-  const mac = decodeBase64Url(macPart);
-  if (iv?.length !== IV_BYTES || encrypted === undefined || mac?.length !== 32) return undefined;
+  if (iv?.length !== IV_BYTES || encrypted === undefined) return undefined;
   const base = sealed.slice(0, sealed.length - macSalt.length - macPart.length - 2);
   const expected = hmac(sha256, derive(key.secret, macSalt), utf8(base));
-  let diff = 0;
-  for (let i = 0; i < 32; i++) diff |= expected[i]! ^ mac[i]!;
-  if (diff !== 0) return undefined;
+  // Our canonical spelling of the MAC: any other spelling of the same bytes is refused too.
+  if (!timingSafeEqual(encodeBase64Url(expected), macPart)) return undefined;
   try {
     const cipherKey = await aesKey(derive(key.secret, encryptionSalt), "decrypt");
     const plain = await crypto.subtle.decrypt(

@@ -916,9 +916,12 @@ export class SessionManager<T extends object = SessionData> {
     return { raw, sid, cid, rawCid };
   }
 
-  /** A debug line (the `debug` option); ids appear only as a salted hash. */
-  #debug(message: () => string): void {
-    if (this.#o.debug) this.#o.logger.debug?.(`unisession: ${message()}`);
+  /**
+   * A debug line; callers check `this.#o.debug` first, so no message is built when it is off.
+   * Ids appear only as a salted hash (`#tag`).
+   */
+  #debug(message: string): void {
+    this.#o.logger.debug?.(`unisession: ${message}`);
   }
 
   /** A short salted hash of an id, for debug lines: stable within this process, useless outside. */
@@ -929,7 +932,7 @@ export class SessionManager<T extends object = SessionData> {
   }
 
   #invalid(reason: InvalidReason, ctx: unknown): void {
-    this.#debug(() => `no session (${reason})`);
+    if (this.#o.debug) this.#debug(`no session (${reason})`);
     if (this.#o.onInvalid) {
       try {
         this.#o.onInvalid(reason, ctx);
@@ -1100,7 +1103,7 @@ export class SessionManager<T extends object = SessionData> {
     const write = state.isNew || keys.length > 0 || flashChanged || halfGone || clientChanged ||
       state.renewRequested || state.forceSave || state.csrfChanged;
     if (!write) {
-      this.#debug(() => `session ${this.#tag(state.id)} unchanged: no write`);
+      if (this.#o.debug) this.#debug(`session ${this.#tag(state.id)} unchanged: no write`);
       if (state.stale && record) await this.#issue(state, out, record);
       return;
     }
@@ -1121,7 +1124,7 @@ export class SessionManager<T extends object = SessionData> {
       id = state.id ??= generateUid();
       await gateway.set(id, next, next.expiresAt - now, state.ctx);
       if (state.clientId !== undefined) await this.#linkClient(state.clientId, id, now);
-      this.#debug(() => `created session ${this.#tag(id)}`);
+      if (this.#o.debug) this.#debug(`created session ${this.#tag(id)}`);
       this.#emitSet(id, state.clientId, true);
     } else {
       const removed = keys.filter((k) => !Object.hasOwn(state.data, k));
@@ -1143,11 +1146,10 @@ export class SessionManager<T extends object = SessionData> {
         return;
       }
       if (clientChanged) await this.#linkClient(state.clientId!, id!, now);
-      this.#debug(() =>
-        `saved session ${this.#tag(id)}: ${keys.length} changed key(s)${
-          halfGone || state.renewRequested ? ", renewed" : ""
-        }`
-      );
+      if (this.#o.debug) {
+        const renewed = halfGone || state.renewRequested ? ", renewed" : "";
+        this.#debug(`saved session ${this.#tag(id)}: ${keys.length} changed key(s)${renewed}`);
+      }
       this.#emitSet(id!, state.clientId, false);
       next.expiresAt = saved.expiresAt;
     }
@@ -1266,7 +1268,7 @@ export class SessionManager<T extends object = SessionData> {
   }
 
   #emitDestroy(sessionId: string, clientId: string | undefined, reason: DestroyReason): void {
-    if (this.#o.debug) this.#debug(() => `session ${this.#tag(sessionId)} ended (${reason})`);
+    if (this.#o.debug) this.#debug(`session ${this.#tag(sessionId)} ended (${reason})`);
     this.#attached.delete(sessionId);
     if (this.#emitter.has("sessionDestroy")) {
       this.#emitter.emit("sessionDestroy", { clientId, sessionId, reason, remote: false });

@@ -93,22 +93,11 @@ const COMPACT_MAX_TIME = 2 ** 47;
 function hold(expiry: number, record: StoredRecord): Held {
   try {
     if (record.expiresAt !== expiry) return JSON.stringify([expiry, record]);
-    const { createdAt, clientId, sid } = record;
-    let compact = expiry < COMPACT_MAX_TIME && Number.isSafeInteger(createdAt) && createdAt >= 0 &&
-      createdAt < COMPACT_MAX_TIME && compactId(clientId) && compactId(sid) &&
-      record.data !== undefined;
-    for (const key in record) {
-      if (!compact) break;
-      if (!COMPACT_FIELDS.has(key)) {
-        compact = (record as unknown as Record<string, unknown>)[key] === undefined;
-      }
-    }
-    if (compact) {
+    if (compactable(expiry, record)) {
       const data = JSON.stringify(record.data);
       if (data !== undefined) {
-        return `${expiry.toString(36)} ${createdAt.toString(36)} ${clientId ?? ""} ${
-          sid ?? ""
-        } ${data}`;
+        const { createdAt, clientId = "", sid = "" } = record;
+        return `${expiry.toString(36)} ${createdAt.toString(36)} ${clientId} ${sid} ${data}`;
       }
     }
     const { expiresAt: _, ...rest } = record;
@@ -116,6 +105,26 @@ function hold(expiry: number, record: StoredRecord): Held {
   } catch (err) {
     throw new SessionSerializationError({ cause: err });
   }
+}
+
+/** True when the compact shape holds all of `record` (its `expiresAt` is the expiry). */
+function compactable(expiry: number, record: StoredRecord): boolean {
+  const { createdAt } = record;
+  if (
+    expiry >= COMPACT_MAX_TIME || !Number.isSafeInteger(createdAt) || createdAt < 0 ||
+    createdAt >= COMPACT_MAX_TIME || !compactId(record.clientId) || !compactId(record.sid) ||
+    record.data === undefined
+  ) {
+    return false;
+  }
+  for (const key in record) {
+    if (
+      !COMPACT_FIELDS.has(key) && (record as unknown as Record<string, unknown>)[key] !== undefined
+    ) {
+      return false;
+    }
+  }
+  return true;
 }
 
 /** An id the compact shape can hold: absent, or non-empty without a space. */

@@ -342,8 +342,9 @@ export function isStoredRecord(x: unknown): x is StoredRecord {
 function isExpiredRecord(x: unknown): boolean {
   if (x === null || typeof x !== "object") return false;
   const r = x as ExpiredRecord;
-  return (r.data === undefined || isStoredRecord(r)) && Number.isFinite(r.expiresAt) &&
-    Number.isFinite(r.createdAt) && (r.user === undefined || typeof r.user === "string");
+  if (r.data !== undefined) return isStoredRecord(r);
+  return Number.isFinite(r.expiresAt) && Number.isFinite(r.createdAt) &&
+    (r.user === undefined || typeof r.user === "string");
 }
 
 /** Options of the {@linkcode StoreGateway}. */
