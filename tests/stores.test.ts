@@ -454,6 +454,30 @@ describe("MapStore", () => {
     );
   });
 
+  test("maxEntries: a record written again outlives every one not written since (second chance)", () => {
+    const store = new MapStore({ maxEntries: 4 });
+    for (const id of ["a", "b", "c", "d"]) store.set(id, record({ v: id }), 60_000);
+    for (let i = 0; i < 1000; i++) store.set("a", record({ v: i }), 60_000); // a hot session
+    store.set("e", record({}), 60_000); // evicts b (a is passed over once)
+    store.set("f", record({}), 60_000); // evicts c
+    store.set("g", record({}), 60_000); // evicts d
+    assert.deepEqual(["a", "b", "c", "d", "e", "f", "g"].map((id) => store.get(id) !== undefined), [
+      true,
+      false,
+      false,
+      false,
+      true,
+      true,
+      true,
+    ]);
+    assert.equal(store.get("a")?.data.v, 999);
+    store.set("h", record({}), 60_000); // evicts e: a moved behind it with its second chance
+    assert.equal(store.get("e"), undefined);
+    store.set("i", record({}), 60_000); // a, not written since then, goes now
+    assert.equal(store.get("a"), undefined);
+    assert.equal(store.size, 4);
+  });
+
   test("maxEntries: reads do not protect a record from eviction (written, not read, order)", () => {
     const store = new MapStore({ maxEntries: 2 });
     store.set("a", record({}), 60_000);
