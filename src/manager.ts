@@ -1100,8 +1100,13 @@ export class SessionManager<T extends object = SessionData> {
     const halfGone = record !== undefined && record.expiresAt - now < maxAge / 2;
     const clientChanged = record !== undefined && state.clientId !== undefined &&
       record.clientId !== state.clientId;
-    const write = state.isNew || keys.length > 0 || flashChanged || halfGone || clientChanged ||
-      state.renewRequested || state.forceSave || state.csrfChanged;
+    // The idle window renews (a new expiry, the cookie re-sent with it) once half of it is gone,
+    // on request, or with a new maxAge. Any other write keeps the expiry the browser's cookie
+    // already has, so it needs no Set-Cookie.
+    const renew = state.isNew || halfGone || state.renewRequested ||
+      (state.maxAge !== undefined && state.maxAge !== (record?.maxAge ?? this.#o.maxAge));
+    const write = renew || keys.length > 0 || flashChanged || clientChanged ||
+      state.forceSave || state.csrfChanged;
     if (!write) {
       if (this.#o.debug) this.#debug(`session ${this.#tag(state.id)} unchanged: no write`);
       if (state.stale && record) await this.#issue(state, out, record);
@@ -1133,7 +1138,7 @@ export class SessionManager<T extends object = SessionData> {
         const data = copyData(cur.data);
         for (const k of keys) if (Object.hasOwn(state.data, k)) data[k] = state.data[k];
         for (const k of removed) delete data[k];
-        const merged = this.#nextRecord(cur, data, now, state.maxAge ?? cur.maxAge, flash);
+        const merged = this.#nextRecord(cur, data, now, state.maxAge ?? cur.maxAge, flash, !renew);
         if (state.clientId !== undefined) merged.clientId = state.clientId;
         // A secret saved meanwhile by a concurrent request stays: the first one saved wins.
         if (merged.csrf === undefined && state.csrf !== undefined) merged.csrf = state.csrf;
@@ -1147,28 +1152,35 @@ export class SessionManager<T extends object = SessionData> {
       }
       if (clientChanged) await this.#linkClient(state.clientId!, id!, now);
       if (this.#o.debug) {
-        const renewed = halfGone || state.renewRequested ? ", renewed" : "";
+        const renewed = renew ? ", renewed" : "";
         this.#debug(`saved session ${this.#tag(id)}: ${keys.length} changed key(s)${renewed}`);
       }
       this.#emitSet(id!, state.clientId, false);
+      if (!renew && !state.stale) return; // the browser's cookie is still the right one
       next.expiresAt = saved.expiresAt;
     }
     await this.#issue(state, out, next);
   }
 
-  /** Builds the record to write: fresh idle window, capped by the absolute timeout. */
+  /**
+   * Builds the record to write: a fresh idle window capped by the absolute timeout, or, with
+   * `keepExpiry`, the current record's expiry (a write that is not a renewal).
+   */
   #nextRecord(
     cur: StoredRecord | undefined,
     data: SessionData,
     now: number,
     maxAge: number | undefined,
     flash: string[] | undefined,
+    keepExpiry = false,
   ): StoredRecord {
     const createdAt = cur?.createdAt ?? now;
     const window = maxAge ?? this.#o.maxAge;
     const rec: StoredRecord = {
       data,
-      expiresAt: Math.min(now + window, createdAt + this.#o.absoluteMaxAge),
+      expiresAt: keepExpiry && cur
+        ? cur.expiresAt
+        : Math.min(now + window, createdAt + this.#o.absoluteMaxAge),
       createdAt,
     };
     if (cur?.clientId !== undefined) rec.clientId = cur.clientId;

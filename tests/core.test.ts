@@ -23,8 +23,19 @@ const OLD = "o".repeat(32);
 const quiet = { warn() {} };
 
 /** Cookie header value (`name=value`) of each Set-Cookie. */
-function pairs(cookies: string[]): string {
-  return cookies.map((c) => c.split(";")[0]).filter((c) => !c.endsWith("=")).join("; ");
+/** The Cookie header a browser sends next: `cookie` updated by the response's `Set-Cookie`s. */
+function follow(cookie: string | null, setCookies: string[]): string {
+  const jar = new Map<string, string>();
+  for (const pair of cookie ? cookie.split("; ") : []) {
+    jar.set(pair.slice(0, pair.indexOf("=")), pair);
+  }
+  for (const c of setCookies) {
+    const pair = c.split(";")[0]!;
+    const name = pair.slice(0, pair.indexOf("="));
+    if (pair.endsWith("=")) jar.delete(name);
+    else jar.set(name, pair);
+  }
+  return [...jar.values()].join("; ");
 }
 
 /** Runs one "request" against the manager: open, prepare, handler, commit. */
@@ -37,7 +48,7 @@ async function request(
   await m.prepare(state);
   await handler(state);
   const { cookies } = await m.commit(state);
-  return { cookies, cookie: pairs(cookies) || cookie || "", state };
+  return { cookies, cookie: follow(cookie, cookies), state };
 }
 
 function manager(extra: SessionOptions = {}): { m: SessionManager; store: MapStore } {
@@ -449,6 +460,33 @@ describe("manager lifecycle (store mode)", () => {
     const r3 = await request(m, r.cookie, (s) => void s.session.a);
     assert.equal(writes, 1);
     assert.match(r3.cookies[0]!, /^sid=.*Max-Age=1;/);
+  });
+
+  test("a write keeps the expiry (no Set-Cookie) until half the idle window is gone, then renews", async () => {
+    let now = 0;
+    const { m, store } = manager({ maxAge: 10_000, now: () => now });
+    let r = await request(m, null, (s) => void (s.session.n = 0));
+    const id = r.state.id!;
+    now = 4_000;
+    r = await request(m, r.cookie, (s) => void (s.session.n = 1));
+    assert.deepEqual(r.cookies, []);
+    assert.equal(store.get(id)!.expiresAt, 10_000); // the browser's cookie ends then too
+    assert.equal(store.get(id)!.data.n, 1);
+    now = 6_000;
+    r = await request(m, r.cookie, (s) => void (s.session.n = 2));
+    assert.match(r.cookies[0]!, /^sid=.*Max-Age=10;/);
+    assert.equal(store.get(id)!.expiresAt, 16_000);
+    // a new maxAge renews at once, whatever remains
+    now = 7_000;
+    r = await request(m, r.cookie, (s) => void (s.session.maxAge = 60_000));
+    assert.match(r.cookies[0]!, /^sid=.*Max-Age=60;/);
+    assert.equal(store.get(id)!.expiresAt, 67_000);
+    // and a session kept alive by writes alone never expires under its user
+    for (let i = 0; i < 20; i++) {
+      now += 20_000;
+      r = await request(m, r.cookie, (s) => void (s.session.n = i));
+      assert.equal(r.state.isNew, false);
+    }
   });
 
   test("flash: visible on the next request, gone after it; reflash keeps it one more", async () => {

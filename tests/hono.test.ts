@@ -929,7 +929,7 @@ for (const mode of ["sealed", "store"] as const) {
       const client = s.client();
       const login = await client.post("/login");
       assert.equal(login.res.headers.get("cache-control"), "no-store");
-      const withOwn = await client.post("/cookies");
+      const withOwn = await s.client().post("/cookies"); // creates a session: sends its cookie
       assert.ok(cookieOf(withOwn));
       assert.equal(withOwn.res.headers.get("cache-control"), "no-store");
       const read = await client.get("/read");
