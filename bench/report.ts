@@ -27,6 +27,8 @@ export interface ReportMeta {
   runtimes: Map<Runtime, string>;
   command: string;
   elapsedMs: number;
+  /** The server ran on CPU 0 and the load generator on CPU 1 (`taskset`). */
+  pinned: boolean;
 }
 
 const PACKAGES = [
@@ -167,7 +169,11 @@ export function resultsMarkdown(rows: Row[], meta: ReportMeta): string {
       s.warmupMs / 1000
     } s warm-up + ${s.durationMs / 1000} s measured per row; took ${
       fmt(meta.elapsedMs / 60_000, 1)
-    } min).`,
+    } min). ${
+      meta.pinned
+        ? "Each server ran on CPU 0 and the load generator, which polls without sleeping, on CPU 1."
+        : "The load generator polls without sleeping (no CPU pinning: `taskset` or a second CPU missing)."
+    }`,
     "",
     "Server CPU per request is the server process's user + system time from `/proc/<pid>/stat`",
     "over the measured window, divided by the requests completed in it. **Ratio** = bare framework",

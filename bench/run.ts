@@ -13,7 +13,14 @@
  */
 import { spawnSync } from "node:child_process";
 import { writeFileSync } from "node:fs";
-import { command, machineCpuMicros, ROOT, type Runtime, startServer } from "./server_process.ts";
+import {
+  command,
+  machineCpuMicros,
+  pinCpus,
+  ROOT,
+  type Runtime,
+  startServer,
+} from "./server_process.ts";
 import { runWorkload, type Settings, type Workload, WORKLOAD_NAMES } from "./workloads.ts";
 import type { LoadResult } from "./meter.ts";
 import { NOISE_LIMIT, resultsMarkdown, type Row } from "./report.ts";
@@ -178,6 +185,7 @@ async function waitForQuiet(): Promise<void> {
 
 async function main(): Promise<number> {
   const args = parseArgs(process.argv.slice(2));
+  const pinned = pinCpus();
   if (args.profile) return await profileUnisession(args.settings, args.workloads);
   const jobs = plan(args.filters, args.workloads);
   if (jobs.length === 0) throw new Error("No benchmark matches the filters");
@@ -238,6 +246,7 @@ async function main(): Promise<number> {
       process.argv.length > 2 ? ` -- ${process.argv.slice(2).join(" ")}` : ""
     }`,
     elapsedMs: Date.now() - started,
+    pinned,
   });
   console.log(markdown);
   if (args.write) {

@@ -5,6 +5,7 @@
  */
 import { type ChildProcess, execFileSync, spawn } from "node:child_process";
 import { readFileSync } from "node:fs";
+import { availableParallelism } from "node:os";
 import { fileURLToPath } from "node:url";
 
 export type Runtime = "node" | "deno" | "bun";
@@ -43,6 +44,25 @@ export function machineCpuMicros(): number {
   return (user! + nice! + system!) * 1e6 / TICKS_PER_SECOND;
 }
 
+let pinned = false;
+
+/**
+ * Gives the server and the load generator a core each: this process (the generator, all its
+ * threads) on CPU 1, every server started afterwards on CPU 0 (through `taskset`). Without it the
+ * generator, spinning (`meter.ts`), and the server's helper threads (the libuv pool that runs Web
+ * Crypto on Node) contend for the same two cores. Returns whether it could (2+ CPUs, `taskset`).
+ */
+export function pinCpus(): boolean {
+  if (availableParallelism() < 2) return false;
+  try {
+    execFileSync("taskset", ["-a", "-p", "-c", "1", String(process.pid)], { stdio: "ignore" });
+    pinned = true;
+  } catch {
+    pinned = false;
+  }
+  return pinned;
+}
+
 /** The command line that runs `file` on `runtime`. */
 export function command(runtime: Runtime, file: string, args: string[]): string[] {
   switch (runtime) {
@@ -71,6 +91,7 @@ export function startServer(
   env: Record<string, string> = {},
   timeoutMs = 30_000,
 ): Promise<RunningServer> {
+  if (pinned) argv = ["taskset", "-c", "0", ...argv]; // taskset execs: the pid is the server's
   const child: ChildProcess = spawn(argv[0]!, argv.slice(1), {
     cwd: ROOT,
     stdio: ["ignore", "pipe", "inherit"],
