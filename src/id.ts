@@ -35,5 +35,20 @@ export function generateUid(): string {
   return id;
 }
 
+/**
+ * `n` random bytes (at most the pool's 3,060) from the same pool as the ids, for salts and IVs.
+ * @internal
+ */
+export function randomBytes(n: number): Uint8Array {
+  if (offset + n > POOL_SIZE) {
+    crypto.getRandomValues(pool);
+    offset = 0;
+  }
+  const out = pool.slice(offset, offset + n);
+  pool.fill(0, offset, offset + n);
+  offset += n;
+  return out;
+}
+
 /** Length of every id made by {@linkcode generateUid}. */
 export const UID_LENGTH = 24;

@@ -1,20 +1,28 @@
 /**
  * iron seals (`Fe26.2`, the format of @hapi/iron and iron-webcrypto with their default options:
- * AES-256-CBC, HMAC-SHA-256, PBKDF2-SHA-1 keys with 256-bit salts and one iteration), made with
- * two Web Crypto calls per seal instead of eight. The key derivations and the MAC run
- * synchronously (@noble/hashes, a few µs); only AES goes through `crypto.subtle`, which keeps
- * the cipher in constant-time native code. A forged seal is refused before any asynchronous step.
+ * AES-256-CBC, HMAC-SHA-256, PBKDF2-SHA-1 keys with 256-bit salts and one iteration). The key
+ * derivations and the MAC run synchronously (@noble/hashes for PBKDF2, `./hmac.ts`); only AES goes
+ * through `crypto.subtle`, which keeps the cipher in constant-time native code. A forged seal is
+ * refused before any asynchronous step.
+ *
+ * Derived keys are reused: a pair of salts serves up to {@linkcode SEALS_PER_SALT} seals or
+ * {@linkcode SALT_LIFETIME_MS}, each seal with its own random IV, and unsealing keeps the keys of
+ * recently seen salts whose MAC verified. Every seal still names its salts, so any iron
+ * implementation opens it. A reused salt means a fixed AES and HMAC key for that stretch, which
+ * is how most cookie ciphers run all the time; what it saves is a PBKDF2 pair and an AES key import
+ * through Web Crypto per seal.
  *
  * Interoperable both ways with iron-webcrypto (`tests/sealer.test.ts` seals with one and unseals
  * with the other).
  * @module
  */
-import { hmac } from "@noble/hashes/hmac.js";
 import { sha1 } from "@noble/hashes/legacy.js";
 import { pbkdf2 } from "@noble/hashes/pbkdf2.js";
-import { sha256 } from "@noble/hashes/sha2.js";
 import { bytesToHex } from "@noble/hashes/utils.js";
 import { decodeBase64Url, encodeBase64Url, timingSafeEqual, utf8 } from "./encoding.ts";
+import { HmacSha256 } from "./hmac.ts";
+import { randomBytes } from "./id.ts";
+import { OldestKey } from "./oldest_key.ts";
 
 const PREFIX = "Fe26.2";
 /** Bytes of each salt (iron's `saltBits: 256`), written as hex. */
@@ -22,6 +30,12 @@ const SALT_BYTES = 32;
 const IV_BYTES = 16;
 /** iron's `timestampSkewSec`, for seals that carry an expiration. */
 const SKEW_MS = 60_000;
+/** Seals made with one pair of salts (and so one pair of derived keys) before new ones are drawn. */
+export const SEALS_PER_SALT: number = 10_000;
+/** How long one pair of salts is used for sealing, at most. */
+export const SALT_LIFETIME_MS: number = 10 * 60_000;
+/** Derived keys of salts seen in verified seals, kept for unsealing (per kind). */
+const UNSEAL_KEYS = 256;
 const decoder = new TextDecoder();
 
 /** A secret of the ring, with its id (`\w+`) as written into the seal. */
@@ -36,24 +50,111 @@ function derive(secret: Uint8Array, salt: string): Uint8Array {
   return pbkdf2(sha1, secret, utf8(salt), { c: 1, dkLen: 32 });
 }
 
-function aesKey(raw: Uint8Array, usage: "encrypt" | "decrypt"): Promise<CryptoKey> {
-  return crypto.subtle.importKey("raw", raw as BufferSource, "AES-CBC", false, [usage]);
+function aesKey(raw: Uint8Array): Promise<CryptoKey> {
+  return crypto.subtle.importKey("raw", raw as BufferSource, "AES-CBC", false, [
+    "encrypt",
+    "decrypt",
+  ]);
 }
 
-/** Seals `json` (the text to encrypt) with `key`, without an expiration. */
-export async function ironSeal(json: string, key: IronKey): Promise<string> {
-  const random = crypto.getRandomValues(new Uint8Array(2 * SALT_BYTES + IV_BYTES));
-  const encryptionSalt = bytesToHex(random.subarray(0, SALT_BYTES));
-  const macSalt = bytesToHex(random.subarray(SALT_BYTES, 2 * SALT_BYTES));
-  const iv = random.slice(2 * SALT_BYTES);
-  const cipherKey = await aesKey(derive(key.secret, encryptionSalt), "encrypt");
+/** The salts a key currently seals with, and what they derive. */
+interface SealingKeys {
+  encryptionSalt: string;
+  macSalt: string;
+  cipher: Promise<CryptoKey>;
+  mac: HmacSha256;
+  left: number;
+  until: number;
+}
+
+/** What a key has derived: its current sealing salts, and the keys of salts seen in seals. */
+interface KeyCache {
+  sealing: SealingKeys | undefined;
+  macs: DerivedKeys<HmacSha256>;
+  ciphers: DerivedKeys<Promise<CryptoKey>>;
+}
+
+/** Per key object (a WeakMap: a Sealer that is dropped takes its keys with it). */
+const caches = new WeakMap<IronKey, KeyCache>();
+
+function cacheOf(key: IronKey): KeyCache {
+  let c = caches.get(key);
+  if (c === undefined) {
+    c = { sealing: undefined, macs: new DerivedKeys(), ciphers: new DerivedKeys() };
+    caches.set(key, c);
+  }
+  return c;
+}
+
+function sealingKeys(key: IronKey, now: number): SealingKeys {
+  const cache = cacheOf(key);
+  let k = cache.sealing;
+  if (k === undefined || k.left <= 0 || now >= k.until) {
+    const salts = randomBytes(2 * SALT_BYTES);
+    const encryptionSalt = bytesToHex(salts.subarray(0, SALT_BYTES));
+    const macSalt = bytesToHex(salts.subarray(SALT_BYTES));
+    const cipher = aesKey(derive(key.secret, encryptionSalt));
+    k = {
+      encryptionSalt,
+      macSalt,
+      cipher,
+      mac: new HmacSha256(derive(key.secret, macSalt)),
+      left: SEALS_PER_SALT,
+      until: now + SALT_LIFETIME_MS,
+    };
+    // This process's own seals then unseal without deriving anything.
+    cache.macs.remember(macSalt, k.mac);
+    cache.ciphers.remember(encryptionSalt, cipher);
+    const fresh = k;
+    cipher.catch(() => { // never reuse a failure
+      if (cache.sealing === fresh) cache.sealing = undefined;
+    });
+    cache.sealing = k;
+  }
+  k.left--;
+  return k;
+}
+
+/**
+ * Seals `json` (the text to encrypt) with `key`, without an expiration; `now` (epoch ms) decides
+ * when the salts are renewed.
+ */
+export async function ironSeal(
+  json: string,
+  key: IronKey,
+  now: number = Date.now(),
+): Promise<string> {
+  const k = sealingKeys(key, now);
+  const iv = randomBytes(IV_BYTES);
   const encrypted = new Uint8Array(
-    await crypto.subtle.encrypt({ name: "AES-CBC", iv }, cipherKey, utf8(json) as BufferSource),
+    await crypto.subtle.encrypt(
+      { name: "AES-CBC", iv: iv as BufferSource },
+      await k.cipher,
+      utf8(json) as BufferSource,
+    ),
   );
-  const base = `${PREFIX}*${key.id}*${encryptionSalt}*${encodeBase64Url(iv)}*` +
+  const base = `${PREFIX}*${key.id}*${k.encryptionSalt}*${encodeBase64Url(iv)}*` +
     `${encodeBase64Url(encrypted)}*`;
-  const mac = hmac(sha256, derive(key.secret, macSalt), utf8(base));
-  return `${base}*${macSalt}*${encodeBase64Url(mac)}`;
+  return `${base}*${k.macSalt}*${k.mac.base64Url(base)}`;
+}
+
+/** Derived keys by salt, bounded, oldest out first. */
+class DerivedKeys<V> {
+  readonly #map = new Map<string, V>();
+  readonly #oldest = new OldestKey(this.#map);
+
+  find(id: string): V | undefined {
+    return this.#map.get(id);
+  }
+
+  remember(id: string, v: V): void {
+    if (this.#map.size >= UNSEAL_KEYS) this.#map.delete(this.#oldest.next()!);
+    this.#map.set(id, v);
+  }
+
+  forget(id: string): void {
+    this.#map.delete(id);
+  }
 }
 
 /**
@@ -87,11 +188,27 @@ export async function ironUnseal(
   const encrypted = decodeBase64Url(encryptedPart);
   if (iv?.length !== IV_BYTES || encrypted === undefined) return undefined;
   const base = sealed.slice(0, sealed.length - macSalt.length - macPart.length - 2);
-  const expected = hmac(sha256, derive(key.secret, macSalt), utf8(base));
+  // A salt's keys are remembered only once a MAC made with them verified: forged seals with
+  // made-up salts cost a derivation each, as before, and never crowd out real ones.
+  const { macs, ciphers } = cacheOf(key);
+  const known = macs.find(macSalt);
+  const mac = known ?? new HmacSha256(derive(key.secret, macSalt));
   // Our canonical spelling of the MAC: any other spelling of the same bytes is refused too.
-  if (!timingSafeEqual(encodeBase64Url(expected), macPart)) return undefined;
+  if (!timingSafeEqual(mac.base64Url(base), macPart)) return undefined;
+  if (!known) macs.remember(macSalt, mac);
+  let cipher = ciphers.find(encryptionSalt);
+  if (!cipher) {
+    cipher = aesKey(derive(key.secret, encryptionSalt));
+    ciphers.remember(encryptionSalt, cipher);
+  }
+  let cipherKey: CryptoKey;
   try {
-    const cipherKey = await aesKey(derive(key.secret, encryptionSalt), "decrypt");
+    cipherKey = await cipher;
+  } catch {
+    ciphers.forget(encryptionSalt); // a failed import is not kept
+    return undefined;
+  }
+  try {
     const plain = await crypto.subtle.decrypt(
       { name: "AES-CBC", iv: iv as BufferSource },
       cipherKey,

@@ -3,7 +3,13 @@
 import { describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { defaults, seal as ironWebSeal, unseal as ironWebUnseal } from "iron-webcrypto";
-import { type IronKey, ironSeal, ironUnseal } from "../src/iron.ts";
+import {
+  type IronKey,
+  ironSeal,
+  ironUnseal,
+  SALT_LIFETIME_MS,
+  SEALS_PER_SALT,
+} from "../src/iron.ts";
 import { Sealer } from "../src/sealer.ts";
 import { utf8 } from "../src/encoding.ts";
 
@@ -42,12 +48,37 @@ describe("iron seals", () => {
     }
   });
 
-  test("every seal is fresh: new salts and IV each time", async () => {
-    const a = await ironSeal("{}", key);
-    const b = await ironSeal("{}", key);
-    assert.notEqual(a, b);
-    const [pa, pb] = [a.split("*"), b.split("*")];
-    for (const i of [2, 3, 4, 6, 7]) assert.notEqual(pa[i], pb[i], `part ${i} differs`);
+  test("each seal has its own IV and ciphertext; the salts are renewed by count and by time", async () => {
+    const k: IronKey = { id: "rot", secret: utf8(SECRET) }; // a key object of its own: fresh salts
+    const t = 1_800_000_000_000;
+    const parts = async (now: number) => (await ironSeal("{}", k, now)).split("*");
+    const first = await parts(t);
+    const second = await parts(t + 1);
+    for (const i of [3, 4, 7]) {
+      assert.notEqual(first[i], second[i], `IV, ciphertext, MAC: part ${i}`);
+    }
+    assert.deepEqual([second[2], second[6]], [first[2], first[6]], "same salts meanwhile");
+    const later = await parts(t + SALT_LIFETIME_MS);
+    assert.notEqual(later[2], first[2], "new encryption salt after SALT_LIFETIME_MS");
+    assert.notEqual(later[6], first[6], "new MAC salt after SALT_LIFETIME_MS");
+    // By count: SEALS_PER_SALT seals per pair of salts.
+    const salts = new Set<string>();
+    const opened: string[] = [];
+    for (let i = 0; i < SEALS_PER_SALT; i++) {
+      const sealed = await ironSeal(`{"i":${i}}`, k, t + SALT_LIFETIME_MS);
+      salts.add(sealed.split("*")[2]!);
+      if (i === 0 || i === SEALS_PER_SALT - 1) opened.push(sealed);
+    }
+    assert.equal(salts.size, 2, "the pair from `later` ran out and one new pair followed");
+    // Seals of every salt pair still open, here and with iron-webcrypto.
+    for (const sealed of opened) {
+      const ring = new Map([[k.id, k]]);
+      assert.match((await ironUnseal(sealed, ring))!, /^\{"i":\d+\}$/);
+      assert.match(
+        JSON.stringify(await ironWebUnseal(sealed, { [k.id]: SECRET }, defaults)),
+        /^\{"i":\d+\}$/,
+      );
+    }
   });
 
   test("a changed character anywhere, a wrong key or a wrong shape is refused", async () => {
