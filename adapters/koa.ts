@@ -127,14 +127,32 @@ export interface KoaSessionHandler {
   regenerateId(): void;
 }
 
-interface Entry {
-  manager: SessionManager;
-  state: SessionState;
+/** A request's session, as the middleware and the context accessors see it. */
+class Entry {
+  readonly manager: SessionManager;
+  readonly state: SessionState;
   /** What `ctx.session` returns: the session object, or null once set to null. */
   current: object | null;
-  handler: KoaSessionHandler;
   /** Dynamic cookie options evaluated for this request. */
   cookie?: CookieOptions;
+  #handler: KoaSessionHandler | undefined;
+
+  constructor(manager: SessionManager, state: SessionState) {
+    this.manager = manager;
+    this.state = state;
+    this.current = state.session;
+  }
+
+  /** koa-session's `ctx.sessionHandler`, made on first use (most requests never ask). */
+  get handler(): KoaSessionHandler {
+    return this.#handler ??= {
+      regenerateId: () => {
+        if (this.current === null) this.current = this.state.session;
+        this.state.destroyed = false;
+        this.state.session.regenerate().catch(() => {}); // the commit awaits it and reports errors
+      },
+    };
+  }
 }
 
 /**
@@ -319,18 +337,7 @@ function middleware(
   ): Promise<void> {
     const pending = manager.prepare(state);
     if (pending) await pending;
-    const entry: Entry = {
-      manager,
-      state,
-      current: state.session,
-      handler: {
-        regenerateId() {
-          if (entry.current === null) entry.current = state.session;
-          state.destroyed = false;
-          state.session.regenerate().catch(() => {}); // the commit awaits it and reports errors
-        },
-      },
-    };
+    const entry = new Entry(manager, state);
     (ctx as WithEntry)[ENTRY] = entry;
     try {
       await next();
