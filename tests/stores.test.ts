@@ -772,6 +772,35 @@ describe("StoreGateway", () => {
     await rejectsWithStoreError(gw.update("id", (cur) => cur));
   });
 
+  test("a synchronous store's get: its record, its throw as StoreError, its corrupt record as none, a promise it returns after all awaited with the timeout", async () => {
+    const rec = record({ n: 1 });
+    let answer: unknown = rec;
+    let corrupt = 0;
+    const store: Store = {
+      synchronous: true,
+      get: () => {
+        if (answer instanceof Error) throw answer;
+        return answer as StoredRecord;
+      },
+      set() {},
+      delete() {},
+    };
+    const gw = new StoreGateway(store, { timeoutMs: 50, onCorrupt: () => corrupt++ });
+    assert.deepEqual(await gw.get("a"), rec);
+    answer = undefined;
+    assert.equal(await gw.get("a"), undefined);
+    answer = { data: "not an object", expiresAt: 1, createdAt: 1 };
+    assert.equal(await gw.get("a"), undefined);
+    assert.equal(corrupt, 1);
+    answer = new Error("disk gone");
+    const err = await rejectsWithStoreError(gw.get("a"));
+    assert.equal((err.cause as Error).message, "disk gone");
+    answer = Promise.resolve(rec); // declared synchronous, answered a promise: still read
+    assert.deepEqual(await gw.get("a"), rec);
+    answer = new Promise<never>(() => {}); // ... and one that never settles times out
+    assert.match((await rejectsWithStoreError(gw.get("a"))).message, /50 ms/);
+  });
+
   test("a store get that throws synchronously fails with StoreError and the cause", async () => {
     const boom = new Error("ECONNREFUSED");
     const gw = gateway({
