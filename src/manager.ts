@@ -397,9 +397,12 @@ export class SessionManager<T extends object = SessionData> {
   /**
    * Atomic read-modify-write of a session's data: never loses an increment, across processes when
    * the store has `update()`. `fn` mutates the draft (or returns new data, or `null` to destroy);
-   * it must be synchronous and may run more than once under optimistic concurrency.
+   * it must be synchronous and may run more than once under optimistic concurrency. What `fn`
+   * throws rejects the call as it is, and nothing is written.
    *
    * @returns the new data, or undefined when the session is missing (or was destroyed)
+   * @throws {TypeError} when `fn` returns a promise
+   * @throws {StoreError} when the store fails
    *
    * @example Usage
    * ```ts

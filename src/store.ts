@@ -480,10 +480,18 @@ export class StoreGateway {
   ): Promise<StoredRecord | undefined> {
     const store = this.store;
     let previous: string | undefined;
+    // What `mutate` throws is the caller's error, not the store's: kept aside (the store sees
+    // "no write") and rethrown as it is, never wrapped as a StoreError (which means a 503).
+    let failure: { error: unknown } | undefined;
     const checked: RecordMutator = (cur) => {
       if (!isStoredRecord(cur)) return undefined;
       previous = cur.user;
-      return mutate(cur);
+      try {
+        return mutate(cur);
+      } catch (error) {
+        failure = { error };
+        return undefined;
+      }
     };
     const next = typeof store.update === "function"
       ? (await this.#call("write", () => store.update!(id, checked))) ?? undefined
@@ -493,6 +501,7 @@ export class StoreGateway {
         if (rec) await this.#set(id, rec, rec.expiresAt - Date.now(), ctx);
         return rec;
       });
+    if (failure) throw failure.error;
     if (next && this.#users) await this.#users.written(id, previous, next);
     return next;
   }

@@ -4,12 +4,14 @@ import {
   createSessions,
   generateUid,
   MapStore,
+  type SessionData,
   type SessionDestroyEvent,
   type SessionManager,
   SessionMissingError,
   type SessionOptions,
   type SessionSetEvent,
   type SessionState,
+  StoreError,
   type StoreEvent,
 } from "../mod.ts";
 import { CookieSigner, Keyring } from "../src/signer.ts";
@@ -732,6 +734,39 @@ describe("lookups by id and client", () => {
     assert.deepEqual(await m.getById(r.state.id!), { b: 2 });
     await assert.rejects(m.setById("missing", { a: 1 }), SessionMissingError);
     await assert.rejects(m.setByClientId("missing", { a: 1 }), { code: "ERR_SESSION_MISSING" });
+  });
+
+  test("update(): what fn throws comes back as it is (not a StoreError) and nothing is written; an async fn is a TypeError", async () => {
+    const { m } = manager();
+    const r = await request(m, null, (s) => void (s.session.n = 1));
+    const id = r.state.id!;
+    const mine = new RangeError("my bug");
+    await assert.rejects(
+      m.update(id, () => {
+        throw mine;
+      }),
+      (err) => err === mine,
+    );
+    await assert.rejects(
+      m.update(id, (async () => {}) as unknown as (d: SessionData) => void),
+      (err) => err instanceof TypeError && /must be synchronous/.test((err as Error).message),
+    );
+    assert.deepEqual(await m.getById(id), { n: 1 });
+    // a store that fails is still a StoreError
+    const broken = createSessions({
+      store: {
+        synchronous: true,
+        get: () => ({ data: {}, expiresAt: Date.now() + 60_000, createdAt: Date.now() }),
+        set() {},
+        delete() {},
+        update() {
+          throw new Error("disk gone");
+        },
+      },
+      keys: [KEY],
+      logger: quiet,
+    });
+    await assert.rejects(broken.update("an-id-of-24-characters!!", () => {}), StoreError);
   });
 
   test("update() is exact under 1,000 concurrent increments and null destroys", async () => {
