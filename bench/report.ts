@@ -27,7 +27,7 @@ export interface ReportMeta {
   runtimes: Map<Runtime, string>;
   command: string;
   elapsedMs: number;
-  /** The server ran on CPU 0 and the load generator on CPU 1 (`taskset`). */
+  /** The server and the load generator ran on a CPU each (`taskset`). */
   pinned: boolean;
 }
 
@@ -171,7 +171,7 @@ export function resultsMarkdown(rows: Row[], meta: ReportMeta): string {
       fmt(meta.elapsedMs / 60_000, 1)
     } min). ${
       meta.pinned
-        ? "Each server ran on CPU 0 and the load generator, which polls without sleeping, on CPU 1."
+        ? "Each server ran on one CPU and the load generator, which polls without sleeping, on another (`taskset`)."
         : "The load generator polls without sleeping (no CPU pinning: `taskset` or a second CPU missing)."
     }`,
     "",

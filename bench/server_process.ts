@@ -5,7 +5,6 @@
  */
 import { type ChildProcess, execFileSync, spawn } from "node:child_process";
 import { readFileSync } from "node:fs";
-import { availableParallelism } from "node:os";
 import { fileURLToPath } from "node:url";
 
 export type Runtime = "node" | "deno" | "bun";
@@ -44,23 +43,39 @@ export function machineCpuMicros(): number {
   return (user! + nice! + system!) * 1e6 / TICKS_PER_SECOND;
 }
 
-let pinned = false;
+/** The CPU servers are pinned to (through `taskset`), once `pinCpus()` succeeded. */
+let serverCpu: number | undefined;
+
+/** The CPUs this process may run on (`Cpus_allowed_list` of /proc/self/status), ascending. */
+function allowedCpus(): number[] {
+  const line = /^Cpus_allowed_list:\s*(.+)$/m.exec(readFileSync("/proc/self/status", "latin1"));
+  const cpus: number[] = [];
+  for (const part of line?.[1]!.trim().split(",") ?? []) {
+    const [from, to = from] = part.split("-").map(Number);
+    for (let c = from!; c <= to!; c++) cpus.push(c);
+  }
+  return cpus;
+}
 
 /**
  * Gives the server and the load generator a core each: this process (the generator, all its
- * threads) on CPU 1, every server started afterwards on CPU 0 (through `taskset`). Without it the
- * generator, spinning (`meter.ts`), and the server's helper threads (the libuv pool that runs Web
- * Crypto on Node) contend for the same two cores. Returns whether it could (2+ CPUs, `taskset`).
+ * threads) on the second CPU it may use, every server started afterwards on the first (through
+ * `taskset`). Without it the generator, spinning (`meter.ts`), and the server's helper threads
+ * (the libuv pool that runs Web Crypto on Node) contend for the same two cores. Returns whether
+ * it could (two usable CPUs and `taskset`).
  */
 export function pinCpus(): boolean {
-  if (availableParallelism() < 2) return false;
   try {
-    execFileSync("taskset", ["-a", "-p", "-c", "1", String(process.pid)], { stdio: "ignore" });
-    pinned = true;
+    const [server, generator] = allowedCpus();
+    if (server === undefined || generator === undefined) return false;
+    execFileSync("taskset", ["-a", "-p", "-c", String(generator), String(process.pid)], {
+      stdio: "ignore",
+    });
+    serverCpu = server;
+    return true;
   } catch {
-    pinned = false;
+    return false; // no /proc, no taskset, or not allowed: run unpinned
   }
-  return pinned;
 }
 
 /** The command line that runs `file` on `runtime`. */
@@ -91,7 +106,8 @@ export function startServer(
   env: Record<string, string> = {},
   timeoutMs = 30_000,
 ): Promise<RunningServer> {
-  if (pinned) argv = ["taskset", "-c", "0", ...argv]; // taskset execs: the pid is the server's
+  // taskset execs the server: the pid stays the server's.
+  if (serverCpu !== undefined) argv = ["taskset", "-c", String(serverCpu), ...argv];
   const child: ChildProcess = spawn(argv[0]!, argv.slice(1), {
     cwd: ROOT,
     stdio: ["ignore", "pipe", "inherit"],
