@@ -50,7 +50,8 @@ let serverCpu: number | undefined;
 function allowedCpus(): number[] {
   const line = /^Cpus_allowed_list:\s*(.+)$/m.exec(readFileSync("/proc/self/status", "latin1"));
   const cpus: number[] = [];
-  for (const part of line?.[1]!.trim().split(",") ?? []) {
+  for (const part of (line ? line[1]! : "").trim().split(",")) {
+    if (part === "") continue;
     const [from, to = from] = part.split("-").map(Number);
     for (let c = from!; c <= to!; c++) cpus.push(c);
   }
