@@ -401,22 +401,8 @@ export class StoreGateway {
     return this.#check(rec);
   }
 
-  get(id: string, ctx?: unknown): Promise<StoredRecord | undefined> {
-    let read = () => this.store.get(id, ctx);
-    if (this.synchronous) {
-      // A synchronous answer needs no timer and no promise chain: one settled promise.
-      let rec: Awaitable<StoredRecord | undefined | null>;
-      try {
-        rec = read();
-      } catch (err) {
-        return Promise.reject(wrap("read", err));
-      }
-      if (!rec || typeof (rec as Promise<unknown>).then !== "function") {
-        return Promise.resolve(this.#check(rec));
-      }
-      read = () => rec; // a promise after all: awaited with the timeout below
-    }
-    return this.#call("read", read).then((rec) => this.#check(rec));
+  async get(id: string, ctx?: unknown): Promise<StoredRecord | undefined> {
+    return this.#check(await this.#call("read", () => this.store.get(id, ctx)));
   }
 
   async set(id: string, record: StoredRecord, ttlMs: number, ctx?: unknown): Promise<void> {
