@@ -1104,10 +1104,9 @@ export class SessionManager<T extends object = SessionData> {
     const clientChanged = record !== undefined && state.clientId !== undefined &&
       record.clientId !== state.clientId;
     // The idle window renews (a new expiry, the cookie re-sent with it) once half of it is gone,
-    // on request, or with a new maxAge. Any other write keeps the expiry the browser's cookie
-    // already has, so it needs no Set-Cookie.
-    const renew = state.isNew || halfGone || state.renewRequested ||
-      (state.maxAge !== undefined && state.maxAge !== (record?.maxAge ?? this.#o.maxAge));
+    // or on request (`renew()`, `touch()`, a new maxAge). Any other write keeps the expiry the
+    // browser's cookie already has, so it needs no Set-Cookie.
+    const renew = state.isNew || halfGone || state.renewRequested;
     const write = renew || keys.length > 0 || flashChanged || clientChanged ||
       state.forceSave || state.csrfChanged;
     if (!write) {
