@@ -24,14 +24,10 @@ let offset = POOL_SIZE;
  * ```
  */
 export function generateUid(): string {
-  if (offset + ID_BYTES > POOL_SIZE) {
-    crypto.getRandomValues(pool);
-    offset = 0;
-  }
-  const id = encodeBase64Url(pool, offset, offset + ID_BYTES);
+  const at = claim(ID_BYTES);
+  const id = encodeBase64Url(pool, at, at + ID_BYTES);
   // Wipe the used bytes so the pool never holds an id that was handed out.
-  pool.fill(0, offset, offset + ID_BYTES);
-  offset += ID_BYTES;
+  pool.fill(0, at, at + ID_BYTES);
   return id;
 }
 
@@ -40,14 +36,21 @@ export function generateUid(): string {
  * @internal
  */
 export function randomBytes(n: number): Uint8Array {
+  const at = claim(n);
+  const out = pool.slice(at, at + n);
+  pool.fill(0, at, at + n);
+  return out;
+}
+
+/** Reserves `n` fresh bytes of the pool (refilled when too few are left); returns their offset. */
+function claim(n: number): number {
   if (offset + n > POOL_SIZE) {
     crypto.getRandomValues(pool);
     offset = 0;
   }
-  const out = pool.slice(offset, offset + n);
-  pool.fill(0, offset, offset + n);
+  const at = offset;
   offset += n;
-  return out;
+  return at;
 }
 
 /** Length of every id made by {@linkcode generateUid}. */
