@@ -10,6 +10,7 @@
  * `crypto.subtle`.
  * @module
  */
+import { sha256 } from "@noble/hashes/sha2.js";
 import { encodeBase64Url, utf8 } from "./encoding.ts";
 
 /** Round constants: the first 32 bits of the fractional parts of the cube roots of the first 64 primes. */
@@ -166,17 +167,6 @@ function finish(state: Int32Array, buf: Uint8Array, length: number, prefixBytes:
   buf[padded - 2] = bits >>> 8;
   buf[padded - 1] = bits;
   for (let at = 0; at < padded; at += BLOCK) compress(state, buf, at);
-}
-
-/** SHA-256 of `bytes` (for keys longer than a block). */
-function sha256(bytes: Uint8Array): Uint8Array {
-  const buf = new Uint8Array(Math.ceil((bytes.length + 9) / BLOCK) * BLOCK);
-  buf.set(bytes);
-  const state = H0.slice();
-  finish(state, buf, bytes.length, 0);
-  const out = new Uint8Array(32);
-  writeState(state, out, 0);
-  return out;
 }
 
 /**
