@@ -896,18 +896,19 @@ class SocketIOBridge<T extends object> implements SocketIOSessions {
     if (b.ready) await b.ready;
     const sid = await this.#currentId(b);
     if (sid === undefined) return missing(onMissing);
-    if (this.#csrfField !== undefined) await this.#checkCsrf(b, sid);
+    await this.#checkCsrf(b, sid);
     return this.#m.runExclusive(sid, () => this.#run(b, sid, handler, onMissing));
   }
 
   /** The socket's session id, confirmed through the client mapping in the store. */
   async #currentId(b: Binding): Promise<string | undefined> {
-    if (this.#sealed || b.clientId === undefined) return cachedId(b);
+    const cached = (): string | undefined => (b.link ? b.link.sessionId : b.sessionId);
+    if (this.#sealed || b.clientId === undefined) return cached();
     const link = b.link;
     const gen = link?.gen;
     const mapped = await this.#m.getSessionId(b.clientId);
-    if (link && (link.gen !== gen || link !== b.link)) return cachedId(b); // events were newer
-    if (mapped === undefined) return cachedId(b);
+    if (link && (link.gen !== gen || link !== b.link)) return cached(); // events were newer
+    if (mapped === undefined) return cached();
     if (link && link.sessionId !== mapped && this.#active && !link.dropped) {
       this.#moveTo(link, mapped);
       this.#refresh(link);
@@ -963,11 +964,6 @@ class SocketIOBridge<T extends object> implements SocketIOSessions {
     }
     return result;
   }
-}
-
-/** The session id a socket knows from events: its link's, or the one from its handshake. */
-function cachedId(b: Binding): string | undefined {
-  return b.link ? b.link.sessionId : b.sessionId;
 }
 
 /**
