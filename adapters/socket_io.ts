@@ -570,8 +570,13 @@ class SocketIOBridge<T extends object> implements SocketIOSessions {
   }
 
   /** With the csrf option: the socket's token must be valid for the session it is about to use. */
-  async #checkCsrf(b: Binding, sid: string): Promise<void> {
-    if (this.#csrfField === undefined) return;
+  /** Undefined when CSRF checks are off (nothing to await), else the check. */
+  #checkCsrf(b: Binding, sid: string): Promise<void> | undefined {
+    if (this.#csrfField === undefined) return undefined;
+    return this.#verifyCsrf(b, sid);
+  }
+
+  async #verifyCsrf(b: Binding, sid: string): Promise<void> {
     const ok = this.#sealed
       ? b.csrfFor === sid // a sealed socket's session never changes after its handshake
       : await this.#m.verifyCsrfById(sid, this.#csrfToken(b.socket));
@@ -896,14 +901,16 @@ class SocketIOBridge<T extends object> implements SocketIOSessions {
     if (b.ready) await b.ready;
     const sid = await this.#currentId(b);
     if (sid === undefined) return missing(onMissing);
-    await this.#checkCsrf(b, sid);
+    const csrf = this.#checkCsrf(b, sid);
+    if (csrf) await csrf;
     return this.#m.runExclusive(sid, () => this.#run(b, sid, handler, onMissing));
   }
 
-  /** The socket's session id, confirmed through the client mapping in the store. */
+  /** The socket's session id, confirmed through the client mapping in the store if need be. */
   async #currentId(b: Binding): Promise<string | undefined> {
     const cached = (): string | undefined => (b.link ? b.link.sessionId : b.sessionId);
-    if (this.#sealed || b.clientId === undefined) return cached();
+    // A MapStore of this manager alone: the events already moved the socket to its session.
+    if (this.#sealed || b.clientId === undefined || this.#m.hearsEveryWrite) return cached();
     const link = b.link;
     const gen = link?.gen;
     const mapped = await this.#m.getSessionId(b.clientId);

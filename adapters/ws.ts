@@ -873,10 +873,11 @@ class WebSocketBridge<T extends object> implements WebSocketSessions<AnySessionD
     return this.#m.runExclusive(sid, () => this.#run(conn, sid, handler, onMissing));
   }
 
-  /** The socket's session id, confirmed through the client mapping in the store. */
+  /** The socket's session id, confirmed through the client mapping in the store if need be. */
   async #currentId(conn: Conn): Promise<string | undefined> {
     const cached = (): string | undefined => (conn.link ? conn.link.sessionId : conn.sessionId);
-    if (this.#sealed || conn.clientId === undefined) return cached();
+    // A MapStore of this manager alone: the events already moved the socket to its session.
+    if (this.#sealed || conn.clientId === undefined || this.#m.hearsEveryWrite) return cached();
     const link = conn.link;
     const gen = link?.gen;
     const mapped = await this.#m.getSessionId(conn.clientId);

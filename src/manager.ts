@@ -52,10 +52,13 @@ import {
 import { CookieSigner, type IdCodec, Keyring, PlainIds } from "./signer.ts";
 import { type ExpiredRecord, type StoredRecord, type StoreEvent, StoreGateway } from "./store.ts";
 import { USER_PREFIX } from "./user_index.ts";
+import { MapStore } from "./map_store.ts";
 
 /** Store key prefix of client-id → session-id mappings (session ids never contain ':'). */
 export const CLIENT_PREFIX = "cid:";
 const ATTACHED_LIMIT = 100_000;
+/** How many managers use each MapStore (see `hearsEveryWrite`). */
+const mapStoreUsers = new WeakMap<MapStore, number>();
 /** The shape of every id this library issues (sealed records carrying anything else are refused). */
 const ID_SHAPE = /^[A-Za-z0-9_-]{16,128}$/;
 
@@ -149,6 +152,9 @@ export class SessionManager<T extends object = SessionData> {
       if (o.store.subscribe) {
         this.#unsubscribe = o.store.subscribe((event) => this.#onRemote(event));
       }
+      if (o.store instanceof MapStore) {
+        mapStoreUsers.set(o.store, (mapStoreUsers.get(o.store) ?? 0) + 1);
+      }
       if (o.signed) {
         const ring = new Keyring(o.keys);
         this.#sid = new CookieSigner(ring, o.cookie.name);
@@ -229,6 +235,17 @@ export class SessionManager<T extends object = SessionData> {
    */
   get sharesEvents(): boolean {
     return this.#unsubscribe !== undefined && typeof this.#gateway?.store.publish === "function";
+  }
+
+  /**
+   * Whether every write to the store goes through this manager, which raises an event for each:
+   * the store is a {@linkcode MapStore} that no other manager uses. The socket adapters then
+   * trust what the events told them (which session a browser's sockets follow) instead of
+   * confirming it in the store on every `withSession` call.
+   */
+  get hearsEveryWrite(): boolean {
+    const store = this.#gateway?.store;
+    return store instanceof MapStore && mapStoreUsers.get(store) === 1;
   }
 
   // ---------------------------------------------------------------- events

@@ -8,14 +8,22 @@
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
 import type { Socket as ClientSocket } from "socket.io-client";
-import { MapStore, type RecordMutator, type Store, type StoredRecord } from "../mod.ts";
+import {
+  createSessions,
+  MapStore,
+  type RecordMutator,
+  type Store,
+  type StoredRecord,
+} from "../mod.ts";
 import { attachSocketIO } from "../adapters/socket_io.ts";
 import "../adapters/socket_io_global.ts";
 import type { Client } from "./helpers/cookie_jar.ts";
 import {
   ask,
   type Harness,
+  KEY,
   next,
+  quiet,
   type Reply,
   startHarness,
   type WhoAmI,
@@ -280,6 +288,39 @@ async function loggedIn(h: Harness, user = "ada"): Promise<Client> {
   await b.post(`/login?user=${user}`);
   return b;
 }
+
+describe("socket.io: a MapStore shared by two managers", () => {
+  let h: H;
+  const store = new MapStore();
+  before(async () => {
+    h = await startHarness({ manager: { store } });
+  });
+  after(() => h.close());
+
+  test("a login through the other manager (no event here) is found in the store by withSession", async () => {
+    const other = createSessions({ keys: [KEY], store, logger: quiet });
+    assert.equal(h.manager.hearsEveryWrite, false, "another manager writes to the store too");
+    assert.equal(createSessions({ keys: [KEY], store: new MapStore() }).hearsEveryWrite, true);
+
+    const b = await visitor(h);
+    const first = JSON.parse((await b.post("/login")).body) as { sessionId: string };
+    const socket = await h.connect(b.jar.header());
+    assert.deepEqual(await ask<Reply>(socket, "get"), {
+      ok: { sessionId: first.sessionId, session: { user: "ada" } },
+    });
+
+    // The other app logs the same browser in again: only the store knows the new session.
+    const state = other.open(b.jar.header());
+    await state.session.regenerate();
+    state.session.user = "grace";
+    await other.commit(state);
+    assert.notEqual(state.id, first.sessionId);
+
+    assert.deepEqual(await ask<Reply>(socket, "set", "seen", true), { ok: "seen" });
+    assert.deepEqual(await other.getById(state.id!), { user: "grace", seen: true });
+    assert.equal(await other.getById(first.sessionId), undefined);
+  });
+});
 
 describe('socket.io: onDestroy: "emit"', () => {
   let h: H;

@@ -23,7 +23,7 @@ import "../../adapters/socket_io_global.ts";
 import { Client } from "./cookie_jar.ts";
 
 export const KEY = "a-secret-of-at-least-32-characters!!";
-const quiet = { warn() {} };
+export const quiet = { warn() {} };
 
 /** What a socket reports about itself (`whoami`). */
 export interface WhoAmI {
