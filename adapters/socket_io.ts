@@ -598,7 +598,7 @@ class SocketIOBridge<T extends object> implements SocketIOSessions {
     this.#bindings.set(socket, b);
     Object.defineProperties(socket, {
       clientId: { configurable: true, get: () => b.clientId },
-      sessionId: { configurable: true, get: () => (b.link ? b.link.sessionId : b.sessionId) },
+      sessionId: { configurable: true, get: () => knownId(b) },
       session: { configurable: true, get: () => (b.link ? b.link.data : b.data) },
       withSession: {
         configurable: true,
@@ -908,14 +908,13 @@ class SocketIOBridge<T extends object> implements SocketIOSessions {
 
   /** The socket's session id, confirmed through the client mapping in the store if need be. */
   async #currentId(b: Binding): Promise<string | undefined> {
-    const cached = (): string | undefined => (b.link ? b.link.sessionId : b.sessionId);
     // A MapStore of this manager alone: the events already moved the socket to its session.
-    if (this.#sealed || b.clientId === undefined || this.#m.hearsEveryWrite) return cached();
+    if (this.#sealed || b.clientId === undefined || this.#m.hearsEveryWrite) return knownId(b);
     const link = b.link;
     const gen = link?.gen;
     const mapped = await this.#m.getSessionId(b.clientId);
-    if (link && (link.gen !== gen || link !== b.link)) return cached(); // events were newer
-    if (mapped === undefined) return cached();
+    if (link && (link.gen !== gen || link !== b.link)) return knownId(b); // events were newer
+    if (mapped === undefined) return knownId(b);
     if (link && link.sessionId !== mapped && this.#active && !link.dropped) {
       this.#moveTo(link, mapped);
       this.#refresh(link);
@@ -1047,4 +1046,9 @@ export function attachSocketIO<T extends object = SessionData>(
   const bridge = new SocketIOBridge(io, manager, options);
   attached.add(io);
   return bridge;
+}
+
+/** The session id the events last gave the socket (its browser's, or its handshake's). */
+function knownId(b: Binding): string | undefined {
+  return b.link ? b.link.sessionId : b.sessionId;
 }

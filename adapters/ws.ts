@@ -528,7 +528,7 @@ class WebSocketBridge<T extends object> implements WebSocketSessions<AnySessionD
           return conn.clientId;
         },
         get sessionId() {
-          return conn.link ? conn.link.sessionId : conn.sessionId;
+          return knownId(conn);
         },
         get session() {
           return conn.link ? conn.link.data : conn.data;
@@ -875,14 +875,15 @@ class WebSocketBridge<T extends object> implements WebSocketSessions<AnySessionD
 
   /** The socket's session id, confirmed through the client mapping in the store if need be. */
   async #currentId(conn: Conn): Promise<string | undefined> {
-    const cached = (): string | undefined => (conn.link ? conn.link.sessionId : conn.sessionId);
     // A MapStore of this manager alone: the events already moved the socket to its session.
-    if (this.#sealed || conn.clientId === undefined || this.#m.hearsEveryWrite) return cached();
+    if (this.#sealed || conn.clientId === undefined || this.#m.hearsEveryWrite) {
+      return knownId(conn);
+    }
     const link = conn.link;
     const gen = link?.gen;
     const mapped = await this.#m.getSessionId(conn.clientId);
-    if (link && (link.gen !== gen || link !== conn.link)) return cached(); // events were newer
-    if (mapped === undefined) return cached();
+    if (link && (link.gen !== gen || link !== conn.link)) return knownId(conn); // events were newer
+    if (mapped === undefined) return knownId(conn);
     if (link && link.sessionId !== mapped && this.#active && !link.dropped) {
       this.#setSession(link, mapped);
       this.#refresh(link);
@@ -1005,4 +1006,9 @@ export function createWebSocketSessions<T extends object = SessionData>(
     throw new TypeError("Cannot create WebSocket sessions: options must be an object");
   }
   return new WebSocketBridge(manager, options) as unknown as WebSocketSessions<SocketData<T>>;
+}
+
+/** The session id the events last gave the socket (its browser's, or its handshake's). */
+function knownId(conn: Conn): string | undefined {
+  return conn.link ? conn.link.sessionId : conn.sessionId;
 }
