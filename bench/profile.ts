@@ -40,8 +40,10 @@ function where(url: string, line: number): string {
   return `${url.replace(/^.*\/node_modules\//, "")}:${line + 1}`;
 }
 
-/** Prints the self-time breakdown of one `.cpuprofile`; `cpuPerRequest` scales it to µs. */
-function summarize(file: string, cpuPerRequest: number): void {
+/** The self-time breakdown of one `.cpuprofile` as lines; `cpuPerRequest` scales it to µs. */
+function summarize(file: string, cpuPerRequest: number): string[] {
+  const lines: string[] = [];
+  const log = (line: string) => lines.push(line);
   const profile = JSON.parse(readFileSync(file, "utf8")) as { nodes: ProfileNode[] };
   const busy = profile.nodes.filter((n) => !IDLE.has(n.callFrame.functionName));
   const total = busy.reduce((s, n) => s + (n.hitCount ?? 0), 0);
@@ -60,19 +62,20 @@ function summarize(file: string, cpuPerRequest: number): void {
     `${(hits / total * 100).toFixed(1).padStart(5)} %  ${
       (hits / total * cpuPerRequest).toFixed(1).padStart(5)
     } µs/req`;
-  console.log(`  by area (self time, ${total} busy samples):`);
+  log(`  by area (self time, ${total} busy samples):`);
   for (const [a, hits] of [...byArea].sort((x, y) => y[1] - x[1]).slice(0, 10)) {
-    console.log(`    ${share(hits)}  ${a}`);
+    log(`    ${share(hits)}  ${a}`);
   }
   const sorted = [...byFunction].sort((x, y) => y[1].hits - x[1].hits);
-  console.log("  top self time in unisession (src/, adapters/):");
+  log("  top self time in unisession (src/, adapters/):");
   for (const [key, { hits }] of sorted.filter(([, v]) => v.area === "unisession").slice(0, 12)) {
-    console.log(`    ${share(hits)}  ${key}`);
+    log(`    ${share(hits)}  ${key}`);
   }
-  console.log("  top self time overall:");
-  for (const [key, { hits, area }] of sorted.slice(0, 12)) {
-    console.log(`    ${share(hits)}  ${key}  [${area}]`);
+  log("  top self time overall:");
+  for (const [key, { hits, area }] of sorted.slice(0, 15)) {
+    log(`    ${share(hits)}  ${key}  [${area}]`);
   }
+  return lines;
 }
 
 /** What is profiled: the bare server and unisession's, per workload. */
@@ -84,22 +87,48 @@ const TARGETS: { file: string; framework: string; workloads: Workload[] }[] = [
 
 /**
  * Profiles the bare server and unisession (MapStore) on Node: Hono and Koa for workloads A, B
- * and C, socket.io for D (filtered by `workloads`).
+ * and C, socket.io for D (filtered by `workloads`). Prints each breakdown as it comes.
+ * @returns the number of wrong answers, and the breakdowns as one text
  */
 export async function profileUnisession(
   settings: Settings,
   workloads: Workload[],
-): Promise<number> {
+): Promise<{ wrong: number; text: string }> {
   let wrong = 0;
+  const sections: string[] = [];
   for (const target of TARGETS) {
     for (const workload of target.workloads.filter((w) => workloads.includes(w))) {
       for (const variant of ["bare", "unisession"]) {
         const result = await profileOne(target.file, variant, workload, settings);
-        wrong += result;
+        console.log(`\n${result.text}`);
+        sections.push(result.text);
+        wrong += result.wrong;
       }
     }
   }
-  return wrong > 0 ? 1 : 0;
+  return { wrong, text: sections.join("\n\n") };
+}
+
+/** bench/PROFILE.md: the breakdowns of a `--profile --write` run, with date, machine, command. */
+export function profileMarkdown(text: string, header: string[]): string {
+  return [
+    "# Where the server's time goes",
+    "",
+    ...header,
+    "",
+    "V8 CPU profile (`node --cpu-prof`, on only during each measured window) of the bare server and",
+    "unisession's (MapStore, signed ids, client-id cookie) on Node, per workload. Self time: the",
+    "time spent in a function itself, not in what it calls, scaled to µs per request with the",
+    "server CPU per request measured in the same window (the profiler itself adds 10–30 %).",
+    "**node internals** is Node's own JavaScript and native code (HTTP parsing, sockets, streams,",
+    "`writev` into the kernel); **unisession** is `src/` and `adapters/`. What the numbers say is",
+    "summarised in `bench/README.md` (Where the time goes).",
+    "",
+    "```",
+    text,
+    "```",
+    "",
+  ].join("\n");
 }
 
 async function profileOne(
@@ -107,7 +136,7 @@ async function profileOne(
   variant: string,
   workload: Workload,
   settings: Settings,
-): Promise<number> {
+): Promise<{ wrong: number; text: string }> {
   const dir = mkdtempSync(join(tmpdir(), "unisession-prof-"));
   const file = join(dir, "window.cpuprofile");
   try {
@@ -122,14 +151,11 @@ async function profileOne(
       await server.stop();
     }
     const perRequest = result.cpuMicros / result.requests;
-    console.log(
-      `\n## node · ${serverFile.replace(".ts", "")} · ${variant} · ${WORKLOAD_NAMES[workload]}: ${
-        perRequest.toFixed(1)
-      } µs/req server CPU (profiler on), ${result.errors} wrong answers`,
-    );
     if (!existsSync(file)) throw new Error("the server wrote no CPU profile");
-    summarize(file, perRequest);
-    return result.errors;
+    const title = `## node · ${serverFile.replace(".ts", "")} · ${variant} · ${
+      WORKLOAD_NAMES[workload]
+    }: ${perRequest.toFixed(1)} µs/req server CPU (profiler on), ${result.errors} wrong answers`;
+    return { wrong: result.errors, text: [title, ...summarize(file, perRequest)].join("\n") };
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }

@@ -153,12 +153,11 @@ function details(rows: Row[]): string {
   );
 }
 
-export function resultsMarkdown(rows: Row[], meta: ReportMeta): string {
+/** Date, machine, runtimes, packages and the command with its settings (Markdown lines). */
+export function runHeader(meta: ReportMeta): string[] {
   const cpu = cpus();
   const s = meta.settings;
   return [
-    "# Benchmark results",
-    "",
     `Date: ${new Date().toISOString().slice(0, 16).replace("T", " ")} UTC. Machine: ${
       cpu[0]?.model.trim() ?? "?"
     }, ${cpu.length} cores, ${Math.round(totalmem() / 2 ** 30)} GiB, Linux ${release()}.`,
@@ -174,6 +173,14 @@ export function resultsMarkdown(rows: Row[], meta: ReportMeta): string {
         ? "Each server ran on one CPU and the load generator, which polls without sleeping, on another (`taskset`)."
         : "The load generator polls without sleeping (no CPU pinning: `taskset` or a second CPU missing)."
     }`,
+  ];
+}
+
+export function resultsMarkdown(rows: Row[], meta: ReportMeta): string {
+  return [
+    "# Benchmark results",
+    "",
+    ...runHeader(meta),
     "",
     "Server CPU per request is the server process's user + system time from `/proc/<pid>/stat`",
     "over the measured window, divided by the requests completed in it. **Ratio** = bare framework",

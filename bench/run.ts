@@ -7,7 +7,8 @@
  *   npm run bench -- deno/hono koa     only servers whose key contains one of the filters
  *                                      (keys: runtime/framework/variant; bare rows always run)
  *   npm run bench -- --workloads=AB    only some workloads (A read, B increment, C new, D socket)
- *   npm run bench -- --profile         CPU profile of unisession's Hono, Koa and socket.io rows on Node
+ *   npm run bench -- --profile         where unisession's time goes on Node: V8 CPU profiles of the
+ *                                      Hono, Koa and socket.io rows (writes bench/PROFILE.md)
  *   options: --warmup=S --duration=S --connections=N --write (RESULTS.md also for partial runs)
  * @module
  */
@@ -23,8 +24,8 @@ import {
 } from "./server_process.ts";
 import { runWorkload, type Settings, type Workload, WORKLOAD_NAMES } from "./workloads.ts";
 import type { LoadResult } from "./meter.ts";
-import { NOISE_LIMIT, resultsMarkdown, type Row } from "./report.ts";
-import { profileUnisession } from "./profile.ts";
+import { NOISE_LIMIT, resultsMarkdown, type Row, runHeader } from "./report.ts";
+import { profileMarkdown, profileUnisession } from "./profile.ts";
 
 export interface Suite {
   runtime: Runtime;
@@ -183,10 +184,34 @@ async function waitForQuiet(): Promise<void> {
   }
 }
 
+/** `--profile`: prints where the time goes; writes bench/PROFILE.md with `--write` or on a full run. */
+async function profile(args: ReturnType<typeof parseArgs>, pinned: boolean): Promise<number> {
+  const started = Date.now();
+  const { wrong, text } = await profileUnisession(args.settings, args.workloads);
+  if (args.write) {
+    const header = runHeader({
+      settings: args.settings,
+      runtimes: new Map([["node", `node ${process.versions.node}`]]),
+      command: commandLine(),
+      elapsedMs: Date.now() - started,
+      pinned,
+    });
+    writeFileSync(`${ROOT}bench/PROFILE.md`, profileMarkdown(text, header));
+    spawnSync(`${ROOT}node_modules/.bin/deno`, ["fmt", "-q", "bench/PROFILE.md"], { cwd: ROOT });
+    console.error("bench: wrote bench/PROFILE.md");
+  }
+  return wrong > 0 ? 1 : 0;
+}
+
+/** How this run was started, for the reports. */
+function commandLine(): string {
+  return `npm run bench${process.argv.length > 2 ? ` -- ${process.argv.slice(2).join(" ")}` : ""}`;
+}
+
 async function main(): Promise<number> {
   const args = parseArgs(process.argv.slice(2));
   const pinned = pinCpus();
-  if (args.profile) return await profileUnisession(args.settings, args.workloads);
+  if (args.profile) return await profile(args, pinned);
   const jobs = plan(args.filters, args.workloads);
   if (jobs.length === 0) throw new Error("No benchmark matches the filters");
   const total = jobs.reduce((n, j) => n + j.workloads.length, 0);
@@ -242,9 +267,7 @@ async function main(): Promise<number> {
   const markdown = resultsMarkdown(rows, {
     settings: args.settings,
     runtimes,
-    command: `npm run bench${
-      process.argv.length > 2 ? ` -- ${process.argv.slice(2).join(" ")}` : ""
-    }`,
+    command: commandLine(),
     elapsedMs: Date.now() - started,
     pinned,
   });
