@@ -569,8 +569,10 @@ class SocketIOBridge<T extends object> implements SocketIOSessions {
       : undefined;
   }
 
-  /** With the csrf option: the socket's token must be valid for the session it is about to use. */
-  /** Undefined when CSRF checks are off (nothing to await), else the check. */
+  /**
+   * With the csrf option: the socket's token must be valid for the session it is about to use.
+   * Undefined when the option is off (nothing to await).
+   */
   #checkCsrf(b: Binding, sid: string): Promise<void> | undefined {
     if (this.#csrfField === undefined) return undefined;
     return this.#verifyCsrf(b, sid);
@@ -908,9 +910,13 @@ class SocketIOBridge<T extends object> implements SocketIOSessions {
 
   /** The socket's session id, confirmed through the client mapping in the store if need be. */
   async #currentId(b: Binding): Promise<string | undefined> {
-    // A MapStore of this manager alone: the events already moved the socket to its session.
-    if (this.#sealed || b.clientId === undefined || this.#m.hearsEveryWrite) return knownId(b);
+    if (this.#sealed || b.clientId === undefined) return knownId(b);
     const link = b.link;
+    // The events of a MapStore of this manager alone have moved a tracked socket to its browser's
+    // session already, unless a re-read of its mapping is pending.
+    if (this.#m.hearsEveryWrite && this.#active && link && !link.dropped && !link.remap) {
+      return link.sessionId;
+    }
     const gen = link?.gen;
     const mapped = await this.#m.getSessionId(b.clientId);
     if (link && (link.gen !== gen || link !== b.link)) return knownId(b); // events were newer
@@ -983,7 +989,8 @@ class SocketIOBridge<T extends object> implements SocketIOSessions {
  *   re-read after every change this process hears of (also changes made on other instances when
  *   the store delivers events); it may lag one store read behind. In sealed-cookie mode it is
  *   the handshake cookie's data and never changes.
- * - `socket.withSession(handler, onMissing?)` confirms the session id in the store, runs the
+ * - `socket.withSession(handler, onMissing?)` confirms the session id in the store (unless
+ *   `manager.hearsEveryWrite` and the bridge's events already did), runs the
  *   handler one call at a time per session (`manager.runExclusive`), then destroys the session
  *   (`ctx.session = null`) or commits only the top-level keys it changed, atomically
  *   (`manager.update`), so concurrent HTTP writes to other keys survive. Returns the handler's

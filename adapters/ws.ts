@@ -875,11 +875,13 @@ class WebSocketBridge<T extends object> implements WebSocketSessions<AnySessionD
 
   /** The socket's session id, confirmed through the client mapping in the store if need be. */
   async #currentId(conn: Conn): Promise<string | undefined> {
-    // A MapStore of this manager alone: the events already moved the socket to its session.
-    if (this.#sealed || conn.clientId === undefined || this.#m.hearsEveryWrite) {
-      return knownId(conn);
-    }
+    if (this.#sealed || conn.clientId === undefined) return knownId(conn);
     const link = conn.link;
+    // The events of a MapStore of this manager alone have moved a tracked socket to its browser's
+    // session already, unless a re-read of its mapping is pending.
+    if (this.#m.hearsEveryWrite && this.#active && link && !link.dropped && !link.remap) {
+      return link.sessionId;
+    }
     const gen = link?.gen;
     const mapped = await this.#m.getSessionId(conn.clientId);
     if (link && (link.gen !== gen || link !== conn.link)) return knownId(conn); // events were newer
@@ -956,7 +958,8 @@ class WebSocketBridge<T extends object> implements WebSocketSessions<AnySessionD
  * - `ws.session` is a deeply frozen snapshot of the data, re-read after every change this
  *   process hears of (also changes made on other instances when the store delivers events); it
  *   may lag one store read behind. In sealed-cookie mode it is the upgrade cookie's data.
- * - `ws.withSession(handler, onMissing?)` confirms the session id in the store, runs the handler
+ * - `ws.withSession(handler, onMissing?)` confirms the session id in the store (unless
+ *   `manager.hearsEveryWrite` and the bridge's events already did), runs the handler
  *   one call at a time per session (`manager.runExclusive`, shared with HTTP handlers when the
  *   manager has `serialize: true`), then destroys the session (`ctx.session = null`) or commits
  *   only the top-level keys it changed, atomically (`manager.update`), so concurrent HTTP writes

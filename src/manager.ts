@@ -152,8 +152,8 @@ export class SessionManager<T extends object = SessionData> {
       if (o.store.subscribe) {
         this.#unsubscribe = o.store.subscribe((event) => this.#onRemote(event));
       }
-      if (o.store instanceof MapStore) {
-        mapStoreUsers.set(o.store, (mapStoreUsers.get(o.store) ?? 0) + 1);
+      if (o.store.constructor === MapStore) {
+        mapStoreUsers.set(o.store as MapStore, (mapStoreUsers.get(o.store as MapStore) ?? 0) + 1);
       }
       if (o.signed) {
         const ring = new Keyring(o.keys);
@@ -238,14 +238,16 @@ export class SessionManager<T extends object = SessionData> {
   }
 
   /**
-   * Whether every write to the store goes through this manager, which raises an event for each:
-   * the store is a {@linkcode MapStore} that no other manager uses. The socket adapters then
-   * trust what the events told them (which session a browser's sockets follow) instead of
-   * confirming it in the store on every `withSession` call.
+   * Whether this manager hears of every change of a browser's session (its client-id mapping):
+   * the store is a {@linkcode MapStore} (the class itself, not a subclass) that no other manager
+   * has been given, and that the app changes only through this manager (or reports changes with
+   * `notifyStoreSet`). The socket adapters then trust what the events told them, which session a
+   * tracked socket follows, instead of reading the mapping on every `withSession` call. A
+   * second manager on the same MapStore turns this off for good.
    */
   get hearsEveryWrite(): boolean {
     const store = this.#gateway?.store;
-    return store instanceof MapStore && mapStoreUsers.get(store) === 1;
+    return store?.constructor === MapStore && mapStoreUsers.get(store as MapStore) === 1;
   }
 
   // ---------------------------------------------------------------- events

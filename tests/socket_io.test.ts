@@ -529,6 +529,19 @@ describe("socket.io: handshakes", () => {
     const again = attachSocketIO(h.io, h.manager);
     again.detach();
   });
+
+  test("after detach, withSession still finds the browser's session through the store", async () => {
+    const h = await startHarness({ manager: { store: new MapStore() } });
+    harnesses.push(h);
+    assert.equal(h.manager.hearsEveryWrite, true);
+    const b = await visitor(h);
+    const socket = await h.connect(b.jar.header()); // only the client-id cookie
+    h.bridge.detach(); // no events reach the socket any more: the login is only in the store
+    const login = JSON.parse((await b.post("/login")).body) as { sessionId: string };
+    assert.deepEqual(await ask<Reply>(socket, "get"), {
+      ok: { sessionId: login.sessionId, session: { user: "ada" } },
+    });
+  });
 });
 
 describe("socket.io: sealed-cookie (stateless) mode", () => {
