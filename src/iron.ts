@@ -22,7 +22,7 @@ import { bytesToHex } from "@noble/hashes/utils.js";
 import { decodeBase64Url, encodeBase64Url, timingSafeEqual, utf8 } from "./encoding.ts";
 import { HmacSha256 } from "./hmac.ts";
 import { randomBytes } from "./id.ts";
-import { OldestKey } from "./oldest_key.ts";
+import { BoundedMap } from "./oldest_key.ts";
 
 const PREFIX = "Fe26.2";
 /** Bytes of each salt (iron's `saltBits: 256`), written as hex. */
@@ -70,8 +70,8 @@ interface SealingKeys {
 /** What a key has derived: its current sealing salts, and the keys of salts seen in seals. */
 interface KeyCache {
   sealing: SealingKeys | undefined;
-  macs: DerivedKeys<HmacSha256>;
-  ciphers: DerivedKeys<Promise<CryptoKey>>;
+  macs: BoundedMap<string, HmacSha256>;
+  ciphers: BoundedMap<string, Promise<CryptoKey>>;
 }
 
 /** Per key object (a WeakMap: a Sealer that is dropped takes its keys with it). */
@@ -80,7 +80,11 @@ const caches = new WeakMap<IronKey, KeyCache>();
 function cacheOf(key: IronKey): KeyCache {
   let c = caches.get(key);
   if (c === undefined) {
-    c = { sealing: undefined, macs: new DerivedKeys(), ciphers: new DerivedKeys() };
+    c = {
+      sealing: undefined,
+      macs: new BoundedMap(UNSEAL_KEYS),
+      ciphers: new BoundedMap(UNSEAL_KEYS),
+    };
     caches.set(key, c);
   }
   return c;
@@ -103,8 +107,8 @@ function sealingKeys(key: IronKey, now: number): SealingKeys {
       until: now + SALT_LIFETIME_MS,
     };
     // This process's own seals then unseal without deriving anything.
-    cache.macs.remember(macSalt, k.mac);
-    cache.ciphers.remember(encryptionSalt, cipher);
+    cache.macs.set(macSalt, k.mac);
+    cache.ciphers.set(encryptionSalt, cipher);
     const fresh = k;
     cipher.catch(() => { // never reuse a failure
       if (cache.sealing === fresh) cache.sealing = undefined;
@@ -136,25 +140,6 @@ export async function ironSeal(
   const base = `${PREFIX}*${key.id}*${k.encryptionSalt}*${encodeBase64Url(iv)}*` +
     `${encodeBase64Url(encrypted)}*`;
   return `${base}*${k.macSalt}*${k.mac.base64Url(base)}`;
-}
-
-/** Derived keys by salt, bounded, oldest out first. */
-class DerivedKeys<V> {
-  readonly #map = new Map<string, V>();
-  readonly #oldest = new OldestKey(this.#map);
-
-  find(id: string): V | undefined {
-    return this.#map.get(id);
-  }
-
-  remember(id: string, v: V): void {
-    if (this.#map.size >= UNSEAL_KEYS) this.#map.delete(this.#oldest.next()!);
-    this.#map.set(id, v);
-  }
-
-  forget(id: string): void {
-    this.#map.delete(id);
-  }
 }
 
 /**
@@ -191,21 +176,21 @@ export async function ironUnseal(
   // A salt's keys are remembered only once a MAC made with them verified: forged seals with
   // made-up salts cost a derivation each, as before, and never crowd out real ones.
   const { macs, ciphers } = cacheOf(key);
-  const known = macs.find(macSalt);
+  const known = macs.get(macSalt);
   const mac = known ?? new HmacSha256(derive(key.secret, macSalt));
   // Our canonical spelling of the MAC: any other spelling of the same bytes is refused too.
   if (!timingSafeEqual(mac.base64Url(base), macPart)) return undefined;
-  if (!known) macs.remember(macSalt, mac);
-  let cipher = ciphers.find(encryptionSalt);
+  if (!known) macs.set(macSalt, mac);
+  let cipher = ciphers.get(encryptionSalt);
   if (!cipher) {
     cipher = aesKey(derive(key.secret, encryptionSalt));
-    ciphers.remember(encryptionSalt, cipher);
+    ciphers.set(encryptionSalt, cipher);
   }
   let cipherKey: CryptoKey;
   try {
     cipherKey = await cipher;
   } catch {
-    ciphers.forget(encryptionSalt); // a failed import is not kept
+    ciphers.delete(encryptionSalt); // a failed import is not kept
     return undefined;
   }
   try {

@@ -22,7 +22,7 @@ import { sha256 } from "@noble/hashes/sha2.js";
 import { bytesToHex } from "@noble/hashes/utils.js";
 import { utf8 } from "./encoding.ts";
 import { eventStream } from "./event_stream.ts";
-import { OldestKey } from "./oldest_key.ts";
+import { BoundedMap } from "./oldest_key.ts";
 import {
   type BridgeEvent,
   type DestroyReason,
@@ -123,8 +123,7 @@ export class SessionManager<T extends object = SessionData> {
   readonly #sid: IdCodec | undefined;
   readonly #cid: IdCodec | undefined;
   readonly #emitter: Emitter;
-  readonly #attached = new Map<string, true>();
-  readonly #oldestAttached = new OldestKey(this.#attached);
+  readonly #attached = new BoundedMap<string, true>(ATTACHED_LIMIT);
   readonly #queue = new KeyedQueue();
   readonly #host: SessionHost;
   #cleanupTimer: ReturnType<typeof setInterval> | undefined;
@@ -1283,9 +1282,6 @@ export class SessionManager<T extends object = SessionData> {
     let isInit = false;
     if (!this.#attached.has(sessionId)) {
       isInit = true;
-      if (this.#attached.size >= ATTACHED_LIMIT) {
-        this.#attached.delete(this.#oldestAttached.next()!);
-      }
       this.#attached.set(sessionId, true);
     }
     if (this.#emitter.has("sessionSet")) {

@@ -8,7 +8,7 @@ import { sha256 } from "@noble/hashes/sha2.js";
 import { bytesToHex } from "@noble/hashes/utils.js";
 import { utf8 } from "./encoding.ts";
 import { type IronKey, ironSeal, ironUnseal } from "./iron.ts";
-import { OldestKey } from "./oldest_key.ts";
+import { BoundedMap } from "./oldest_key.ts";
 
 /**
  * How many unsealed cookies to remember: a browser sending the same cookie again (every read-only
@@ -29,8 +29,7 @@ export class Sealer {
   readonly #current: IronKey;
   readonly #all = new Map<string, IronKey>();
   /** Sealed value → the JSON of what it unsealed to (a fresh copy per hit), and its key's age. */
-  readonly #cache = new Map<string, { json: string; stale: boolean }>();
-  readonly #oldest = new OldestKey(this.#cache);
+  readonly #cache = new BoundedMap<string, { json: string; stale: boolean }>(CACHE_SIZE);
 
   /** @param keys secrets of at least 32 characters, newest first */
   constructor(keys: readonly string[]) {
@@ -72,7 +71,6 @@ export class Sealer {
     }
     const id = sealed.slice(7, sealed.indexOf("*", 7));
     const stale = id !== this.#current.id;
-    if (this.#cache.size >= CACHE_SIZE) this.#cache.delete(this.#oldest.next()!);
     this.#cache.set(sealed, { json, stale });
     return { value, stale };
   }

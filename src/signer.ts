@@ -11,7 +11,7 @@
  */
 import { HmacSha256 } from "./hmac.ts";
 import { isBase64Url, timingSafeEqual, utf8 } from "./encoding.ts";
-import { OldestKey } from "./oldest_key.ts";
+import { BoundedMap } from "./oldest_key.ts";
 
 const SIG_LENGTH = 43; // base64url of 32 bytes
 /** Longest signed value accepted before any crypto (value ≤ 256 chars). */
@@ -49,9 +49,8 @@ export interface Verified {
 export class CookieSigner {
   readonly #ring: Keyring;
   readonly #prefix: string;
-  readonly #cache = new Map<string, number>();
-  readonly #oldest = new OldestKey(this.#cache);
-  readonly #cacheSize: number;
+  /** Verified value → index of the key that matched. */
+  readonly #cache: BoundedMap<string, number>;
 
   /**
    * @param ring the prepared keys
@@ -61,7 +60,7 @@ export class CookieSigner {
   constructor(ring: Keyring, name: string, cacheSize = 10_000) {
     this.#ring = ring;
     this.#prefix = name + "=";
-    this.#cacheSize = cacheSize;
+    this.#cache = new BoundedMap(cacheSize);
   }
 
   /** Returns `value.signature` signed with the current key. `value` must be base64url. */
@@ -91,21 +90,13 @@ export class CookieSigner {
       }
     }
     if (match < 0) return undefined;
-    this.#remember(signed, match);
+    this.#cache.set(signed, match);
     return { value, stale: match !== 0 };
   }
 
   /** Forgets a value (after destroy, so a replayed cookie is verified again and then not found). */
   forget(signed: string): void {
     this.#cache.delete(signed);
-  }
-
-  #remember(signed: string, index: number): void {
-    if (this.#cacheSize === 0) return;
-    if (this.#cache.size >= this.#cacheSize) {
-      this.#cache.delete(this.#oldest.next()!);
-    }
-    this.#cache.set(signed, index);
   }
 }
 

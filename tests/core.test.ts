@@ -16,7 +16,7 @@ import {
 } from "../mod.ts";
 import { CookieSigner, Keyring } from "../src/signer.ts";
 import { decodeBase64Url, encodeBase64Url } from "../src/encoding.ts";
-import { OldestKey } from "../src/oldest_key.ts";
+import { BoundedMap, OldestKey } from "../src/oldest_key.ts";
 import { Sealer } from "../src/sealer.ts";
 import { parseCookieHeader, resolveCookieOptions, serializeCookie } from "../src/cookie.ts";
 
@@ -85,6 +85,24 @@ describe("ids", () => {
     for (const n of [384, 385, 6_144, 6_145, 40_000]) {
       assert.equal(encodeBase64Url(bytes.subarray(0, n)), reference(bytes.subarray(0, n)), `${n}`);
     }
+  });
+});
+
+describe("BoundedMap (the bounded caches)", () => {
+  test("keeps at most `limit` entries, evicting the oldest; replacing a key evicts nothing", () => {
+    const m = new BoundedMap<string, number>(2);
+    m.set("a", 1);
+    m.set("b", 2);
+    m.set("a", 10); // a known key: replaced in place
+    assert.deepEqual([m.size, m.get("a"), m.get("b")], [2, 10, 2]);
+    m.set("c", 3); // a new key at the limit: the oldest ("a") goes
+    assert.deepEqual([m.has("a"), m.get("b"), m.get("c"), m.size], [false, 2, 3, 2]);
+    m.delete("b");
+    m.set("d", 4); // room again: nothing evicted
+    assert.deepEqual([m.get("c"), m.get("d"), m.size], [3, 4, 2]);
+    const none = new BoundedMap<string, number>(0);
+    none.set("x", 1);
+    assert.deepEqual([none.size, none.get("x")], [0, undefined], "limit 0 keeps nothing");
   });
 });
 
