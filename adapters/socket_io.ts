@@ -33,22 +33,11 @@
  * @module
  */
 import type { Namespace, Server, Socket } from "socket.io";
-import {
-  CsrfError,
-  describeError,
-  SessionMissingError,
-  SessionReadOnlyError,
-} from "../src/errors.ts";
+import { CsrfError, describeError, SessionMissingError } from "../src/errors.ts";
 import type { SessionDestroyEvent, SessionSetEvent } from "../src/events.ts";
 import type { SessionManager } from "../src/manager.ts";
-import {
-  assertStorable,
-  draftChanges,
-  missing,
-  openDraft,
-  snapshot,
-  writeChanges,
-} from "../src/socket_draft.ts";
+import { isThenable } from "../src/keyed_queue.ts";
+import { missing, runWithSession, snapshot, type SocketSessionHost } from "../src/socket_draft.ts";
 import type { SessionData } from "../src/session.ts";
 
 /**
@@ -370,11 +359,32 @@ class SocketIOBridge<T extends object> implements SocketIOSessions {
   readonly #running = new Set<Promise<void>>();
   /** Sessions whose withSession write is in flight (their next local sessionSet is that write). */
   readonly #ownWrites = new Set<string>();
+  /** What `runWithSession` needs to know of this adapter's sockets. */
+  readonly #host: SocketSessionHost<Binding>;
 
   constructor(io: AnyServer, manager: SessionManager<T>, options: AttachSocketIOOptions) {
     this.#io = io;
     this.#m = manager;
     this.#sealed = manager.mode === "sealed";
+    this.#host = {
+      manager: manager as SessionManager<object>,
+      sealed: this.#sealed,
+      ownWrites: this.#ownWrites,
+      sealedData: (b, sid) => {
+        const current = b.link ?? b;
+        return current.sessionId === sid ? current.data : undefined;
+      },
+      context: (b, sid, draft) => ({ sessionId: sid, session: draft, socket: b.socket }),
+      gone: (b, sid) => {
+        if (b.link) this.#gone(b.link, sid);
+      },
+      written: (sid, data) => {
+        const links = this.#bySession.get(sid);
+        if (!links) return;
+        const snap = snapshot(data);
+        for (const l of links) l.data = snap;
+      },
+    };
     this.#requireSession = options.requireSession === true;
     const onDestroy = options.onDestroy ?? "disconnect";
     if (onDestroy !== "disconnect" && onDestroy !== "emit") {
@@ -892,24 +902,56 @@ class SocketIOBridge<T extends object> implements SocketIOSessions {
 
   // ------------------------------------------------------------------------- withSession
 
-  async #withSession<R, M>(
+  #withSession<R, M>(
     b: Binding,
     handler: SessionHandler<R>,
     onMissing: OnMissing<M> | undefined,
   ): Promise<R | M> {
     if (typeof handler !== "function") {
-      throw new TypeError("Cannot run withSession: handler must be a function");
+      return Promise.reject(new TypeError("Cannot run withSession: handler must be a function"));
     }
-    if (b.ready) await b.ready;
-    const sid = await this.#currentId(b);
-    if (sid === undefined) return missing(onMissing);
-    const csrf = this.#checkCsrf(b, sid);
-    if (csrf) await csrf;
-    return this.#m.runExclusive(sid, () => this.#run(b, sid, handler, onMissing));
+    if (b.ready) return b.ready.then(() => this.#withCurrent(b, handler, onMissing));
+    return this.#withCurrent(b, handler, onMissing);
   }
 
-  /** The socket's session id, confirmed through the client mapping in the store if need be. */
-  async #currentId(b: Binding): Promise<string | undefined> {
+  #withCurrent<R, M>(
+    b: Binding,
+    handler: SessionHandler<R>,
+    onMissing: OnMissing<M> | undefined,
+  ): Promise<R | M> {
+    const sid = this.#currentId(b);
+    return isThenable(sid)
+      ? sid.then((id) => this.#withId(b, id, handler, onMissing))
+      : this.#withId(b, sid, handler, onMissing);
+  }
+
+  #withId<R, M>(
+    b: Binding,
+    sid: string | undefined,
+    handler: SessionHandler<R>,
+    onMissing: OnMissing<M> | undefined,
+  ): Promise<R | M> {
+    if (sid === undefined) {
+      try {
+        return Promise.resolve(missing(onMissing));
+      } catch (err) {
+        return Promise.reject(err);
+      }
+    }
+    const csrf = this.#checkCsrf(b, sid);
+    if (csrf) {
+      return csrf.then(() =>
+        this.#m.runExclusive(sid, () => runWithSession(this.#host, b, sid, handler, onMissing))
+      );
+    }
+    return this.#m.runExclusive(sid, () => runWithSession(this.#host, b, sid, handler, onMissing));
+  }
+
+  /**
+   * The socket's session id: the one the events gave it when they can be trusted (see
+   * `hearsEveryWrite`), else confirmed through the client mapping in the store.
+   */
+  #currentId(b: Binding): string | undefined | Promise<string | undefined> {
     if (this.#sealed || b.clientId === undefined) return knownId(b);
     const link = b.link;
     // The events of a MapStore of this manager alone have moved a tracked socket to its browser's
@@ -917,8 +959,13 @@ class SocketIOBridge<T extends object> implements SocketIOSessions {
     if (this.#m.hearsEveryWrite && this.#active && link && !link.dropped && !link.remap) {
       return link.sessionId;
     }
+    return this.#mappedId(b, b.clientId);
+  }
+
+  async #mappedId(b: Binding, clientId: string): Promise<string | undefined> {
+    const link = b.link;
     const gen = link?.gen;
-    const mapped = await this.#m.getSessionId(b.clientId);
+    const mapped = await this.#m.getSessionId(clientId);
     if (link && (link.gen !== gen || link !== b.link)) return knownId(b); // events were newer
     if (mapped === undefined) return knownId(b);
     if (link && link.sessionId !== mapped && this.#active && !link.dropped) {
@@ -926,55 +973,6 @@ class SocketIOBridge<T extends object> implements SocketIOSessions {
       this.#refresh(link);
     } else if (!link) b.sessionId = mapped;
     return mapped;
-  }
-
-  async #run<R, M>(
-    b: Binding,
-    sid: string,
-    handler: SessionHandler<R>,
-    onMissing: OnMissing<M> | undefined,
-  ): Promise<R | M> {
-    let data: object | undefined;
-    if (this.#sealed) {
-      const current = b.link ?? b;
-      data = current.sessionId === sid ? current.data : undefined;
-    } else {
-      data = await this.#m.getById(sid);
-      if (data === undefined && b.link) this.#gone(b.link, sid);
-    }
-    if (data === undefined) return missing(onMissing);
-    const { draft, before } = openDraft(data);
-    const ctx: { sessionId: string; session: SessionData | null; socket: Socket } = {
-      sessionId: sid,
-      session: draft,
-      socket: b.socket,
-    };
-    const result = await handler(ctx as SessionContext);
-    const after = ctx.session as unknown;
-    if (after === null) {
-      if (this.#sealed) throw new SessionReadOnlyError();
-      await this.#m.destroyById(sid);
-      return result;
-    }
-    const changes = draftChanges(before, after);
-    if (changes.set.length === 0 && changes.removed.length === 0) {
-      if (!this.#sealed) await this.#m.touchById(sid);
-      return result;
-    }
-    if (this.#sealed) throw new SessionReadOnlyError();
-    assertStorable(changes);
-    const next = await writeChanges(this.#m, this.#ownWrites, sid, changes);
-    if (next === undefined) {
-      // Destroyed (or expired) while the handler ran: nothing was written.
-      if (b.link) this.#gone(b.link, sid);
-      return missing(onMissing);
-    }
-    const links = this.#bySession.get(sid);
-    if (links) {
-      const snap = snapshot(next);
-      for (const l of links) l.data = snap;
-    }
-    return result;
   }
 }
 

@@ -38,17 +38,11 @@
 import type { Context } from "hono";
 import { HTTPException } from "hono/http-exception";
 import type { WSContext, WSEvents, WSMessageReceive } from "hono/ws";
-import { describeError, SessionReadOnlyError, StoreError } from "../src/errors.ts";
+import { describeError, StoreError } from "../src/errors.ts";
 import type { DestroyReason, SessionDestroyEvent, SessionSetEvent } from "../src/events.ts";
 import type { SessionManager } from "../src/manager.ts";
-import {
-  assertStorable,
-  draftChanges,
-  missing,
-  openDraft,
-  snapshot,
-  writeChanges,
-} from "../src/socket_draft.ts";
+import { isThenable } from "../src/keyed_queue.ts";
+import { missing, runWithSession, snapshot, type SocketSessionHost } from "../src/socket_draft.ts";
 import type { SessionData } from "../src/session.ts";
 
 /** Session data of an untyped manager, as sockets see it: any JSON value under any key. */
@@ -395,10 +389,31 @@ class WebSocketBridge<T extends object> implements WebSocketSessions<AnySessionD
   readonly #running = new Set<Promise<void>>();
   /** Sessions whose withSession write is in flight (their next local sessionSet is that write). */
   readonly #ownWrites = new Set<string>();
+  /** What `runWithSession` needs to know of this adapter's sockets. */
+  readonly #host: SocketSessionHost<Conn>;
 
   constructor(manager: SessionManager<T>, options: WebSocketSessionOptions) {
     this.#m = manager;
     this.#sealed = manager.mode === "sealed";
+    this.#host = {
+      manager: manager as SessionManager<object>,
+      sealed: this.#sealed,
+      ownWrites: this.#ownWrites,
+      sealedData: (conn, sid) => {
+        const current = conn.link ?? conn;
+        return current.sessionId === sid ? current.data : undefined;
+      },
+      context: (conn, sid, draft) => ({ sessionId: sid, session: draft, ws: conn.ws }),
+      gone: (conn, sid) => {
+        if (conn.link) this.#gone(conn.link, sid);
+      },
+      written: (sid, data) => {
+        const links = this.#bySession.get(sid);
+        if (!links) return;
+        const snap = snapshot(data);
+        for (const l of links) l.data = snap;
+      },
+    };
     this.#requireSession = options.requireSession === true;
     const onDestroy = options.onDestroy ?? "close";
     if (onDestroy !== "close" && onDestroy !== "notify" && typeof onDestroy !== "function") {
@@ -860,21 +875,44 @@ class WebSocketBridge<T extends object> implements WebSocketSessions<AnySessionD
 
   // ------------------------------------------------------------------------- withSession
 
-  async #withSession<R, M>(
+  #withSession<R, M>(
     conn: Conn,
     handler: SessionHandler<R>,
     onMissing: OnMissing<M> | undefined,
   ): Promise<R | M> {
     if (typeof handler !== "function") {
-      throw new TypeError("Cannot run withSession: handler must be a function");
+      return Promise.reject(new TypeError("Cannot run withSession: handler must be a function"));
     }
-    const sid = await this.#currentId(conn);
-    if (sid === undefined) return missing(onMissing);
-    return this.#m.runExclusive(sid, () => this.#run(conn, sid, handler, onMissing));
+    const sid = this.#currentId(conn);
+    return isThenable(sid)
+      ? sid.then((id) => this.#withId(conn, id, handler, onMissing))
+      : this.#withId(conn, sid, handler, onMissing);
   }
 
-  /** The socket's session id, confirmed through the client mapping in the store if need be. */
-  async #currentId(conn: Conn): Promise<string | undefined> {
+  #withId<R, M>(
+    conn: Conn,
+    sid: string | undefined,
+    handler: SessionHandler<R>,
+    onMissing: OnMissing<M> | undefined,
+  ): Promise<R | M> {
+    if (sid === undefined) {
+      try {
+        return Promise.resolve(missing(onMissing));
+      } catch (err) {
+        return Promise.reject(err);
+      }
+    }
+    return this.#m.runExclusive(
+      sid,
+      () => runWithSession(this.#host, conn, sid, handler, onMissing),
+    );
+  }
+
+  /**
+   * The socket's session id: the one the events gave it when they can be trusted (see
+   * `hearsEveryWrite`), else confirmed through the client mapping in the store.
+   */
+  #currentId(conn: Conn): string | undefined | Promise<string | undefined> {
     if (this.#sealed || conn.clientId === undefined) return knownId(conn);
     const link = conn.link;
     // The events of a MapStore of this manager alone have moved a tracked socket to its browser's
@@ -882,8 +920,13 @@ class WebSocketBridge<T extends object> implements WebSocketSessions<AnySessionD
     if (this.#m.hearsEveryWrite && this.#active && link && !link.dropped && !link.remap) {
       return link.sessionId;
     }
+    return this.#mappedId(conn, conn.clientId);
+  }
+
+  async #mappedId(conn: Conn, clientId: string): Promise<string | undefined> {
+    const link = conn.link;
     const gen = link?.gen;
-    const mapped = await this.#m.getSessionId(conn.clientId);
+    const mapped = await this.#m.getSessionId(clientId);
     if (link && (link.gen !== gen || link !== conn.link)) return knownId(conn); // events were newer
     if (mapped === undefined) return knownId(conn);
     if (link && link.sessionId !== mapped && this.#active && !link.dropped) {
@@ -891,56 +934,6 @@ class WebSocketBridge<T extends object> implements WebSocketSessions<AnySessionD
       this.#refresh(link);
     } else if (!link) conn.sessionId = mapped;
     return mapped;
-  }
-
-  async #run<R, M>(
-    conn: Conn,
-    sid: string,
-    handler: SessionHandler<R>,
-    onMissing: OnMissing<M> | undefined,
-  ): Promise<R | M> {
-    let data: object | undefined;
-    if (this.#sealed) {
-      const current = conn.link ?? conn;
-      data = current.sessionId === sid ? current.data : undefined;
-    } else {
-      data = await this.#m.getById(sid);
-      if (data === undefined && conn.link) this.#gone(conn.link, sid);
-    }
-    if (data === undefined) return missing(onMissing);
-    const { draft, before } = openDraft(data);
-    const ctx: { sessionId: string; session: SessionData | null; ws: SessionWebSocket } = {
-      sessionId: sid,
-      session: draft,
-      ws: conn.ws,
-    };
-    const result = await handler(ctx as SessionContext);
-    const after = ctx.session as unknown;
-    if (after === null) {
-      if (this.#sealed) throw new SessionReadOnlyError();
-      await this.#m.destroyById(sid);
-      return result;
-    }
-    const changes = draftChanges(before, after);
-    if (changes.set.length === 0 && changes.removed.length === 0) {
-      // Socket activity keeps the session alive for HTTP too (rolling rule: rarely a write).
-      if (!this.#sealed) await this.#m.touchById(sid);
-      return result;
-    }
-    if (this.#sealed) throw new SessionReadOnlyError();
-    assertStorable(changes);
-    const next = await writeChanges(this.#m, this.#ownWrites, sid, changes);
-    if (next === undefined) {
-      // Destroyed (or expired) while the handler ran: nothing was written.
-      if (conn.link) this.#gone(conn.link, sid);
-      return missing(onMissing);
-    }
-    const links = this.#bySession.get(sid);
-    if (links) {
-      const snap = snapshot(next);
-      for (const l of links) l.data = snap;
-    }
-    return result;
   }
 }
 

@@ -33,7 +33,7 @@ import {
 } from "./events.ts";
 import { verifyCsrfToken } from "./csrf.ts";
 import { generateUid } from "./id.ts";
-import { KeyedQueue } from "./keyed_queue.ts";
+import { isThenable, KeyedQueue } from "./keyed_queue.ts";
 import {
   ALLOW_SHORT_KEYS,
   type InvalidReason,
@@ -100,6 +100,33 @@ interface SealedRecord {
 }
 
 /**
+ * The steps of the socket adapters' `withSession`, answered synchronously when the store
+ * answers synchronously (MapStore), so that a call costs no promise per step. Package-internal:
+ * not exported from mod.ts.
+ */
+export interface WithSessionSteps {
+  /**
+   * A live session's record (the store's answer as it is: not to be kept or changed), or
+   * undefined when it is missing or expired.
+   */
+  read(
+    m: SessionManager<object>,
+    sessionId: string,
+  ): StoredRecord | undefined | Promise<StoredRecord | undefined>;
+  /** `update()`, returning the record's own data (not to be kept or changed). */
+  update(
+    m: SessionManager<object>,
+    sessionId: string,
+    fn: (draft: SessionData) => void,
+  ): object | undefined | Promise<object | undefined>;
+  /** True when activity should renew `rec`'s idle window now (the rolling rule of `touchById`). */
+  touchDue(m: SessionManager<object>, rec: StoredRecord): boolean;
+}
+
+/** See {@linkcode WithSessionSteps}; filled in by the SessionManager class. */
+export const withSessionSteps: WithSessionSteps = {} as WithSessionSteps;
+
+/**
  * Sessions for every adapter: one manager can serve Hono, Koa and socket.io at once.
  * Create it with {@linkcode createSessions}.
  *
@@ -131,6 +158,14 @@ export class SessionManager<T extends object = SessionData> {
   readonly #origin = generateUid();
   #unsubscribe: (() => void) | undefined;
   #salt: string | undefined;
+
+  static {
+    withSessionSteps.read = (m, sessionId) => m.#readNow(sessionId);
+    withSessionSteps.update = (m, sessionId, fn) =>
+      m.#updateNow(sessionId, fn as (draft: object) => void);
+    withSessionSteps.touchDue = (m, rec) =>
+      rec.expiresAt - m.#o.now() < (rec.maxAge ?? m.#o.maxAge) / 2;
+  }
 
   /**
    * Creates a SessionManager.
@@ -388,6 +423,18 @@ export class SessionManager<T extends object = SessionData> {
     return rec && !this.#expired(rec, this.#o.now()) ? copyData(rec.data) as T : undefined;
   }
 
+  /** A live session's record, without a promise when the store is synchronous. */
+  #readNow(sessionId: string): StoredRecord | undefined | Promise<StoredRecord | undefined> {
+    if (isReservedId(sessionId)) return undefined;
+    const gateway = this.#gatewayOrThrow();
+    if (gateway.synchronous) return this.#live(gateway.getSync(sessionId));
+    return gateway.get(sessionId).then((rec) => this.#live(rec));
+  }
+
+  #live(rec: StoredRecord | undefined): StoredRecord | undefined {
+    return rec && !this.#expired(rec, this.#o.now()) ? rec : undefined;
+  }
+
   /**
    * Replaces a session's data. Sessions are created over HTTP only, so a missing session throws.
    * @param maxAge a new idle window in ms (default: the session's current one)
@@ -433,11 +480,30 @@ export class SessionManager<T extends object = SessionData> {
    * console.log((await sessions.getById(state.id!))?.count); // 1
    * ```
    */
-  async update(sessionId: string, fn: (draft: T) => T | void | null): Promise<T | undefined> {
+  update(sessionId: string, fn: (draft: T) => T | void | null): Promise<T | undefined> {
+    try {
+      const data = this.#updateNow(sessionId, fn);
+      return isThenable(data)
+        ? data.then((d) => d && copyData(d) as T)
+        : Promise.resolve(data && copyData(data) as T);
+    } catch (err) {
+      return Promise.reject(err);
+    }
+  }
+
+  /**
+   * {@linkcode update}, answered synchronously when the store answers synchronously (MapStore).
+   * @returns the data written (the record's own object: not to be kept or changed)
+   * @throws what `fn` throws, and a StoreError when the store fails
+   */
+  #updateNow(
+    sessionId: string,
+    fn: (draft: T) => T | void | null,
+  ): T | undefined | Promise<T | undefined> {
     if (isReservedId(sessionId)) return undefined;
     const now = this.#o.now();
     let destroy = false;
-    const rec = await this.#gatewayOrThrow().update(sessionId, (cur) => {
+    const rec = this.#gatewayOrThrow().updateNow(sessionId, (cur) => {
       if (this.#expired(cur, now)) return undefined;
       const draft = copyData(cur.data) as T;
       const result = fn(draft);
@@ -450,15 +516,24 @@ export class SessionManager<T extends object = SessionData> {
           "Cannot update session: fn must be synchronous (use withSession for async work)",
         );
       }
-      return this.#nextRecord(cur, copyData(result ?? draft), now, cur.maxAge, cur.flash);
+      // The draft is this call's own copy; data fn returned instead is copied.
+      const data = result === undefined ? draft as SessionData : copyData(result);
+      return this.#nextRecord(cur, data, now, cur.maxAge, cur.flash);
     });
-    if (destroy) {
-      await this.destroyById(sessionId);
-      return undefined;
-    }
+    if (isThenable(rec)) return rec.then((r) => this.#updated(sessionId, r, destroy));
+    return this.#updated(sessionId, rec, destroy);
+  }
+
+  /** After {@linkcode update}'s write: the destroy `fn` asked for, or the event. */
+  #updated(
+    sessionId: string,
+    rec: StoredRecord | undefined,
+    destroy: boolean,
+  ): T | undefined | Promise<undefined> {
+    if (destroy) return this.destroyById(sessionId).then(() => undefined);
     if (!rec) return undefined;
     this.#emitSet(sessionId, rec.clientId, false);
-    return copyData(rec.data) as T;
+    return rec.data as T;
   }
 
   /**
@@ -608,7 +683,7 @@ export class SessionManager<T extends object = SessionData> {
   }
 
   /** Runs `fn` after every earlier `fn` for the same key (per-session serialisation). */
-  runExclusive<R>(key: string, fn: () => R | Promise<R>): Promise<R> {
+  runExclusive<R>(key: string, fn: () => R | PromiseLike<R>): Promise<R> {
     return this.#queue.run(key, fn);
   }
 

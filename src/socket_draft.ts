@@ -4,8 +4,10 @@
  * the `onMissing` policy. Runtime-neutral; not part of the public API.
  * @module
  */
-import { SessionMissingError, SessionSerializationError } from "./errors.ts";
-import type { SessionManager } from "./manager.ts";
+import { SessionMissingError, SessionReadOnlyError, SessionSerializationError } from "./errors.ts";
+import { isThenable } from "./keyed_queue.ts";
+import { type SessionManager, withSessionSteps } from "./manager.ts";
+import type { StoredRecord } from "./store.ts";
 import { defineKey, isReservedName, type SessionData } from "./session.ts";
 
 /** JSON of a value; undefined for what JSON drops (undefined, functions, symbols). */
@@ -111,21 +113,117 @@ export function applyChanges(target: SessionData, changes: DraftChanges): void {
   for (const k of changes.removed) delete target[k];
 }
 
+/** What {@linkcode runWithSession} needs from a socket adapter, for its socket type `B`. */
+export interface SocketSessionHost<B> {
+  readonly manager: SessionManager<object>;
+  /** Sealed-cookie mode: sockets hold a read-only snapshot, writes are refused. */
+  readonly sealed: boolean;
+  /** Sessions with a write of this adapter in flight (their next local sessionSet is that write). */
+  readonly ownWrites: Set<string>;
+  /** Sealed mode: the data the socket holds for `sid`, if it still follows that session. */
+  sealedData(b: B, sid: string): object | undefined;
+  /** The handler's `ctx` for the socket, with `draft` as `ctx.session`. */
+  context(b: B, sid: string, draft: SessionData): { session: SessionData | null };
+  /** A read or a write found the socket's session gone. */
+  gone(b: B, sid: string): void;
+  /** The data a write left (the record's own object: to be copied if kept). */
+  written(sid: string, data: object): void;
+}
+
+/** `f(x)` now, or once `x` resolves. */
+function then<X, Y>(x: X | PromiseLike<X>, f: (x: X) => Y | PromiseLike<Y>): Y | PromiseLike<Y> {
+  return isThenable(x) ? Promise.resolve(x).then(f) : f(x);
+}
+
+/**
+ * One `withSession` call on a session the socket follows, under the session's lock: reads the
+ * record, runs the handler on a private draft, then destroys the session (`ctx.session = null`),
+ * writes the top-level keys the handler changed (atomically, through `manager.update`), or only
+ * renews the idle window when the rolling rule asks for it. Synchronous, without a promise per
+ * step, while the store and the handler are: the caller turns a throw into a rejection.
+ */
+export function runWithSession<B, R, M>(
+  host: SocketSessionHost<B>,
+  b: B,
+  sid: string,
+  handler: (ctx: never) => R | PromiseLike<R>,
+  onMissing: Error | (() => M | Promise<M>) | M | undefined,
+): R | M | PromiseLike<R | M> {
+  if (host.sealed) {
+    return withData(host, b, sid, host.sealedData(b, sid), undefined, handler, onMissing);
+  }
+  return then(withSessionSteps.read(host.manager, sid), (rec) => {
+    if (rec === undefined) host.gone(b, sid);
+    return withData(host, b, sid, rec?.data, rec, handler, onMissing);
+  });
+}
+
+function withData<B, R, M>(
+  host: SocketSessionHost<B>,
+  b: B,
+  sid: string,
+  data: object | undefined,
+  rec: StoredRecord | undefined,
+  handler: (ctx: never) => R | PromiseLike<R>,
+  onMissing: Error | (() => M | Promise<M>) | M | undefined,
+): R | M | PromiseLike<R | M> {
+  if (data === undefined) return missing(onMissing);
+  const { draft, before } = openDraft(data);
+  const ctx = host.context(b, sid, draft);
+  return then(handler(ctx as never), (result) => {
+    const after = ctx.session as unknown;
+    if (after === null) {
+      if (host.sealed) throw new SessionReadOnlyError();
+      return host.manager.destroyById(sid).then(() => result);
+    }
+    const changes = draftChanges(before, after);
+    if (changes.set.length === 0 && changes.removed.length === 0) {
+      // Socket activity keeps the session alive for HTTP too (rolling rule: rarely a write).
+      if (rec === undefined || !withSessionSteps.touchDue(host.manager, rec)) return result;
+      return host.manager.touchById(sid).then(() => result);
+    }
+    if (host.sealed) throw new SessionReadOnlyError();
+    assertStorable(changes);
+    return then(writeChanges(host, sid, changes), (next): R | M | Promise<M> => {
+      if (next === undefined) {
+        // Destroyed (or expired) while the handler ran: nothing was written.
+        host.gone(b, sid);
+        return missing(onMissing);
+      }
+      host.written(sid, next);
+      return result;
+    });
+  });
+}
+
 /**
  * Writes the changes atomically through `manager.update`, with `sid` in `ownWrites` while the
  * write is in flight, so the adapter knows the `sessionSet` it raises is its own.
  * @returns the data written, or undefined when the session was gone
  */
-export async function writeChanges(
-  manager: SessionManager<object>,
-  ownWrites: Set<string>,
+function writeChanges<B>(
+  host: SocketSessionHost<B>,
   sid: string,
   changes: DraftChanges,
-): Promise<object | undefined> {
-  ownWrites.add(sid);
+): object | undefined | Promise<object | undefined> {
+  const own = host.ownWrites;
+  own.add(sid);
+  let next: object | undefined | Promise<object | undefined>;
   try {
-    return await manager.update(sid, (d) => applyChanges(d as SessionData, changes));
-  } finally {
-    ownWrites.delete(sid);
+    next = withSessionSteps.update(host.manager, sid, (d) => applyChanges(d, changes));
+  } catch (err) {
+    own.delete(sid);
+    throw err;
   }
+  if (!isThenable(next)) {
+    own.delete(sid);
+    return next;
+  }
+  return next.then((data) => {
+    own.delete(sid);
+    return data;
+  }, (err) => {
+    own.delete(sid);
+    throw err;
+  });
 }

@@ -4,7 +4,7 @@
  * @module
  */
 import { SessionSerializationError, StoreError } from "./errors.ts";
-import { KeyedQueue } from "./keyed_queue.ts";
+import { isThenable, KeyedQueue } from "./keyed_queue.ts";
 import { RecordUserIndex } from "./user_index.ts";
 
 /** What cleanup reads of an expired record: all of it, except that `data` may be left out. */
@@ -459,36 +459,50 @@ export class StoreGateway {
    * Atomic read-modify-write. Uses the store's `update` when it has one; otherwise runs
    * get → mutate → set under a per-id lock (atomic within this process only).
    */
-  async update(
+  update(id: string, mutate: RecordMutator, ctx?: unknown): Promise<StoredRecord | undefined> {
+    try {
+      const next = this.updateNow(id, mutate, ctx);
+      return isThenable(next) ? next : Promise.resolve(next);
+    } catch (err) {
+      return Promise.reject(err);
+    }
+  }
+
+  /**
+   * {@linkcode update}, answered synchronously when the store's `update` answers synchronously
+   * (MapStore): then no promise is made. Otherwise a promise.
+   * @throws {StoreError} (synchronously) when the store throws; what `mutate` throws, as it is
+   */
+  updateNow(
     id: string,
     mutate: RecordMutator,
     ctx?: unknown,
-  ): Promise<StoredRecord | undefined> {
+  ): StoredRecord | undefined | Promise<StoredRecord | undefined> {
     const store = this.store;
-    let previous: string | undefined;
-    // What `mutate` throws is the caller's error, not the store's: kept aside (the store sees
-    // "no write") and rethrown as it is, never wrapped as a StoreError (which means a 503).
-    let failure: { error: unknown } | undefined;
-    const checked: RecordMutator = (cur) => {
-      if (!isStoredRecord(cur)) return undefined;
-      previous = cur.user;
-      try {
-        return mutate(cur);
-      } catch (error) {
-        failure = { error };
-        return undefined;
-      }
-    };
-    const next = typeof store.update === "function"
-      ? (await this.#call("write", () => store.update!(id, checked))) ?? undefined
-      : await this.#queue.run(id, async () => {
+    const m: Mutation = { mutate, previous: undefined, failure: undefined };
+    const checked = checkedMutator(m);
+    if (typeof store.update !== "function") {
+      return this.#queue.run(id, async () => {
         const cur = await this.get(id, ctx);
         const rec = cur && checked(cur);
         if (rec) await this.#set(id, rec, rec.expiresAt - Date.now(), ctx);
-        return rec;
+        return this.#updated(id, m, rec);
       });
-    if (failure) throw failure.error;
-    if (next && this.#users) await this.#users.written(id, previous, next);
+    }
+    const next = this.#callNow("write", () => store.update!(id, checked));
+    return isThenable(next)
+      ? next.then((rec) => this.#updated(id, m, rec ?? undefined))
+      : this.#updated(id, m, next ?? undefined);
+  }
+
+  /** After an update: rethrows what `mutate` threw, keeps the fallback user index. */
+  #updated(
+    id: string,
+    m: Mutation,
+    next: StoredRecord | undefined,
+  ): StoredRecord | undefined | Promise<StoredRecord | undefined> {
+    if (m.failure) throw m.failure.error;
+    if (next && this.#users) return this.#users.written(id, m.previous, next).then(() => next);
     return next;
   }
 
@@ -573,18 +587,30 @@ export class StoreGateway {
   }
 
   #call<T>(op: string, fn: () => Awaitable<T>): Promise<T> {
+    try {
+      const result = this.#callNow(op, fn);
+      return isThenable(result) ? result : Promise.resolve(result);
+    } catch (err) {
+      return Promise.reject(err);
+    }
+  }
+
+  /**
+   * Calls the store: its answer as it is when synchronous, else a promise that fails with a
+   * StoreError (or after `timeoutMs`).
+   * @throws {StoreError} when the store throws
+   */
+  #callNow<T>(op: string, fn: () => Awaitable<T>): T | Promise<T> {
     let result: Awaitable<T>;
     try {
       result = fn();
     } catch (err) {
-      return Promise.reject(wrap(op, err));
+      throw wrap(op, err);
     }
-    if (!result || typeof (result as Promise<T>).then !== "function") {
-      return Promise.resolve(result);
-    }
+    if (!isThenable(result)) return result;
     const timeoutMs = this.#opts.timeoutMs;
     if (!(timeoutMs > 0)) {
-      return (result as Promise<T>).then(undefined, (err) => Promise.reject(wrap(op, err)));
+      return Promise.resolve(result).then(undefined, (err) => Promise.reject(wrap(op, err)));
     }
     return new Promise<T>((resolve, reject) => {
       const timer = setTimeout(
@@ -594,7 +620,7 @@ export class StoreGateway {
           ),
         timeoutMs,
       );
-      (result as Promise<T>).then(
+      result.then(
         (v) => {
           clearTimeout(timer);
           resolve(v);
@@ -606,6 +632,31 @@ export class StoreGateway {
       );
     });
   }
+}
+
+/** What an update's mutator left behind: the user before it, and what `mutate` threw. */
+interface Mutation {
+  readonly mutate: RecordMutator;
+  previous: string | undefined;
+  failure: { error: unknown } | undefined;
+}
+
+/**
+ * `m.mutate` for the store: invalid records are not updated, and what `mutate` throws is the
+ * caller's error, not the store's: kept aside (the store sees "no write") and rethrown as it is,
+ * never wrapped as a StoreError (which means a 503).
+ */
+function checkedMutator(m: Mutation): RecordMutator {
+  return (cur) => {
+    if (!isStoredRecord(cur)) return undefined;
+    m.previous = cur.user;
+    try {
+      return m.mutate(cur);
+    } catch (error) {
+      m.failure = { error };
+      return undefined;
+    }
+  };
 }
 
 function wrap(op: string, err: unknown): Error {

@@ -17,6 +17,7 @@ import {
 import { CookieSigner, Keyring } from "../src/signer.ts";
 import { decodeBase64Url, encodeBase64Url } from "../src/encoding.ts";
 import { BoundedMap, OldestKey } from "../src/oldest_key.ts";
+import { KeyedQueue } from "../src/keyed_queue.ts";
 import { Sealer } from "../src/sealer.ts";
 import { parseCookieHeader, resolveCookieOptions, serializeCookie } from "../src/cookie.ts";
 
@@ -103,6 +104,69 @@ describe("BoundedMap (the bounded caches)", () => {
     const none = new BoundedMap<string, number>(0);
     none.set("x", 1);
     assert.deepEqual([none.size, none.get("x")], [0, undefined], "limit 0 keeps nothing");
+  });
+});
+
+describe("KeyedQueue (per-session serialisation)", () => {
+  test("one call at a time per key, in order; other keys run at once; idle keys hold nothing", async () => {
+    const q = new KeyedQueue();
+    const log: string[] = [];
+    let release!: () => void;
+    const gate = new Promise<void>((resolve) => (release = resolve));
+    const first = q.run("a", async () => {
+      log.push("a1 start");
+      await gate;
+      log.push("a1 end");
+      return 1;
+    });
+    const second = q.run("a", () => (log.push("a2"), 2)); // synchronous: still waits its turn
+    const third = q.run("a", () => Promise.resolve((log.push("a3"), 3)));
+    const other = q.run("b", () => (log.push("b1"), "b"));
+    assert.deepEqual(log, ["a1 start", "b1"], "a call on an idle key starts in the caller's turn");
+    assert.equal(await other, "b");
+    assert.equal(q.size, 1, "b is free again, a is busy");
+    release();
+    assert.deepEqual(await Promise.all([first, second, third]), [1, 2, 3]);
+    assert.deepEqual(log, ["a1 start", "b1", "a1 end", "a2", "a3"]);
+    assert.equal(q.size, 0);
+  });
+
+  test("a throw or a rejection rejects that call only and hands the key on", async () => {
+    const q = new KeyedQueue();
+    const boom = new Error("boom");
+    const threw = q.run("k", () => {
+      throw boom;
+    });
+    const rejected = q.run("k", () => Promise.reject(new TypeError("no")));
+    const after = q.run("k", () => "still runs");
+    await assert.rejects(threw, (err) => err === boom);
+    await assert.rejects(rejected, TypeError);
+    assert.equal(await after, "still runs");
+    assert.equal(q.size, 0);
+  });
+
+  test("a call queued from inside a running call waits for it; a long queue does not recurse", async () => {
+    const q = new KeyedQueue();
+    const order: number[] = [];
+    let inner: Promise<number> | undefined;
+    const outer = q.run("k", () => {
+      inner = q.run("k", () => (order.push(2), 2));
+      order.push(1);
+      return 1;
+    });
+    assert.deepEqual([await outer, await inner], [1, 2]);
+    assert.deepEqual(order, [1, 2]);
+    // 20,000 synchronous calls queued behind a pending one: each hands the key on in a
+    // microtask, so none starts inside another's stack (a recursive hand-over overflows it).
+    let release!: () => void;
+    const gate = new Promise<void>((resolve) => (release = resolve));
+    const head = q.run("k", () => gate);
+    const calls = Array.from({ length: 20_000 }, (_, i) => q.run("k", () => i));
+    release();
+    await head;
+    const results = await Promise.all(calls);
+    assert.deepEqual([results.length, results[0], results[19_999]], [20_000, 0, 19_999]);
+    assert.equal(q.size, 0);
   });
 });
 

@@ -197,7 +197,14 @@ describe("demo server, in process", () => {
     await login(tab, "ada");
     const before = (await apiSession(tab)).session;
     const socket = await connect(tab.jar.header());
+    // The bridge message of this write may reach the socket before or after the acknowledgement.
+    const counted = waitForEvent<BridgeMessage>(
+      socket,
+      "bridge",
+      (e) => e.event === "sessionSet" && e.count === 1,
+    );
     assert.deepEqual(await ask(socket, "count"), { count: 1 });
+    await counted;
     const events: BridgeMessage[] = [];
     socket.on("bridge", (e: BridgeMessage) => events.push(e));
 
