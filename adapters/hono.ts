@@ -27,7 +27,8 @@ import { HTTPException } from "hono/http-exception";
 import { CsrfError, StoreError } from "../src/errors.ts";
 import { type CsrfOptions, isFormContentType, resolveCsrfOptions } from "../src/csrf.ts";
 import type { CookieOptions as HonoCookieOptions } from "hono/utils/cookie";
-import { createSessions, SessionManager } from "../src/manager.ts";
+import { adapterSteps, createSessions, SessionManager } from "../src/manager.ts";
+import { isThenable } from "../src/awaitable.ts";
 import type { ClientOptions, SessionEncoder, SessionOptions } from "../src/options.ts";
 import type { Session as CoreSession, SessionApi, SessionState } from "../src/session.ts";
 import { type HonoStyleStore, type Store, type StoreLike, toStore } from "../src/store.ts";
@@ -229,10 +230,12 @@ export function session<T extends object = Session>(
       return;
     }
     const current = c.get("session") as unknown;
-    const result = await manager.commit(
+    const committed = adapterSteps.commit(
+      manager as SessionManager<object>,
       state,
       current === state.session ? undefined : current as object | null,
     );
+    const result = isThenable(committed) ? await committed : committed;
     writeHeaders(c, result.cookies, result.noStore);
   }
 }

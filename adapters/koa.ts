@@ -37,7 +37,8 @@ import { CsrfError, ResponseSentError } from "../src/errors.ts";
 import { utf8 } from "../src/encoding.ts";
 import type { SessionDestroyEvent, SessionSetEvent } from "../src/events.ts";
 import { generateUid } from "../src/id.ts";
-import { ALLOW_SHORT_KEYS, createSessions, SessionManager } from "../src/manager.ts";
+import { isThenable } from "../src/awaitable.ts";
+import { adapterSteps, ALLOW_SHORT_KEYS, createSessions, SessionManager } from "../src/manager.ts";
 import { MapStore } from "../src/map_store.ts";
 import type { ClientOptions, Logger, SessionOptions } from "../src/options.ts";
 import type { SessionData, SessionState } from "../src/session.ts";
@@ -351,7 +352,12 @@ function middleware(
       if (rolling && !state.destroyed) state.session.touch();
       if (cookieFn && state.session.populated) applyCookieFn(entry, cookieFn(ctx));
     }
-    const result = await manager.commit(state, destroy ? null : undefined);
+    const committed = adapterSteps.commit(
+      manager as SessionManager<object>,
+      state,
+      destroy ? null : undefined,
+    );
+    const result = isThenable(committed) ? await committed : committed;
     if (result.cookies.length > 0) {
       if (ctx.headerSent) {
         ctx.app.emit("error", new ResponseSentError(), ctx);

@@ -36,7 +36,7 @@ import type { Namespace, Server, Socket } from "socket.io";
 import { CsrfError, describeError, SessionMissingError } from "../src/errors.ts";
 import type { SessionDestroyEvent, SessionSetEvent } from "../src/events.ts";
 import type { SessionManager } from "../src/manager.ts";
-import { isThenable } from "../src/keyed_queue.ts";
+import { isThenable } from "../src/awaitable.ts";
 import { missing, runWithSession, snapshot, type SocketSessionHost } from "../src/socket_draft.ts";
 import type { SessionData } from "../src/session.ts";
 
@@ -382,7 +382,11 @@ class SocketIOBridge<T extends object> implements SocketIOSessions {
         const links = this.#bySession.get(sid);
         if (!links) return;
         const snap = snapshot(data);
-        for (const l of links) l.data = snap;
+        for (const l of links) {
+          l.data = snap;
+          // A re-read in flight may have read the store before this write: it reads again.
+          if (l.running) l.gen++;
+        }
       },
     };
     this.#requireSession = options.requireSession === true;

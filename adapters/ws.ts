@@ -41,7 +41,7 @@ import type { WSContext, WSEvents, WSMessageReceive } from "hono/ws";
 import { describeError, StoreError } from "../src/errors.ts";
 import type { DestroyReason, SessionDestroyEvent, SessionSetEvent } from "../src/events.ts";
 import type { SessionManager } from "../src/manager.ts";
-import { isThenable } from "../src/keyed_queue.ts";
+import { isThenable } from "../src/awaitable.ts";
 import { missing, runWithSession, snapshot, type SocketSessionHost } from "../src/socket_draft.ts";
 import type { SessionData } from "../src/session.ts";
 
@@ -411,7 +411,11 @@ class WebSocketBridge<T extends object> implements WebSocketSessions<AnySessionD
         const links = this.#bySession.get(sid);
         if (!links) return;
         const snap = snapshot(data);
-        for (const l of links) l.data = snap;
+        for (const l of links) {
+          l.data = snap;
+          // A re-read in flight may have read the store before this write: it reads again.
+          if (l.running) l.gen++;
+        }
       },
     };
     this.#requireSession = options.requireSession === true;

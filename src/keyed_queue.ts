@@ -3,18 +3,13 @@
  * hold no memory.
  * @module
  */
+import { isThenable } from "./awaitable.ts";
 
 /** Starts one queued call. */
 type Start = () => void;
 
 /** The queue of a key that is busy with nothing waiting (shared: allocated on first waiter). */
 const NONE: Start[] = [];
-
-/** True for a promise or any other thenable. */
-export function isThenable<T>(x: T | PromiseLike<T>): x is PromiseLike<T> {
-  return x !== null && (typeof x === "object" || typeof x === "function") &&
-    typeof (x as PromiseLike<T>).then === "function";
-}
 
 /**
  * One-at-a-time execution per key. A call on an idle key starts at once, in the caller's turn;
@@ -46,20 +41,24 @@ export class KeyedQueue {
     });
   }
 
-  /** Runs `fn` on a key this call holds, and hands the key on once it settles. */
+  /**
+   * Runs `fn` on a key this call holds, and hands the key on once it settles. Never throws: what
+   * `fn` throws (or a result whose `then` cannot be read) rejects the promise returned.
+   */
   #start<T>(key: string, fn: () => T | PromiseLike<T>): Promise<T> {
-    let result: T | PromiseLike<T>;
+    let settled: Promise<T>;
     try {
-      result = fn();
+      const result = fn();
+      if (!isThenable(result)) {
+        this.#next(key);
+        return Promise.resolve(result);
+      }
+      settled = Promise.resolve(result);
     } catch (err) {
       this.#next(key);
       return Promise.reject(err);
     }
-    if (!isThenable(result)) {
-      this.#next(key);
-      return Promise.resolve(result);
-    }
-    return Promise.resolve(result).then(
+    return settled.then(
       (value) => {
         this.#next(key);
         return value;

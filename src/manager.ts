@@ -33,7 +33,8 @@ import {
 } from "./events.ts";
 import { verifyCsrfToken } from "./csrf.ts";
 import { generateUid } from "./id.ts";
-import { isThenable, KeyedQueue } from "./keyed_queue.ts";
+import { andThen, isThenable } from "./awaitable.ts";
+import { KeyedQueue } from "./keyed_queue.ts";
 import {
   ALLOW_SHORT_KEYS,
   type InvalidReason,
@@ -100,11 +101,17 @@ interface SealedRecord {
 }
 
 /**
- * The steps of the socket adapters' `withSession`, answered synchronously when the store
- * answers synchronously (MapStore), so that a call costs no promise per step. Package-internal:
- * not exported from mod.ts.
+ * Steps of the adapters (a request's commit, the socket adapters' `withSession`), answered
+ * synchronously when the store answers synchronously (MapStore), so that they cost no promise
+ * per step. Package-internal: not exported from mod.ts.
  */
-export interface WithSessionSteps {
+export interface AdapterSteps {
+  /** `commit()`: the result itself when nothing had to be awaited. */
+  commit(
+    m: SessionManager<object>,
+    state: SessionState,
+    replacement?: object | null,
+  ): CommitResult | Promise<CommitResult>;
   /**
    * A live session's record (the store's answer as it is: not to be kept or changed), or
    * undefined when it is missing or expired.
@@ -119,12 +126,15 @@ export interface WithSessionSteps {
     sessionId: string,
     fn: (draft: SessionData) => void,
   ): object | undefined | Promise<object | undefined>;
-  /** True when activity should renew `rec`'s idle window now (the rolling rule of `touchById`). */
+  /**
+   * True when activity should renew `rec`'s idle window now (the rolling rule of `touchById`);
+   * always for a manager of another copy of this package, whose `touchById` decides.
+   */
   touchDue(m: SessionManager<object>, rec: StoredRecord): boolean;
 }
 
-/** See {@linkcode WithSessionSteps}; filled in by the SessionManager class. */
-export const withSessionSteps: WithSessionSteps = {} as WithSessionSteps;
+/** See {@linkcode AdapterSteps}; filled in by the SessionManager class. */
+export const adapterSteps: AdapterSteps = {} as AdapterSteps;
 
 /**
  * Sessions for every adapter: one manager can serve Hono, Koa and socket.io at once.
@@ -160,11 +170,23 @@ export class SessionManager<T extends object = SessionData> {
   #salt: string | undefined;
 
   static {
-    withSessionSteps.read = (m, sessionId) => m.#readNow(sessionId);
-    withSessionSteps.update = (m, sessionId, fn) =>
-      m.#updateNow(sessionId, fn as (draft: object) => void);
-    withSessionSteps.touchDue = (m, rec) =>
-      rec.expiresAt - m.#o.now() < (rec.maxAge ?? m.#o.maxAge) / 2;
+    // A manager of another copy of this package (two installs) has none of these private
+    // members: its public methods do the same steps, with a promise each.
+    const own = (m: object): boolean => #o in m;
+    adapterSteps.commit = (m, state, replacement) =>
+      own(m) ? m.#commitNow(state, replacement) : m.commit(state, replacement);
+    adapterSteps.read = (m, sessionId) =>
+      own(m)
+        ? m.#readNow(sessionId)
+        : m.getById(sessionId).then((data) =>
+          data === undefined ? undefined : { data: data as SessionData, expiresAt: 0, createdAt: 0 }
+        );
+    adapterSteps.update = (m, sessionId, fn) =>
+      own(m)
+        ? m.#updateNow(sessionId, fn as (draft: object) => void)
+        : m.update(sessionId, fn as (draft: object) => void);
+    adapterSteps.touchDue = (m, rec) =>
+      !own(m) || rec.expiresAt - m.#o.now() < (rec.maxAge ?? m.#o.maxAge) / 2;
   }
 
   /**
@@ -396,16 +418,43 @@ export class SessionManager<T extends object = SessionData> {
    * @throws {CookieTooLargeError} in sealed mode when the cookie would exceed 4096 bytes
    * @throws {StoreError} when the store fails
    */
-  async commit(state: SessionState, replacement?: object | null): Promise<CommitResult> {
+  commit(state: SessionState, replacement?: object | null): Promise<CommitResult> {
+    try {
+      const result = this.#commitNow(state, replacement);
+      return isThenable(result) ? result : Promise.resolve(result);
+    } catch (err) {
+      return Promise.reject(err);
+    }
+  }
+
+  /** {@linkcode commit}, answered synchronously when the store answers synchronously. */
+  #commitNow(
+    state: SessionState,
+    replacement: object | null | undefined,
+  ): CommitResult | Promise<CommitResult> {
     if (state.closed) throw new ResponseSentError();
-    if (state.pending) await state.pending;
+    if (state.pending) return state.pending.then(() => this.#commitReady(state, replacement));
+    return this.#commitReady(state, replacement);
+  }
+
+  #commitReady(
+    state: SessionState,
+    replacement: object | null | undefined,
+  ): CommitResult | Promise<CommitResult> {
     if (replacement === null) state.destroyed = true;
     else if (replacement !== undefined) state.replaceData(replacement);
     state.closed = true;
     const out: CommitResult = { cookies: [], noStore: false };
+    let saved: void | Promise<void> = undefined;
     if (!state.loadFailed) {
-      if (state.destroyed) await this.#commitDestroy(state, out);
-      else if (state.loaded || state.stale) await this.#commitWrite(state, out);
+      if (state.destroyed) saved = this.#commitDestroy(state, out);
+      else if (state.loaded || state.stale) saved = this.#commitWrite(state, out);
+    }
+    if (isThenable(saved)) {
+      return saved.then(() => {
+        this.#clientCookie(state, out);
+        return out;
+      });
     }
     this.#clientCookie(state, out);
     return out;
@@ -516,9 +565,7 @@ export class SessionManager<T extends object = SessionData> {
           "Cannot update session: fn must be synchronous (use withSession for async work)",
         );
       }
-      // The draft is this call's own copy; data fn returned instead is copied.
-      const data = result === undefined ? draft as SessionData : copyData(result);
-      return this.#nextRecord(cur, data, now, cur.maxAge, cur.flash);
+      return this.#nextRecord(cur, copyData(result ?? draft), now, cur.maxAge, cur.flash);
     });
     if (isThenable(rec)) return rec.then((r) => this.#updated(sessionId, r, destroy));
     return this.#updated(sessionId, rec, destroy);
@@ -1178,11 +1225,16 @@ export class SessionManager<T extends object = SessionData> {
     }
   }
 
-  async #commitWrite(state: SessionState, out: CommitResult): Promise<void> {
+  #commitWrite(state: SessionState, out: CommitResult): void | Promise<void> {
     if (!state.loaded) {
       // Only a stale key brings us here untouched: load to re-issue the cookie.
-      await (this.prepare(state) ?? state.ensureLoaded());
+      const loading = this.prepare(state) ?? state.ensureLoaded();
+      return andThen(loading, () => this.#commitLoaded(state, out));
     }
+    return this.#commitLoaded(state, out);
+  }
+
+  #commitLoaded(state: SessionState, out: CommitResult): void | Promise<void> {
     const now = this.#o.now();
     const flash = state.ageFlash();
     const keys = state.changedKeys();
@@ -1204,7 +1256,7 @@ export class SessionManager<T extends object = SessionData> {
       state.forceSave || state.csrfChanged;
     if (!write) {
       if (this.#o.debug) this.#debug(`session ${this.#tag(state.id)} unchanged: no write`);
-      if (state.stale && record) await this.#issue(state, out, record);
+      if (state.stale && record) return this.#issue(state, out, record);
       return;
     }
     if (this.#codec || state.isNew) {
@@ -1220,15 +1272,12 @@ export class SessionManager<T extends object = SessionData> {
       if (state.isNew) this.#describeInto(next, state.ctx);
       if (this.#codec) return this.#issue(state, out, next);
       const id = state.id ??= generateUid();
-      await this.#gateway!.set(id, next, next.expiresAt - now, state.ctx);
-      if (state.clientId !== undefined) await this.#linkClient(state.clientId, id, now);
-      if (this.#o.debug) this.#debug(`created session ${this.#tag(id)}`);
-      this.#emitSet(id, state.clientId, true);
-      return this.#issue(state, out, next);
+      const written = this.#gateway!.setNow(id, next, next.expiresAt - now, state.ctx);
+      return andThen(written, () => this.#created(state, out, id, next, now));
     }
     const id = state.id!;
     const removed = keys.filter((k) => !Object.hasOwn(state.data, k));
-    const saved = await this.#gateway!.update(id, (cur) => {
+    const saved = this.#gateway!.updateNow(id, (cur) => {
       if (this.#expired(cur, now)) return undefined; // destroyed or expired meanwhile: never resurrect
       const data = copyData(cur.data);
       for (const k of keys) if (Object.hasOwn(state.data, k)) data[k] = state.data[k];
@@ -1239,20 +1288,40 @@ export class SessionManager<T extends object = SessionData> {
       if (merged.csrf === undefined && state.csrf !== undefined) merged.csrf = state.csrf;
       return merged;
     }, state.ctx);
-    if (!saved) {
+    return andThen(saved, (rec) => {
       // Destroyed or regenerated by a concurrent request (which told the browser), or expired:
       // send nothing. A deletion cookie here would log the browser out of the session that
       // a concurrent login has just given it.
-      return;
-    }
-    if (clientChanged) await this.#linkClient(state.clientId!, id, now);
-    if (this.#o.debug) {
-      const renewed = renew ? ", renewed" : "";
-      this.#debug(`saved session ${this.#tag(id)}: ${keys.length} changed key(s)${renewed}`);
-    }
-    this.#emitSet(id, state.clientId, false);
-    // Without a renewal the browser's cookie is still the right one.
-    if (renew || state.stale) await this.#issue(state, out, saved);
+      if (!rec) return;
+      const linked = clientChanged ? this.#linkClient(state.clientId!, id, now) : undefined;
+      return andThen(linked, () => {
+        if (this.#o.debug) {
+          const renewed = renew ? ", renewed" : "";
+          this.#debug(`saved session ${this.#tag(id)}: ${keys.length} changed key(s)${renewed}`);
+        }
+        this.#emitSet(id, state.clientId, false);
+        // Without a renewal the browser's cookie is still the right one.
+        if (renew || state.stale) return this.#issue(state, out, rec);
+      });
+    });
+  }
+
+  /** A new session's record is written: its client mapping, the event, the cookie. */
+  #created(
+    state: SessionState,
+    out: CommitResult,
+    id: string,
+    rec: StoredRecord,
+    now: number,
+  ): void | Promise<void> {
+    const linked = state.clientId === undefined
+      ? undefined
+      : this.#linkClient(state.clientId, id, now);
+    return andThen(linked, () => {
+      if (this.#o.debug) this.#debug(`created session ${this.#tag(id)}`);
+      this.#emitSet(id, state.clientId, true);
+      return this.#issue(state, out, rec);
+    });
   }
 
   /**
@@ -1285,30 +1354,8 @@ export class SessionManager<T extends object = SessionData> {
   }
 
   /** Sends the session cookie for a record (signed id, or the sealed record). */
-  async #issue(state: SessionState, out: CommitResult, rec: StoredRecord): Promise<void> {
-    const now = this.#o.now();
-    if (this.#codec) {
-      const id = state.id ??= generateUid();
-      const sealed: SealedRecord = {
-        n: this.#o.cookie.name,
-        i: id,
-        d: rec.data,
-        e: rec.expiresAt,
-        c: rec.createdAt,
-      };
-      if (rec.flash) sealed.f = rec.flash;
-      if (rec.maxAge !== undefined) sealed.m = rec.maxAge;
-      if (rec.csrf !== undefined) sealed.x = rec.csrf;
-      let value: string;
-      try {
-        value = await this.#codec.seal(sealed);
-      } catch (err) {
-        throw new SessionSerializationError({ cause: err });
-      }
-      this.#pushSessionCookie(state, out, value, rec.expiresAt - now);
-      this.#emitSet(id, undefined, state.isNew);
-      return;
-    }
+  #issue(state: SessionState, out: CommitResult, rec: StoredRecord): void | Promise<void> {
+    if (this.#codec) return this.#issueSealed(state, out, rec);
     const c = this.#cookieFor(state);
     // A browser-session cookie only needs re-sending when the id or the key changed.
     if (!c.persistent && !state.isNew && !state.stale) return;
@@ -1316,7 +1363,30 @@ export class SessionManager<T extends object = SessionData> {
     const value = !state.isNew && !state.stale && state.cookieValue !== undefined
       ? state.cookieValue
       : this.#sid!.sign(state.id!);
-    this.#pushSessionCookie(state, out, value, rec.expiresAt - now);
+    this.#pushSessionCookie(state, out, value, rec.expiresAt - this.#o.now());
+  }
+
+  /** Seals the record into the session cookie (stateless mode). */
+  async #issueSealed(state: SessionState, out: CommitResult, rec: StoredRecord): Promise<void> {
+    const id = state.id ??= generateUid();
+    const sealed: SealedRecord = {
+      n: this.#o.cookie.name,
+      i: id,
+      d: rec.data,
+      e: rec.expiresAt,
+      c: rec.createdAt,
+    };
+    if (rec.flash) sealed.f = rec.flash;
+    if (rec.maxAge !== undefined) sealed.m = rec.maxAge;
+    if (rec.csrf !== undefined) sealed.x = rec.csrf;
+    let value: string;
+    try {
+      value = await this.#codec!.seal(sealed);
+    } catch (err) {
+      throw new SessionSerializationError({ cause: err });
+    }
+    this.#pushSessionCookie(state, out, value, rec.expiresAt - this.#o.now());
+    this.#emitSet(id, undefined, state.isNew);
   }
 
   async #destroy(
@@ -1337,9 +1407,9 @@ export class SessionManager<T extends object = SessionData> {
     return true;
   }
 
-  async #linkClient(clientId: string, sessionId: string, now: number): Promise<void> {
+  #linkClient(clientId: string, sessionId: string, now: number): void | Promise<void> {
     const ttl = this.#o.client?.maxAge ?? this.#o.maxAge;
-    await this.#gateway!.set(CLIENT_PREFIX + clientId, {
+    return this.#gateway!.setNow(CLIENT_PREFIX + clientId, {
       data: {},
       sid: sessionId,
       expiresAt: now + ttl,

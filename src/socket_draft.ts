@@ -5,8 +5,8 @@
  * @module
  */
 import { SessionMissingError, SessionReadOnlyError, SessionSerializationError } from "./errors.ts";
-import { isThenable } from "./keyed_queue.ts";
-import { type SessionManager, withSessionSteps } from "./manager.ts";
+import { andThen, isThenable } from "./awaitable.ts";
+import { adapterSteps, type SessionManager } from "./manager.ts";
 import type { StoredRecord } from "./store.ts";
 import { defineKey, isReservedName, type SessionData } from "./session.ts";
 
@@ -130,11 +130,6 @@ export interface SocketSessionHost<B> {
   written(sid: string, data: object): void;
 }
 
-/** `f(x)` now, or once `x` resolves. */
-function then<X, Y>(x: X | PromiseLike<X>, f: (x: X) => Y | PromiseLike<Y>): Y | PromiseLike<Y> {
-  return isThenable(x) ? Promise.resolve(x).then(f) : f(x);
-}
-
 /**
  * One `withSession` call on a session the socket follows, under the session's lock: reads the
  * record, runs the handler on a private draft, then destroys the session (`ctx.session = null`),
@@ -152,7 +147,7 @@ export function runWithSession<B, R, M>(
   if (host.sealed) {
     return withData(host, b, sid, host.sealedData(b, sid), undefined, handler, onMissing);
   }
-  return then(withSessionSteps.read(host.manager, sid), (rec) => {
+  return andThen(adapterSteps.read(host.manager, sid), (rec) => {
     if (rec === undefined) host.gone(b, sid);
     return withData(host, b, sid, rec?.data, rec, handler, onMissing);
   });
@@ -170,7 +165,7 @@ function withData<B, R, M>(
   if (data === undefined) return missing(onMissing);
   const { draft, before } = openDraft(data);
   const ctx = host.context(b, sid, draft);
-  return then(handler(ctx as never), (result) => {
+  return andThen(handler(ctx as never), (result) => {
     const after = ctx.session as unknown;
     if (after === null) {
       if (host.sealed) throw new SessionReadOnlyError();
@@ -179,12 +174,12 @@ function withData<B, R, M>(
     const changes = draftChanges(before, after);
     if (changes.set.length === 0 && changes.removed.length === 0) {
       // Socket activity keeps the session alive for HTTP too (rolling rule: rarely a write).
-      if (rec === undefined || !withSessionSteps.touchDue(host.manager, rec)) return result;
+      if (rec === undefined || !adapterSteps.touchDue(host.manager, rec)) return result;
       return host.manager.touchById(sid).then(() => result);
     }
     if (host.sealed) throw new SessionReadOnlyError();
     assertStorable(changes);
-    return then(writeChanges(host, sid, changes), (next): R | M | Promise<M> => {
+    return andThen(writeChanges(host, sid, changes), (next): R | M | Promise<M> => {
       if (next === undefined) {
         // Destroyed (or expired) while the handler ran: nothing was written.
         host.gone(b, sid);
@@ -210,7 +205,7 @@ function writeChanges<B>(
   own.add(sid);
   let next: object | undefined | Promise<object | undefined>;
   try {
-    next = withSessionSteps.update(host.manager, sid, (d) => applyChanges(d, changes));
+    next = adapterSteps.update(host.manager, sid, (d) => applyChanges(d, changes));
   } catch (err) {
     own.delete(sid);
     throw err;

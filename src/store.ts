@@ -4,7 +4,8 @@
  * @module
  */
 import { SessionSerializationError, StoreError } from "./errors.ts";
-import { isThenable, KeyedQueue } from "./keyed_queue.ts";
+import { andThen, isThenable } from "./awaitable.ts";
+import { KeyedQueue } from "./keyed_queue.ts";
 import { RecordUserIndex } from "./user_index.ts";
 
 /** What cleanup reads of an expired record: all of it, except that `data` may be left out. */
@@ -405,11 +406,27 @@ export class StoreGateway {
     return this.#check(await this.#call("read", () => this.store.get(id, ctx)));
   }
 
-  async set(id: string, record: StoredRecord, ttlMs: number, ctx?: unknown): Promise<void> {
-    await this.#set(id, record, ttlMs, ctx);
-    if (this.#users && record.user !== undefined) {
-      await this.#users.add(record.user, id, record.expiresAt);
+  set(id: string, record: StoredRecord, ttlMs: number, ctx?: unknown): Promise<void> {
+    try {
+      return Promise.resolve(this.setNow(id, record, ttlMs, ctx));
+    } catch (err) {
+      return Promise.reject(err);
     }
+  }
+
+  /**
+   * {@linkcode set}, done synchronously when the store's `set` answers synchronously (and no
+   * fallback user index is kept); otherwise a promise.
+   * @throws {StoreError} (synchronously) when the store throws
+   */
+  setNow(id: string, record: StoredRecord, ttlMs: number, ctx?: unknown): void | Promise<void> {
+    const written = this.#callNow("write", () => this.store.set(id, record, ttlMs, ctx));
+    const users = this.#users;
+    const user = record.user;
+    if (users && user !== undefined) {
+      return andThen(written, () => users.add(user, id, record.expiresAt));
+    }
+    return isThenable(written) ? Promise.resolve(written).then(noop) : undefined;
   }
 
   /**

@@ -145,6 +145,24 @@ describe("KeyedQueue (per-session serialisation)", () => {
     assert.equal(q.size, 0);
   });
 
+  test("a result whose `then` cannot be read rejects, idle or queued, and frees the key", async () => {
+    const q = new KeyedQueue();
+    const poisoned = () => ({
+      get then(): never {
+        throw new Error("then getter");
+      },
+    });
+    await assert.rejects(q.run("k", poisoned), /then getter/);
+    assert.equal(q.size, 0);
+    const first = q.run("k", () => Promise.resolve(1));
+    const second = q.run("k", poisoned); // started from the hand-over, not by the caller
+    const third = q.run("k", () => 3);
+    assert.equal(await first, 1);
+    await assert.rejects(second, /then getter/);
+    assert.equal(await third, 3);
+    assert.equal(q.size, 0);
+  });
+
   test("a call queued from inside a running call waits for it; a long queue does not recurse", async () => {
     const q = new KeyedQueue();
     const order: number[] = [];

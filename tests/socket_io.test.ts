@@ -99,6 +99,16 @@ describe("socket.io: a socket follows the browser's session over HTTP", () => {
     assert.equal(await disconnected, "io server disconnect");
   });
 
+  test("socket.session keeps a socket write made while it re-reads another write", async () => {
+    const b = await visitor(h);
+    await b.post("/login");
+    const socket = await h.connect(b.jar.header());
+    assert.deepEqual(await ask<Reply>(socket, "racedWrite"), { ok: "written" });
+    const me = await ask<WhoAmI>(socket, "whoami");
+    assert.deepEqual(me.session, { user: "ada", other: 1, own: 2 });
+    assert.deepEqual((await sessionOf(b)).data, { user: "ada", other: 1, own: 2 });
+  });
+
   test("HTTP sees what the socket wrote; the socket sees what HTTP wrote", async () => {
     const b = await visitor(h);
     await b.post("/login");
@@ -604,5 +614,69 @@ describe("socket.io: serialize: true (PHP-style session locking)", () => {
     }
     await Promise.all(jobs);
     assert.equal((await sessionOf(b)).data.count, 400);
+  });
+});
+
+describe("socket.io with a manager from another copy of unisession (two installs)", () => {
+  test("withSession reads, writes and touches through the manager's public methods", async () => {
+    // A second copy of src/ inside the repository (so that its imports resolve as the original's):
+    // its SessionManager is another class, as with two installs of the package.
+    const { cpSync, mkdirSync } = await import("node:fs");
+    const dir = new URL("./artifacts/second-copy/", import.meta.url);
+    mkdirSync(dir, { recursive: true });
+    cpSync(new URL("../src/", import.meta.url), new URL("src/", dir), { recursive: true });
+    const copy: typeof import("../src/manager.ts") = await import(
+      new URL("src/manager.ts", dir).href
+    );
+    const stores: typeof import("../src/map_store.ts") = await import(
+      new URL("src/map_store.ts", dir).href
+    );
+    const manager = copy.createSessions({
+      store: new stores.MapStore(),
+      keys: [KEY],
+      logger: quiet,
+    });
+    const { SessionManager } = await import("../src/manager.ts");
+    assert.equal(manager instanceof SessionManager, false, "another class");
+    const state = manager.open(null);
+    state.session.n = 1;
+    const { cookies } = await manager.commit(state);
+    const header = cookies.map((c) => c.split(";")[0]).join("; ");
+
+    const { createServer } = await import("node:http");
+    const { Server } = await import("socket.io");
+    const { io: connect } = await import("socket.io-client");
+    const http = createServer();
+    const io = new Server(http);
+    attachSocketIO(io, manager as never, { onError: (e) => assert.fail(String(e)) });
+    io.on("connection", (socket) => {
+      socket.on("incr", (ack: (r: unknown) => void) => {
+        socket.withSession(({ session }) => (session.n = session.n + 1)).then(
+          ack,
+          (e) => ack(`failed: ${(e as Error).message}`),
+        );
+      });
+      socket.on("read", (ack: (r: unknown) => void) => {
+        socket.withSession(({ session }) => session.n).then(
+          ack,
+          (e) => ack(`failed: ${(e as Error).message}`),
+        );
+      });
+    });
+    await new Promise<void>((resolve) => http.listen(0, "127.0.0.1", resolve));
+    const { port } = http.address() as { port: number };
+    const client = connect(`http://127.0.0.1:${port}`, {
+      transports: ["websocket"],
+      extraHeaders: { cookie: header },
+    });
+    try {
+      assert.equal(await client.emitWithAck("incr"), 2);
+      assert.equal(await client.emitWithAck("read"), 2);
+      assert.deepEqual(await manager.getById(state.id!), { n: 2 });
+    } finally {
+      client.close();
+      io.close();
+      await new Promise((resolve) => http.close(resolve));
+    }
   });
 });

@@ -95,6 +95,20 @@ describe(`ws (${RUNTIME}): one session for HTTP and a native WebSocket`, () => {
     assert.equal(closed.reason, "session destroyed");
   });
 
+  test("ws.session keeps a socket write made while it re-reads another write", async () => {
+    const b = await visitor(h);
+    const sid = await login(b);
+    const socket = await h.connect(b.jar.header());
+    assert.equal(ok(await socket.ask("racedWrite")), "written");
+    const me = ok(await socket.ask<WhoAmI>("whoami"));
+    assert.deepEqual(me.session, { user: "ada", other: 1, own: 2 });
+    assert.deepEqual(await sessionOf(b), {
+      sessionId: sid,
+      data: { user: "ada", other: 1, own: 2 },
+    });
+    socket.close();
+  });
+
   test("socket writes are seen by HTTP, HTTP writes by the socket", async () => {
     const b = await visitor(h);
     const sid = await login(b);

@@ -189,6 +189,20 @@ export async function startHarness(
         ack,
         socket.withSession(({ session }) => (session.count = (session.count ?? 0) + 1)),
       ));
+    // Another write to the session (it makes the bridge re-read it for the socket's snapshot)
+    // and a socket write, in the same turn: socket.session must end up with both.
+    socket.on("racedWrite", (ack: (r: Reply) => void) => {
+      void manager.update(socket.sessionId!, (d) => {
+        d.other = 1;
+      });
+      reply(
+        ack,
+        socket.withSession((ctx) => {
+          ctx.session.own = 2;
+          return "written";
+        }),
+      );
+    });
     socket.on("update", (ack: (r: Reply) => void) =>
       reply(
         ack,

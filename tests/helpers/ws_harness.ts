@@ -284,7 +284,12 @@ export interface WsHarnessOptions {
 }
 
 /** Answers one request message of a test client. */
-function handle(ws: SessionWebSocket, sockets: WebSocketSessions, msg: Record<string, unknown>) {
+function handle(
+  ws: SessionWebSocket,
+  sockets: WebSocketSessions,
+  manager: SessionManager,
+  msg: Record<string, unknown>,
+) {
   const key = msg.key as string;
   switch (msg.op) {
     case "whoami":
@@ -307,6 +312,16 @@ function handle(ws: SessionWebSocket, sockets: WebSocketSessions, msg: Record<st
       });
     case "get":
       return ws.withSession(({ session, sessionId }) => ({ sessionId, session }));
+    case "racedWrite":
+      // Another write to the session (it makes the adapter re-read it for the socket's
+      // snapshot) and a socket write, in the same turn: ws.session must end up with both.
+      void manager.update(ws.sessionId!, (d) => {
+        d.other = 1;
+      });
+      return ws.withSession((ctx) => {
+        ctx.session.own = 2;
+        return "written";
+      });
     case "incr":
       return ws.withSession(({ session }) => (session.count = (session.count ?? 0) + 1));
     case "nested":
@@ -388,7 +403,7 @@ export async function startWsHarness(options: WsHarnessOptions = {}): Promise<Ws
         const reply = (r: Reply) => {
           if (ws.readyState === 1) ws.send(JSON.stringify({ id: msg.id, ...r }));
         };
-        Promise.resolve().then(() => handle(ws, sockets, msg)).then(
+        Promise.resolve().then(() => handle(ws, sockets, manager, msg)).then(
           (v) => reply({ ok: v ?? null }),
           (e: { code?: string; message?: string }) => reply({ error: e.code ?? String(e.message) }),
         );

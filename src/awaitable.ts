@@ -1,0 +1,19 @@
+/**
+ * Values that may or may not be promises: the hot paths answer synchronously when the store
+ * does (MapStore), and make a promise only when something is actually awaited.
+ * @module
+ */
+
+/** True for a promise or any other thenable. */
+export function isThenable<T>(x: T | PromiseLike<T>): x is PromiseLike<T> {
+  return x !== null && (typeof x === "object" || typeof x === "function") &&
+    typeof (x as PromiseLike<T>).then === "function";
+}
+
+/** `f(x)` now when `x` is a value; once it resolves (a promise) when it is a thenable. */
+export function andThen<X, Y>(
+  x: X | PromiseLike<X>,
+  f: (x: X) => Y | PromiseLike<Y>,
+): Y | Promise<Y> {
+  return isThenable(x) ? Promise.resolve(x).then(f) : f(x) as Y | Promise<Y>;
+}
