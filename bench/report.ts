@@ -27,6 +27,8 @@ export interface ReportMeta {
   runtimes: Map<Runtime, string>;
   command: string;
   elapsedMs: number;
+  /** Rounds over all rows (`--rounds`): each row reports the median round. Default 1. */
+  rounds?: number;
   /** The server and the load generator ran on a CPU each (`taskset`). */
   pinned: boolean;
 }
@@ -166,9 +168,11 @@ export function runHeader(meta: ReportMeta): string[] {
     "",
     `Command: \`${meta.command}\` (${s.connections} connections, each its own visitor; ${
       s.warmupMs / 1000
-    } s warm-up + ${s.durationMs / 1000} s measured per row; took ${
-      fmt(meta.elapsedMs / 60_000, 1)
-    } min). ${
+    } s warm-up + ${s.durationMs / 1000} s measured per row${
+      (meta.rounds ?? 1) > 1
+        ? `, ${meta.rounds} rounds over all servers (every other one in reverse order), each row the round with the median server CPU per request`
+        : ""
+    }; took ${fmt(meta.elapsedMs / 60_000, 1)} min). ${
       meta.pinned
         ? "Each server ran on one CPU and the load generator, which polls without sleeping, on another (`taskset`)."
         : "The load generator polls without sleeping (no CPU pinning: `taskset` or a second CPU missing)."

@@ -99,7 +99,16 @@ function parseArgs(argv: string[]) {
     if (m) flags.set(m[1]!, m[2] ?? "true");
     else filters.push(arg);
   }
-  const known = ["quick", "warmup", "duration", "connections", "workloads", "write", "profile"];
+  const known = [
+    "quick",
+    "warmup",
+    "duration",
+    "connections",
+    "workloads",
+    "write",
+    "profile",
+    "rounds",
+  ];
   for (const name of flags.keys()) {
     if (!known.includes(name)) throw new Error(`Unknown option --${name} (known: ${known})`);
   }
@@ -115,8 +124,11 @@ function parseArgs(argv: string[]) {
     connections: Number(flags.get("connections") ?? 10),
   };
   const workloads = (flags.get("workloads") ?? "ABCD").toUpperCase().split("") as Workload[];
+  const rounds = Number(flags.get("rounds") ?? 1);
+  if (!Number.isInteger(rounds) || rounds < 1) throw new Error("--rounds must be an integer ≥ 1");
   return {
     settings,
+    rounds,
     filters,
     workloads,
     quick,
@@ -170,6 +182,17 @@ async function measureQuietly(measure: () => Promise<LoadResult>): Promise<LoadR
   return { ...best!, errors, firstError };
 }
 
+/**
+ * The round with the median server CPU per request (the lower middle one of an even count); its
+ * wrong answers are those of every round.
+ */
+function medianRound(rounds: LoadResult[]): LoadResult {
+  const sorted = rounds.toSorted((a, b) => a.cpuMicros / a.requests - b.cpuMicros / b.requests);
+  const median = sorted[(sorted.length - 1) >> 1]!;
+  const errors = rounds.reduce((n, r) => n + r.errors, 0);
+  return { ...median, errors, firstError: rounds.find((r) => r.errors > 0)?.firstError };
+}
+
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /** Waits (up to 30 s) until other processes use at most NOISE_LIMIT cores over 1 s. */
@@ -214,61 +237,80 @@ async function main(): Promise<number> {
   if (args.profile) return await profile(args, pinned);
   const jobs = plan(args.filters, args.workloads);
   if (jobs.length === 0) throw new Error("No benchmark matches the filters");
-  const total = jobs.reduce((n, j) => n + j.workloads.length, 0);
+  const perRound = jobs.reduce((n, j) => n + j.workloads.length, 0);
+  const total = perRound * args.rounds;
   const perRow = (args.settings.warmupMs + args.settings.durationMs) / 1000 + 0.3;
   console.error(
-    `bench: ${total} rows on ${jobs.length} servers, ~${
-      Math.ceil((total * perRow + jobs.length * 1.5) / 60)
-    } min (${args.settings.warmupMs / 1000} s warm-up + ${
+    `bench: ${perRound} rows on ${jobs.length} servers${
+      args.rounds > 1 ? `, ${args.rounds} rounds` : ""
+    }, ~${Math.ceil((total * perRow + jobs.length * args.rounds * 1.5) / 60)} min (${
+      args.settings.warmupMs / 1000
+    } s warm-up + ${
       args.settings.durationMs / 1000
     } s measured per row, ${args.settings.connections} connections)`,
   );
   const started = Date.now();
-  const rows: Row[] = [];
   const runtimes = new Map<Runtime, string>();
+  /** Per job, per workload: the result of each round. */
+  const results = jobs.map(() => new Map<Workload, LoadResult[]>());
   let done = 0;
-  for (const job of jobs) {
-    const { suite } = job;
-    const file = `${ROOT}bench/servers/${suite.file}`;
-    await waitForQuiet();
-    const server = await startServer(command(suite.runtime, file, [job.variant]));
-    runtimes.set(suite.runtime, server.runtime);
-    try {
-      for (const workload of job.workloads) {
-        const result = await measureQuietly(
-          () => runWorkload(server, workload, job.variant === "bare", args.settings),
-        );
-        const row: Row = {
-          runtime: suite.runtime,
-          framework: suite.framework,
-          variant: job.variant,
-          label: job.label,
-          workload,
-          result,
-        };
-        rows.push(row);
-        const perReq = result.cpuMicros / result.requests;
-        console.error(
-          `[${++done}/${total}] ${suite.runtime} · ${suite.framework} · ${job.label} · ${
-            WORKLOAD_NAMES[workload]
-          }: ${Math.round(result.requests / result.wallMs * 1000)} req/s, ${
-            perReq.toFixed(1)
-          } µs/req, ${Math.round(result.cpuMicros / result.wallMs / 10)} % server CPU${
-            result.foreignCores > NOISE_LIMIT
-              ? `, DISTURBED by ${result.foreignCores.toFixed(2)} cores of other work`
-              : ""
-          }${result.errors ? `, ${result.errors} WRONG: ${result.firstError}` : ""}`,
-        );
+  for (let round = 0; round < args.rounds; round++) {
+    // Every other round in reverse order, so that a slow drift of the machine's speed does not
+    // favour the servers measured first.
+    const order = jobs.map((_, i) => i);
+    if (round % 2 === 1) order.reverse();
+    for (const index of order) {
+      const job = jobs[index]!;
+      const { suite } = job;
+      const file = `${ROOT}bench/servers/${suite.file}`;
+      await waitForQuiet();
+      const server = await startServer(command(suite.runtime, file, [job.variant]));
+      runtimes.set(suite.runtime, server.runtime);
+      try {
+        for (const workload of job.workloads) {
+          const result = await measureQuietly(
+            () => runWorkload(server, workload, job.variant === "bare", args.settings),
+          );
+          const list = results[index]!.get(workload) ?? [];
+          list.push(result);
+          results[index]!.set(workload, list);
+          const perReq = result.cpuMicros / result.requests;
+          console.error(
+            `[${++done}/${total}] ${suite.runtime} · ${suite.framework} · ${job.label} · ${
+              WORKLOAD_NAMES[workload]
+            }: ${Math.round(result.requests / result.wallMs * 1000)} req/s, ${
+              perReq.toFixed(1)
+            } µs/req, ${Math.round(result.cpuMicros / result.wallMs / 10)} % server CPU${
+              result.foreignCores > NOISE_LIMIT
+                ? `, DISTURBED by ${result.foreignCores.toFixed(2)} cores of other work`
+                : ""
+            }${result.errors ? `, ${result.errors} WRONG: ${result.firstError}` : ""}`,
+          );
+        }
+      } finally {
+        await server.stop();
       }
-    } finally {
-      await server.stop();
     }
   }
+  const rows: Row[] = [];
+  jobs.forEach((job, index) => {
+    for (const workload of job.workloads) {
+      rows.push({
+        runtime: job.suite.runtime,
+        framework: job.suite.framework,
+        variant: job.variant,
+        label: job.label,
+        workload,
+        result: medianRound(results[index]!.get(workload)!),
+      });
+    }
+  });
   const markdown = resultsMarkdown(rows, {
     settings: args.settings,
     runtimes,
     command: commandLine(),
     elapsedMs: Date.now() - started,
+    rounds: args.rounds,
     pinned,
   });
   console.log(markdown);
