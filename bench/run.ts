@@ -9,6 +9,8 @@
  *   npm run bench -- --workloads=AB    only some workloads (A read, B increment, C new, D socket)
  *   npm run bench -- --profile         where unisession's time goes on Node: V8 CPU profiles of the
  *                                      Hono, Koa and socket.io rows (writes bench/PROFILE.md)
+ *   npm run bench -- --rounds=3        every row 3 times (alternating server order), the median
+ *                                      round reported: RESULTS.md is `--rounds=3 --duration=2 --write`
  *   options: --warmup=S --duration=S --connections=N --write (RESULTS.md also for partial runs)
  * @module
  */
