@@ -911,7 +911,7 @@ export class SessionManager<T extends object = SessionData> {
   async cleanup(): Promise<number> {
     const gateway = this.#gatewayOrThrow();
     const now = this.#o.now();
-    const sync = gateway.listSync(now);
+    const sync = gateway.listSync(now, CLIENT_PREFIX);
     let count = 0;
     if (sync) count = await this.#cleanupSync(gateway, sync.records, sync.taken, now);
     else {

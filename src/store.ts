@@ -78,9 +78,12 @@ export interface Store {
    * Synchronous stores: a cheaper cleanup. Removes the records whose expiry has passed by
    * `expiredBy` (epoch ms) and returns them, with or without their `data` (cleanup does not read
    * it), so cleanup needs one pass and no delete per record. Used instead of `list()` when
-   * present; cleanup reports each record returned as expired.
+   * present; cleanup reports each record returned as expired (and skips the client mappings).
+   * The manager passes `mappingPrefix` (`"cid:"`): a store may then also remove and return, for
+   * each removed record with a `clientId`, the record `mappingPrefix + clientId` whose `sid`
+   * names it, so that cleanup need not read the mapping back (MapStore does).
    */
-  takeExpired?(expiredBy: number): Iterable<[string, ExpiredRecord]>;
+  takeExpired?(expiredBy: number, mappingPrefix?: string): Iterable<[string, ExpiredRecord]>;
   /**
    * Atomic read-modify-write: calls `mutate` with the latest record (possibly more than once,
    * under optimistic concurrency) and writes its result to live until its `expiresAt`; does
@@ -543,11 +546,12 @@ export class StoreGateway {
    * Cleanup without a promise per record, when the store is synchronous and keeps no fallback
    * user index (whose updates are asynchronous): the records the store's `takeExpired` removed
    * (`taken: true`), else all its records from `list()` (corrupt ones skipped either way).
-   * Otherwise undefined: use {@linkcode list}.
+   * Otherwise undefined: use {@linkcode list}. `mappingPrefix` goes to `takeExpired`.
    * @throws {StoreError} when the store fails
    */
   listSync(
     expiredBy: number,
+    mappingPrefix?: string,
   ): { records: Iterable<[string, ExpiredRecord]>; taken: boolean } | undefined {
     const store = this.store;
     if (!this.synchronous || this.#users) return undefined;
@@ -555,7 +559,7 @@ export class StoreGateway {
     if (!taken && typeof store.list !== "function") return undefined;
     let iterable: unknown;
     try {
-      iterable = taken ? store.takeExpired!(expiredBy) : store.list!();
+      iterable = taken ? store.takeExpired!(expiredBy, mappingPrefix) : store.list!();
     } catch (err) {
       throw new StoreError("Cannot list sessions: store failed", { cause: err });
     }

@@ -661,6 +661,57 @@ describe("MapStore", () => {
     });
   });
 
+  test("takeExpired(by, prefix) takes along each taken record's client mapping that names it", () => {
+    let now = 1_767_225_600_000;
+    const store = new MapStore({ now: () => now });
+    const session = (ttl: number, clientId?: string, extra: object = {}): StoredRecord => ({
+      data: { n: 1 },
+      expiresAt: now + ttl,
+      createdAt: now,
+      ...(clientId === undefined ? {} : { clientId }),
+      ...extra,
+    });
+    const mapping = (sid: string, ttl = 1e9): StoredRecord => ({
+      data: {},
+      sid,
+      expiresAt: now + ttl,
+      createdAt: now,
+    });
+    store.set("cid:a", mapping("s1"), 1e9); // before its session in the Map
+    store.set("s1", session(10, "a"), 10);
+    store.set("s2", session(10, "b", { meta: { x: 1 } }), 10); // generic (JSON) shape
+    store.set("cid:b", mapping("s2"), 1e9);
+    store.set("s3", session(10, "c"), 10);
+    store.set("cid:c", mapping("newer"), 1e9); // the browser moved on to another session: kept
+    store.set("s4", session(10, "d"), 10);
+    store.set("cid:d", mapping("s4", 5), 5); // expired itself: taken once, not twice
+    store.set("s5", session(10), 10); // no client id
+    store.set("alive", session(1e6, "e"), 1e6);
+    store.set("cid:e", mapping("alive"), 1e9);
+    now += 10;
+    const taken = [...store.takeExpired(now, "cid:")].map(([id]) => id).sort();
+    assert.deepEqual(taken, ["cid:a", "cid:b", "cid:d", "s1", "s2", "s3", "s4", "s5"]);
+    assert.deepEqual([...store.list()].map(([id]) => id).sort(), ["alive", "cid:c", "cid:e"]);
+    assert.equal(store.get("cid:c")?.sid, "newer");
+    // Without the prefix, only what expired is taken.
+    store.set("s6", session(10, "f"), 10);
+    store.set("cid:f", mapping("s6"), 1e9);
+    now += 10;
+    assert.deepEqual([...store.takeExpired(now)].map(([id]) => id), ["s6"]);
+    assert.ok(store.get("cid:f"));
+    // A few taken among many kept (deleted one by one instead of the Map being rebuilt).
+    store.set("s7", session(10, "g"), 10);
+    store.set("cid:g", mapping("s7"), 1e9);
+    now += 10;
+    assert.deepEqual([...store.takeExpired(now, "cid:")].map(([id]) => id), ["s7", "cid:g"]);
+    assert.deepEqual([...store.list()].map(([id]) => id).sort(), [
+      "alive",
+      "cid:c",
+      "cid:e",
+      "cid:f",
+    ]);
+  });
+
   test("takeExpired() that removes most records keeps the survivors, their order and user index", () => {
     let now = 1_767_225_600_000;
     const store = new MapStore({ now: () => now, maxEntries: 10 });
