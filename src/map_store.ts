@@ -79,14 +79,22 @@ function compactField(held: Held, n: number): string | undefined {
 
 /** The `clientId` of a held record, read without decoding a compact one. */
 function clientIdOf(held: Held): string | undefined {
-  if (held.charCodeAt(0) === OPEN_BRACKET) return recordOf(held, false).clientId;
-  return compactField(held, 2);
+  return held.charCodeAt(0) === OPEN_BRACKET ? idField(held, "clientId") : compactField(held, 2);
 }
 
 /** The `sid` of a held record (a client mapping's session), read without decoding a compact one. */
 function sidOf(held: Held): string | undefined {
-  if (held.charCodeAt(0) === OPEN_BRACKET) return recordOf(held, false).sid;
-  return compactField(held, 3);
+  return held.charCodeAt(0) === OPEN_BRACKET ? idField(held, "sid") : compactField(held, 3);
+}
+
+/** An id field of a JSON-shaped held record: a non-empty string, else undefined (never throws). */
+function idField(held: Held, field: "clientId" | "sid"): string | undefined {
+  try {
+    const value = (JSON.parse(held) as [number, Partial<StoredRecord> | null])[1]?.[field];
+    return typeof value === "string" && value !== "" ? value : undefined;
+  } catch {
+    return undefined;
+  }
 }
 
 function recordOf(held: Held): StoredRecord;
@@ -309,6 +317,8 @@ export class MapStore implements Store {
     const ids: string[] = [];
     const helds: Held[] = [];
     const map = this.#map;
+    // Nothing in this loop throws (the id fields of JSON-shaped records are read defensively), so
+    // the records it marks TAKEN are always removed below.
     for (const [id, held] of map) {
       if (held === TAKEN || expiryOf(held) > expiredBy) continue;
       ids.push(id);
@@ -319,11 +329,11 @@ export class MapStore implements Store {
       const key = mappingPrefix + clientId;
       const mapping = map.get(key);
       // An expired mapping is taken on its own (before or after this point of the loop).
-      if (mapping === undefined || mapping === TAKEN || expiryOf(mapping) <= expiredBy) continue;
+      if (mapping === undefined || expiryOf(mapping) <= expiredBy) continue;
       if (sidOf(mapping) !== id) continue;
       ids.push(key);
       helds.push(mapping);
-      map.set(key, TAKEN); // in place: marked, removed below
+      map.set(key, TAKEN); // in place (a mapping later in the Map is skipped), removed below
     }
     if (ids.length > map.size / 2) {
       const kept: string[] = [];

@@ -699,6 +699,27 @@ describe("MapStore", () => {
     now += 10;
     assert.deepEqual([...store.takeExpired(now)].map(([id]) => id), ["s6"]);
     assert.ok(store.get("cid:f"));
+    // A client id that is not a non-empty string names no mapping.
+    store.set("s8", { ...session(10), clientId: 5 as unknown as string }, 10);
+    store.set("cid:5", mapping("s8"), 1e9);
+    now += 10;
+    assert.deepEqual([...store.takeExpired(now, "cid:")].map(([id]) => id), ["s8"]);
+    store.delete("cid:5");
+    // A record that cannot be decoded fails the taking when it is returned, after the removal:
+    // the store stays consistent (no mapping left half-taken).
+    store.set("s9", session(10, "h"), 10);
+    store.set("cid:h", mapping("s9"), 1e9);
+    const broken = { toJSON: () => 1, expiresAt: now + 10, createdAt: now };
+    store.set("bad", broken as unknown as StoredRecord, 10);
+    now += 10;
+    assert.throws(() => [...store.takeExpired(now, "cid:")]);
+    assert.equal(store.get("cid:h"), undefined);
+    assert.deepEqual([...store.list()].map(([id]) => id).sort(), [
+      "alive",
+      "cid:c",
+      "cid:e",
+      "cid:f",
+    ]);
     // A few taken among many kept (deleted one by one instead of the Map being rebuilt).
     store.set("s7", session(10, "g"), 10);
     store.set("cid:g", mapping("s7"), 1e9);
