@@ -37,7 +37,13 @@ import { CsrfError, describeError, SessionMissingError } from "../src/errors.ts"
 import type { SessionDestroyEvent, SessionSetEvent } from "../src/events.ts";
 import type { SessionManager } from "../src/manager.ts";
 import { isThenable } from "../src/awaitable.ts";
-import { missing, runWithSession, snapshot, type SocketSessionHost } from "../src/socket_draft.ts";
+import {
+  linkedHost,
+  missing,
+  runWithSession,
+  snapshot,
+  type SocketSessionHost,
+} from "../src/socket_draft.ts";
 import type { SessionData } from "../src/session.ts";
 
 /**
@@ -366,29 +372,14 @@ class SocketIOBridge<T extends object> implements SocketIOSessions {
     this.#io = io;
     this.#m = manager;
     this.#sealed = manager.mode === "sealed";
-    this.#host = {
+    this.#host = linkedHost<Binding, Link>({
       manager: manager as SessionManager<object>,
       sealed: this.#sealed,
       ownWrites: this.#ownWrites,
-      sealedData: (b, sid) => {
-        const current = b.link ?? b;
-        return current.sessionId === sid ? current.data : undefined;
-      },
+      bySession: this.#bySession,
       context: (b, sid, draft) => ({ sessionId: sid, session: draft, socket: b.socket }),
-      gone: (b, sid) => {
-        if (b.link) this.#gone(b.link, sid);
-      },
-      written: (sid, data) => {
-        const links = this.#bySession.get(sid);
-        if (!links) return;
-        const snap = snapshot(data);
-        for (const l of links) {
-          l.data = snap;
-          // A re-read in flight may have read the store before this write: it reads again.
-          if (l.running) l.gen++;
-        }
-      },
-    };
+      gone: (link, sid) => this.#gone(link, sid),
+    });
     this.#requireSession = options.requireSession === true;
     const onDestroy = options.onDestroy ?? "disconnect";
     if (onDestroy !== "disconnect" && onDestroy !== "emit") {

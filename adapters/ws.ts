@@ -42,7 +42,13 @@ import { describeError, StoreError } from "../src/errors.ts";
 import type { DestroyReason, SessionDestroyEvent, SessionSetEvent } from "../src/events.ts";
 import type { SessionManager } from "../src/manager.ts";
 import { isThenable } from "../src/awaitable.ts";
-import { missing, runWithSession, snapshot, type SocketSessionHost } from "../src/socket_draft.ts";
+import {
+  linkedHost,
+  missing,
+  runWithSession,
+  snapshot,
+  type SocketSessionHost,
+} from "../src/socket_draft.ts";
 import type { SessionData } from "../src/session.ts";
 
 /** Session data of an untyped manager, as sockets see it: any JSON value under any key. */
@@ -395,29 +401,14 @@ class WebSocketBridge<T extends object> implements WebSocketSessions<AnySessionD
   constructor(manager: SessionManager<T>, options: WebSocketSessionOptions) {
     this.#m = manager;
     this.#sealed = manager.mode === "sealed";
-    this.#host = {
+    this.#host = linkedHost<Conn, Link>({
       manager: manager as SessionManager<object>,
       sealed: this.#sealed,
       ownWrites: this.#ownWrites,
-      sealedData: (conn, sid) => {
-        const current = conn.link ?? conn;
-        return current.sessionId === sid ? current.data : undefined;
-      },
+      bySession: this.#bySession,
       context: (conn, sid, draft) => ({ sessionId: sid, session: draft, ws: conn.ws }),
-      gone: (conn, sid) => {
-        if (conn.link) this.#gone(conn.link, sid);
-      },
-      written: (sid, data) => {
-        const links = this.#bySession.get(sid);
-        if (!links) return;
-        const snap = snapshot(data);
-        for (const l of links) {
-          l.data = snap;
-          // A re-read in flight may have read the store before this write: it reads again.
-          if (l.running) l.gen++;
-        }
-      },
-    };
+      gone: (link, sid) => this.#gone(link, sid),
+    });
     this.#requireSession = options.requireSession === true;
     const onDestroy = options.onDestroy ?? "close";
     if (onDestroy !== "close" && onDestroy !== "notify" && typeof onDestroy !== "function") {

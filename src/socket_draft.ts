@@ -11,7 +11,7 @@ import type { StoredRecord } from "./store.ts";
 import { defineKey, isReservedName, type SessionData } from "./session.ts";
 
 /** JSON of a value; undefined for what JSON drops (undefined, functions, symbols). */
-export function toJson(value: unknown): string | undefined {
+function toJson(value: unknown): string | undefined {
   try {
     return JSON.stringify(value);
   } catch (err) {
@@ -20,7 +20,7 @@ export function toJson(value: unknown): string | undefined {
 }
 
 /** Freezes a value and everything reachable from it. */
-export function deepFreeze<V>(value: V): V {
+function deepFreeze<V>(value: V): V {
   if (value !== null && typeof value === "object" && !Object.isFrozen(value)) {
     Object.freeze(value);
     for (const k of Object.keys(value)) deepFreeze((value as SessionData)[k]);
@@ -52,13 +52,13 @@ export function missing<M>(
 }
 
 /** The handler's copy of the data, and the JSON of each key as read (to find its changes). */
-export interface Draft {
+interface Draft {
   readonly draft: SessionData;
   readonly before: ReadonlyMap<string, string>;
 }
 
 /** A deep, prototype-safe copy of `data` for a handler to change freely. */
-export function openDraft(data: object): Draft {
+function openDraft(data: object): Draft {
   const before = new Map<string, string>();
   const draft: SessionData = {};
   for (const k of Object.keys(data)) {
@@ -71,7 +71,7 @@ export function openDraft(data: object): Draft {
 }
 
 /** The top-level keys a handler set (with private copies of their values) and removed. */
-export interface DraftChanges {
+interface DraftChanges {
   readonly set: [string, unknown][];
   readonly removed: string[];
 }
@@ -82,7 +82,7 @@ export interface DraftChanges {
  * @throws {TypeError} when `after` is not a plain object, or sets a name the session API reserves
  * @throws {SessionSerializationError} when a value cannot be serialised
  */
-export function draftChanges(before: ReadonlyMap<string, string>, after: unknown): DraftChanges {
+function draftChanges(before: ReadonlyMap<string, string>, after: unknown): DraftChanges {
   if (after === null || typeof after !== "object" || Array.isArray(after)) {
     throw new TypeError("Cannot save session: ctx.session must be an object or null");
   }
@@ -99,7 +99,7 @@ export function draftChanges(before: ReadonlyMap<string, string>, after: unknown
 }
 
 /** @throws {TypeError} when a changed key is a name the session API reserves */
-export function assertStorable(changes: DraftChanges): void {
+function assertStorable(changes: DraftChanges): void {
   for (const [k] of changes.set) {
     if (isReservedName(k)) {
       throw new TypeError(`Cannot set session.${k}: the name is reserved by the session API`);
@@ -108,7 +108,7 @@ export function assertStorable(changes: DraftChanges): void {
 }
 
 /** Applies the changes to a copy of the stored data (inside `manager.update`). */
-export function applyChanges(target: SessionData, changes: DraftChanges): void {
+function applyChanges(target: SessionData, changes: DraftChanges): void {
   for (const [k, v] of changes.set) defineKey(target, k, v);
   for (const k of changes.removed) delete target[k];
 }
@@ -128,6 +128,63 @@ export interface SocketSessionHost<B> {
   gone(b: B, sid: string): void;
   /** The data a write left (the record's own object: to be copied if kept). */
   written(sid: string, data: object): void;
+}
+
+/** What a socket adapter tracks per browser (or per session): the session it follows, its snapshot. */
+export interface FollowedLink {
+  sessionId: string | undefined;
+  data: Readonly<SessionData> | undefined;
+  /** Bumped on every event concerning the link (a re-read in flight then reads again). */
+  gen: number;
+  /** The re-read of the store in flight, if any. */
+  running: Promise<void> | undefined;
+}
+
+/** A socket as the adapters track it: its own handshake state, and its link once registered. */
+export interface FollowingSocket<L extends FollowedLink> {
+  sessionId: string | undefined;
+  data: Readonly<SessionData> | undefined;
+  link: L | undefined;
+}
+
+/**
+ * The {@linkcode SocketSessionHost} of an adapter whose sockets follow sessions through links
+ * (socket.io, native WebSockets): only the handler's `ctx` and what to do when a session is gone
+ * differ between them.
+ */
+export function linkedHost<B extends FollowingSocket<L>, L extends FollowedLink>(init: {
+  manager: SessionManager<object>;
+  sealed: boolean;
+  ownWrites: Set<string>;
+  /** The links following each session. */
+  bySession: ReadonlyMap<string, ReadonlySet<L>>;
+  context: SocketSessionHost<B>["context"];
+  /** A read or a write found the link's session gone. */
+  gone(link: L, sid: string): void;
+}): SocketSessionHost<B> {
+  return {
+    manager: init.manager,
+    sealed: init.sealed,
+    ownWrites: init.ownWrites,
+    sealedData: (b, sid) => {
+      const current = b.link ?? b;
+      return current.sessionId === sid ? current.data : undefined;
+    },
+    context: init.context,
+    gone: (b, sid) => {
+      if (b.link) init.gone(b.link, sid);
+    },
+    written: (sid, data) => {
+      const links = init.bySession.get(sid);
+      if (!links) return;
+      const snap = snapshot(data);
+      for (const l of links) {
+        l.data = snap;
+        // A re-read in flight may have read the store before this write: it reads again.
+        if (l.running) l.gen++;
+      }
+    },
+  };
 }
 
 /**
