@@ -11,6 +11,7 @@ import {
   type SessionOptions,
   type SessionSetEvent,
   type SessionState,
+  type StoredRecord,
   StoreError,
   type StoreEvent,
 } from "../mod.ts";
@@ -867,6 +868,30 @@ describe("lookups by id and client", () => {
       logger: quiet,
     });
     await assert.rejects(broken.update("an-id-of-24-characters!!", () => {}), StoreError);
+  });
+
+  test("update(): neither the draft fn kept nor the data returned reaches a store that keeps objects", async () => {
+    // A store that keeps the records it is given, by reference (no serialisation).
+    const records = new Map<string, StoredRecord>();
+    const m = createSessions({
+      store: {
+        get: (id: string) => records.get(id),
+        set: (id: string, rec: StoredRecord) => void records.set(id, rec),
+        delete: (id: string) => void records.delete(id),
+      },
+      keys: [KEY],
+      logger: quiet,
+    });
+    const r = await request(m, null, (s) => void (s.session.n = 1));
+    const id = r.state.id!;
+    let kept: SessionData | undefined;
+    const returned = await m.update(id, (d) => {
+      d.n = 2;
+      kept = d;
+    });
+    kept!.injected = true;
+    returned!.injected = true;
+    assert.deepEqual(records.get(id)?.data, { n: 2 });
   });
 
   test("update() is exact under 1,000 concurrent increments and null destroys", async () => {
