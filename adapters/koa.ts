@@ -37,7 +37,7 @@ import { CsrfError, ResponseSentError } from "../src/errors.ts";
 import { utf8 } from "../src/encoding.ts";
 import type { SessionDestroyEvent, SessionSetEvent } from "../src/events.ts";
 import { generateUid } from "../src/id.ts";
-import { isThenable } from "../src/awaitable.ts";
+import { isThenable, promiseOf } from "../src/awaitable.ts";
 import { adapterSteps, ALLOW_SHORT_KEYS, createSessions, SessionManager } from "../src/manager.ts";
 import { MapStore } from "../src/map_store.ts";
 import type { ClientOptions, Logger, SessionOptions } from "../src/options.ts";
@@ -690,11 +690,7 @@ function dispatch(list: readonly Middleware[], ctx: Context): Promise<unknown> {
     last = i;
     const fn = list[i];
     if (!fn) return Promise.resolve();
-    try {
-      return Promise.resolve(fn(ctx, () => run(i + 1)));
-    } catch (err) {
-      return Promise.reject(err);
-    }
+    return promiseOf(() => fn(ctx, () => run(i + 1)));
   };
   return run(0);
 }

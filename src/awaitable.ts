@@ -10,6 +10,15 @@ export function isThenable<T>(x: T | PromiseLike<T>): x is PromiseLike<T> {
     typeof (x as PromiseLike<T>).then === "function";
 }
 
+/** What `fn` returns, as a promise: a value resolves it, a throw rejects it (never thrown). */
+export function promiseOf<T>(fn: () => T | PromiseLike<T>): Promise<T> {
+  try {
+    return Promise.resolve(fn());
+  } catch (err) {
+    return Promise.reject(err);
+  }
+}
+
 /** `f(x)` now when `x` is a value; once it resolves (a promise) when it is a thenable. */
 export function andThen<X, Y>(
   x: X | PromiseLike<X>,

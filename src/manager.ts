@@ -33,7 +33,7 @@ import {
 } from "./events.ts";
 import { verifyCsrfToken } from "./csrf.ts";
 import { generateUid } from "./id.ts";
-import { andThen, isThenable } from "./awaitable.ts";
+import { andThen, isThenable, promiseOf } from "./awaitable.ts";
 import { KeyedQueue } from "./keyed_queue.ts";
 import {
   ALLOW_SHORT_KEYS,
@@ -419,12 +419,7 @@ export class SessionManager<T extends object = SessionData> {
    * @throws {StoreError} when the store fails
    */
   commit(state: SessionState, replacement?: object | null): Promise<CommitResult> {
-    try {
-      const result = this.#commitNow(state, replacement);
-      return isThenable(result) ? result : Promise.resolve(result);
-    } catch (err) {
-      return Promise.reject(err);
-    }
+    return promiseOf(() => this.#commitNow(state, replacement));
   }
 
   /** {@linkcode commit}, answered synchronously when the store answers synchronously. */
@@ -530,14 +525,7 @@ export class SessionManager<T extends object = SessionData> {
    * ```
    */
   update(sessionId: string, fn: (draft: T) => T | void | null): Promise<T | undefined> {
-    try {
-      const data = this.#updateNow(sessionId, fn);
-      return isThenable(data)
-        ? data.then((d) => d && copyData(d) as T)
-        : Promise.resolve(data && copyData(data) as T);
-    } catch (err) {
-      return Promise.reject(err);
-    }
+    return promiseOf(() => andThen(this.#updateNow(sessionId, fn), (d) => d && copyData(d) as T));
   }
 
   /**
@@ -567,8 +555,7 @@ export class SessionManager<T extends object = SessionData> {
       }
       return this.#nextRecord(cur, copyData(result ?? draft), now, cur.maxAge, cur.flash);
     });
-    if (isThenable(rec)) return rec.then((r) => this.#updated(sessionId, r, destroy));
-    return this.#updated(sessionId, rec, destroy);
+    return andThen(rec, (r) => this.#updated(sessionId, r, destroy));
   }
 
   /** After {@linkcode update}'s write: the destroy `fn` asked for, or the event. */

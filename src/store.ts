@@ -4,7 +4,7 @@
  * @module
  */
 import { SessionSerializationError, StoreError } from "./errors.ts";
-import { andThen, isThenable } from "./awaitable.ts";
+import { andThen, isThenable, promiseOf } from "./awaitable.ts";
 import { KeyedQueue } from "./keyed_queue.ts";
 import { RecordUserIndex } from "./user_index.ts";
 
@@ -410,11 +410,7 @@ export class StoreGateway {
   }
 
   set(id: string, record: StoredRecord, ttlMs: number, ctx?: unknown): Promise<void> {
-    try {
-      return Promise.resolve(this.setNow(id, record, ttlMs, ctx));
-    } catch (err) {
-      return Promise.reject(err);
-    }
+    return promiseOf(() => this.setNow(id, record, ttlMs, ctx));
   }
 
   /**
@@ -480,12 +476,7 @@ export class StoreGateway {
    * get → mutate → set under a per-id lock (atomic within this process only).
    */
   update(id: string, mutate: RecordMutator, ctx?: unknown): Promise<StoredRecord | undefined> {
-    try {
-      const next = this.updateNow(id, mutate, ctx);
-      return isThenable(next) ? next : Promise.resolve(next);
-    } catch (err) {
-      return Promise.reject(err);
-    }
+    return promiseOf(() => this.updateNow(id, mutate, ctx));
   }
 
   /**
@@ -608,12 +599,7 @@ export class StoreGateway {
   }
 
   #call<T>(op: string, fn: () => Awaitable<T>): Promise<T> {
-    try {
-      const result = this.#callNow(op, fn);
-      return isThenable(result) ? result : Promise.resolve(result);
-    } catch (err) {
-      return Promise.reject(err);
-    }
+    return promiseOf(() => this.#callNow(op, fn));
   }
 
   /**
