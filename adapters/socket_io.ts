@@ -36,13 +36,12 @@ import type { Namespace, Server, Socket } from "socket.io";
 import { CsrfError, describeError, SessionMissingError } from "../src/errors.ts";
 import type { SessionDestroyEvent, SessionSetEvent } from "../src/events.ts";
 import type { SessionManager } from "../src/manager.ts";
-import { isThenable } from "../src/awaitable.ts";
 import {
+  knownId,
   linkedHost,
-  missing,
-  runWithSession,
   snapshot,
   type SocketSessionHost,
+  withSessionOn,
 } from "../src/socket_draft.ts";
 import type { SessionData } from "../src/session.ts";
 
@@ -379,6 +378,14 @@ class SocketIOBridge<T extends object> implements SocketIOSessions {
       bySession: this.#bySession,
       context: (b, sid, draft) => ({ sessionId: sid, session: draft, socket: b.socket }),
       gone: (link, sid) => this.#gone(link, sid),
+      active: () => this.#active,
+      follow: (link, sid) => {
+        this.#moveTo(link, sid);
+        this.#refresh(link);
+      },
+      // A socket connected without our middleware: its handshake is read first.
+      ready: (b) => b.ready,
+      verify: (b, sid) => this.#checkCsrf(b, sid),
     });
     this.#requireSession = options.requireSession === true;
     const onDestroy = options.onDestroy ?? "disconnect";
@@ -902,72 +909,7 @@ class SocketIOBridge<T extends object> implements SocketIOSessions {
     handler: SessionHandler<R>,
     onMissing: OnMissing<M> | undefined,
   ): Promise<R | M> {
-    if (typeof handler !== "function") {
-      return Promise.reject(new TypeError("Cannot run withSession: handler must be a function"));
-    }
-    if (b.ready) return b.ready.then(() => this.#withCurrent(b, handler, onMissing));
-    return this.#withCurrent(b, handler, onMissing);
-  }
-
-  #withCurrent<R, M>(
-    b: Binding,
-    handler: SessionHandler<R>,
-    onMissing: OnMissing<M> | undefined,
-  ): Promise<R | M> {
-    const sid = this.#currentId(b);
-    return isThenable(sid)
-      ? sid.then((id) => this.#withId(b, id, handler, onMissing))
-      : this.#withId(b, sid, handler, onMissing);
-  }
-
-  #withId<R, M>(
-    b: Binding,
-    sid: string | undefined,
-    handler: SessionHandler<R>,
-    onMissing: OnMissing<M> | undefined,
-  ): Promise<R | M> {
-    if (sid === undefined) {
-      try {
-        return Promise.resolve(missing(onMissing));
-      } catch (err) {
-        return Promise.reject(err);
-      }
-    }
-    const csrf = this.#checkCsrf(b, sid);
-    if (csrf) {
-      return csrf.then(() =>
-        this.#m.runExclusive(sid, () => runWithSession(this.#host, b, sid, handler, onMissing))
-      );
-    }
-    return this.#m.runExclusive(sid, () => runWithSession(this.#host, b, sid, handler, onMissing));
-  }
-
-  /**
-   * The socket's session id: the one the events gave it when they can be trusted (see
-   * `hearsEveryWrite`), else confirmed through the client mapping in the store.
-   */
-  #currentId(b: Binding): string | undefined | Promise<string | undefined> {
-    if (this.#sealed || b.clientId === undefined) return knownId(b);
-    const link = b.link;
-    // The events of a MapStore of this manager alone have moved a tracked socket to its browser's
-    // session already, unless a re-read of its mapping is pending.
-    if (this.#m.hearsEveryWrite && this.#active && link && !link.dropped && !link.remap) {
-      return link.sessionId;
-    }
-    return this.#mappedId(b, b.clientId);
-  }
-
-  async #mappedId(b: Binding, clientId: string): Promise<string | undefined> {
-    const link = b.link;
-    const gen = link?.gen;
-    const mapped = await this.#m.getSessionId(clientId);
-    if (link && (link.gen !== gen || link !== b.link)) return knownId(b); // events were newer
-    if (mapped === undefined) return knownId(b);
-    if (link && link.sessionId !== mapped && this.#active && !link.dropped) {
-      this.#moveTo(link, mapped);
-      this.#refresh(link);
-    } else if (!link) b.sessionId = mapped;
-    return mapped;
+    return withSessionOn(this.#host, b, handler, onMissing);
   }
 }
 
@@ -1046,9 +988,4 @@ export function attachSocketIO<T extends object = SessionData>(
   const bridge = new SocketIOBridge(io, manager, options);
   attached.add(io);
   return bridge;
-}
-
-/** The session id the events last gave the socket (its browser's, or its handshake's). */
-function knownId(b: Binding): string | undefined {
-  return b.link ? b.link.sessionId : b.sessionId;
 }

@@ -41,13 +41,12 @@ import type { WSContext, WSEvents, WSMessageReceive } from "hono/ws";
 import { describeError, StoreError } from "../src/errors.ts";
 import type { DestroyReason, SessionDestroyEvent, SessionSetEvent } from "../src/events.ts";
 import type { SessionManager } from "../src/manager.ts";
-import { isThenable } from "../src/awaitable.ts";
 import {
+  knownId,
   linkedHost,
-  missing,
-  runWithSession,
   snapshot,
   type SocketSessionHost,
+  withSessionOn,
 } from "../src/socket_draft.ts";
 import type { SessionData } from "../src/session.ts";
 
@@ -408,6 +407,11 @@ class WebSocketBridge<T extends object> implements WebSocketSessions<AnySessionD
       bySession: this.#bySession,
       context: (conn, sid, draft) => ({ sessionId: sid, session: draft, ws: conn.ws }),
       gone: (link, sid) => this.#gone(link, sid),
+      active: () => this.#active,
+      follow: (link, sid) => {
+        this.#setSession(link, sid);
+        this.#refresh(link);
+      },
     });
     this.#requireSession = options.requireSession === true;
     const onDestroy = options.onDestroy ?? "close";
@@ -875,60 +879,7 @@ class WebSocketBridge<T extends object> implements WebSocketSessions<AnySessionD
     handler: SessionHandler<R>,
     onMissing: OnMissing<M> | undefined,
   ): Promise<R | M> {
-    if (typeof handler !== "function") {
-      return Promise.reject(new TypeError("Cannot run withSession: handler must be a function"));
-    }
-    const sid = this.#currentId(conn);
-    return isThenable(sid)
-      ? sid.then((id) => this.#withId(conn, id, handler, onMissing))
-      : this.#withId(conn, sid, handler, onMissing);
-  }
-
-  #withId<R, M>(
-    conn: Conn,
-    sid: string | undefined,
-    handler: SessionHandler<R>,
-    onMissing: OnMissing<M> | undefined,
-  ): Promise<R | M> {
-    if (sid === undefined) {
-      try {
-        return Promise.resolve(missing(onMissing));
-      } catch (err) {
-        return Promise.reject(err);
-      }
-    }
-    return this.#m.runExclusive(
-      sid,
-      () => runWithSession(this.#host, conn, sid, handler, onMissing),
-    );
-  }
-
-  /**
-   * The socket's session id: the one the events gave it when they can be trusted (see
-   * `hearsEveryWrite`), else confirmed through the client mapping in the store.
-   */
-  #currentId(conn: Conn): string | undefined | Promise<string | undefined> {
-    if (this.#sealed || conn.clientId === undefined) return knownId(conn);
-    const link = conn.link;
-    // The events of a MapStore of this manager alone have moved a tracked socket to its browser's
-    // session already, unless a re-read of its mapping is pending.
-    if (this.#m.hearsEveryWrite && this.#active && link && !link.dropped && !link.remap) {
-      return link.sessionId;
-    }
-    return this.#mappedId(conn, conn.clientId);
-  }
-
-  async #mappedId(conn: Conn, clientId: string): Promise<string | undefined> {
-    const link = conn.link;
-    const gen = link?.gen;
-    const mapped = await this.#m.getSessionId(clientId);
-    if (link && (link.gen !== gen || link !== conn.link)) return knownId(conn); // events were newer
-    if (mapped === undefined) return knownId(conn);
-    if (link && link.sessionId !== mapped && this.#active && !link.dropped) {
-      this.#setSession(link, mapped);
-      this.#refresh(link);
-    } else if (!link) conn.sessionId = mapped;
-    return mapped;
+    return withSessionOn(this.#host, conn, handler, onMissing);
   }
 }
 
@@ -997,9 +948,4 @@ export function createWebSocketSessions<T extends object = SessionData>(
     throw new TypeError("Cannot create WebSocket sessions: options must be an object");
   }
   return new WebSocketBridge(manager, options) as unknown as WebSocketSessions<SocketData<T>>;
-}
-
-/** The session id the events last gave the socket (its browser's, or its handshake's). */
-function knownId(conn: Conn): string | undefined {
-  return conn.link ? conn.link.sessionId : conn.sessionId;
 }

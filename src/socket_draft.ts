@@ -5,7 +5,7 @@
  * @module
  */
 import { SessionMissingError, SessionReadOnlyError, SessionSerializationError } from "./errors.ts";
-import { andThen, isThenable } from "./awaitable.ts";
+import { andThen, isThenable, promiseOf } from "./awaitable.ts";
 import { adapterSteps, type SessionManager } from "./manager.ts";
 import type { StoredRecord } from "./store.ts";
 import { defineKey, isReservedName, type SessionData } from "./session.ts";
@@ -128,6 +128,10 @@ export interface SocketSessionHost<B> {
   gone(b: B, sid: string): void;
   /** The data a write left (the record's own object: to be copied if kept). */
   written(sid: string, data: object): void;
+  /** The session the socket follows now: known from the events, or confirmed in the store. */
+  currentId(b: B): string | undefined | PromiseLike<string | undefined>;
+  /** A check before the socket may use session `sid` (socket.io's CSRF token); rejects if not. */
+  verify?(b: B, sid: string): Promise<void> | undefined;
 }
 
 /** What a socket adapter tracks per browser (or per session): the session it follows, its snapshot. */
@@ -138,13 +142,24 @@ export interface FollowedLink {
   gen: number;
   /** The re-read of the store in flight, if any. */
   running: Promise<void> | undefined;
+  /** The client-id mapping must be re-read from the store. */
+  remap: boolean;
+  /** No longer tracked (its last socket left, or the adapter was detached). */
+  dropped: boolean;
 }
 
 /** A socket as the adapters track it: its own handshake state, and its link once registered. */
 export interface FollowingSocket<L extends FollowedLink> {
+  /** The browser's client id from the handshake cookie, if any. */
+  clientId: string | undefined;
   sessionId: string | undefined;
   data: Readonly<SessionData> | undefined;
   link: L | undefined;
+}
+
+/** The session id the events last gave the socket (its browser's, or its handshake's). */
+export function knownId(b: FollowingSocket<FollowedLink>): string | undefined {
+  return b.link ? b.link.sessionId : b.sessionId;
 }
 
 /**
@@ -161,11 +176,53 @@ export function linkedHost<B extends FollowingSocket<L>, L extends FollowedLink>
   context: SocketSessionHost<B>["context"];
   /** A read or a write found the link's session gone. */
   gone(link: L, sid: string): void;
+  /** The adapter is attached (a detached one trusts no event and moves no link). */
+  active(): boolean;
+  /**
+   * The store's mapping says the link's browser is now on session `sid`: the link follows it
+   * (and its snapshot is read again).
+   */
+  follow(link: L, sid: string): void;
+  /** A socket whose handshake is still being read: what to wait for first. */
+  ready?(b: B): PromiseLike<void> | undefined;
+  verify?: SocketSessionHost<B>["verify"];
 }): SocketSessionHost<B> {
+  const { manager } = init;
+  /** The socket's session id, confirmed through the client mapping in the store. */
+  const mappedId = async (b: B, clientId: string): Promise<string | undefined> => {
+    const link = b.link;
+    const gen = link?.gen;
+    const mapped = await manager.getSessionId(clientId);
+    if (link && (link.gen !== gen || link !== b.link)) return knownId(b); // events were newer
+    if (mapped === undefined) return knownId(b);
+    if (link && link.sessionId !== mapped && !link.dropped) {
+      if (init.active()) init.follow(link, mapped);
+    } else if (!link) b.sessionId = mapped;
+    return mapped;
+  };
+  /**
+   * The socket's session id: the one the events gave it when they can be trusted (see
+   * `hearsEveryWrite`), else confirmed through the client mapping in the store.
+   */
+  const currentId = (b: B): string | undefined | Promise<string | undefined> => {
+    if (init.sealed || b.clientId === undefined) return knownId(b);
+    const link = b.link;
+    // The events of a MapStore of this manager alone have moved a tracked socket to its browser's
+    // session already, unless a re-read of its mapping is pending.
+    if (manager.hearsEveryWrite && init.active() && link && !link.dropped && !link.remap) {
+      return link.sessionId;
+    }
+    return mappedId(b, b.clientId);
+  };
   return {
-    manager: init.manager,
+    manager,
     sealed: init.sealed,
     ownWrites: init.ownWrites,
+    currentId: (b) => {
+      const ready = init.ready?.(b);
+      return ready ? ready.then(() => currentId(b)) : currentId(b);
+    },
+    verify: init.verify,
     sealedData: (b, sid) => {
       const current = b.link ?? b;
       return current.sessionId === sid ? current.data : undefined;
@@ -185,6 +242,49 @@ export function linkedHost<B extends FollowingSocket<L>, L extends FollowedLink>
       }
     },
   };
+}
+
+/**
+ * `socket.withSession(handler, onMissing)`: finds the session the socket follows
+ * (`host.currentId`), then `onMissing` without one, else `host.verify` (if any) and
+ * {@linkcode runWithSession} under the session's lock (`manager.runExclusive`). Never throws:
+ * every failure rejects the promise returned.
+ */
+export function withSessionOn<B, R, M>(
+  host: SocketSessionHost<B>,
+  b: B,
+  handler: (ctx: never) => R | PromiseLike<R>,
+  onMissing: Error | (() => M | Promise<M>) | M | undefined,
+): Promise<R | M> {
+  if (typeof handler !== "function") {
+    return Promise.reject(new TypeError("Cannot run withSession: handler must be a function"));
+  }
+  let sid: string | undefined | PromiseLike<string | undefined>;
+  try {
+    sid = host.currentId(b);
+  } catch (err) {
+    return Promise.reject(err);
+  }
+  return isThenable(sid)
+    ? Promise.resolve(sid).then((id) => withSessionId(host, b, id, handler, onMissing))
+    : withSessionId(host, b, sid, handler, onMissing);
+}
+
+function withSessionId<B, R, M>(
+  host: SocketSessionHost<B>,
+  b: B,
+  sid: string | undefined,
+  handler: (ctx: never) => R | PromiseLike<R>,
+  onMissing: Error | (() => M | Promise<M>) | M | undefined,
+): Promise<R | M> {
+  if (sid === undefined) return promiseOf(() => missing(onMissing));
+  const verified = host.verify?.(b, sid);
+  if (verified) {
+    return verified.then(() =>
+      host.manager.runExclusive(sid, () => runWithSession(host, b, sid, handler, onMissing))
+    );
+  }
+  return host.manager.runExclusive(sid, () => runWithSession(host, b, sid, handler, onMissing));
 }
 
 /**
