@@ -131,7 +131,10 @@ function hold(expiry: number, record: StoredRecord): Held {
       const data = JSON.stringify(record.data);
       if (data !== undefined) {
         const { createdAt, clientId = "", sid = "" } = record;
-        return `${expiry.toString(36)} ${createdAt.toString(36)} ${clientId} ${sid} ${data}`;
+        // join, not a template literal: JavaScriptCore keeps a rope's cell after flattening it
+        // (about 110 bytes more per record on Bun, and more garbage-collection work); V8 builds
+        // either at the same speed.
+        return [expiry.toString(36), createdAt.toString(36), clientId, sid, data].join(" ");
       }
     }
     const { expiresAt: _, ...rest } = record;
