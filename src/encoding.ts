@@ -43,6 +43,26 @@ export function encodeBase64Url(bytes: Uint8Array, start = 0, end: number = byte
  * instead of ~40, which matters at a million stored ids).
  */
 function ascii(codes: Uint8Array, length: number): string {
+  // The two lengths of every request (a 24-character id, a 43-character MAC) as explicit
+  // arguments: `apply` with a typed array costs 220–290 ns per string on V8 and JavaScriptCore,
+  // explicit arguments 65–70 (2 million calls in a loop on Node 20 and Bun 1.4).
+  const c = codes;
+  // deno-fmt-ignore
+  if (length === 24) {
+    return String.fromCharCode(
+      c[0]!, c[1]!, c[2]!, c[3]!, c[4]!, c[5]!, c[6]!, c[7]!, c[8]!, c[9]!, c[10]!, c[11]!, c[12]!,
+      c[13]!, c[14]!, c[15]!, c[16]!, c[17]!, c[18]!, c[19]!, c[20]!, c[21]!, c[22]!, c[23]!,
+    );
+  }
+  // deno-fmt-ignore
+  if (length === 43) {
+    return String.fromCharCode(
+      c[0]!, c[1]!, c[2]!, c[3]!, c[4]!, c[5]!, c[6]!, c[7]!, c[8]!, c[9]!, c[10]!, c[11]!, c[12]!,
+      c[13]!, c[14]!, c[15]!, c[16]!, c[17]!, c[18]!, c[19]!, c[20]!, c[21]!, c[22]!, c[23]!,
+      c[24]!, c[25]!, c[26]!, c[27]!, c[28]!, c[29]!, c[30]!, c[31]!, c[32]!, c[33]!, c[34]!,
+      c[35]!, c[36]!, c[37]!, c[38]!, c[39]!, c[40]!, c[41]!, c[42]!,
+    );
+  }
   if (length <= CHUNK) {
     return String.fromCharCode.apply(null, codes.subarray(0, length) as unknown as number[]);
   }
