@@ -36,6 +36,12 @@ describe("session headers on every kind of response, over a real server", () => 
     if (RUNTIME !== "node") restoreResponse = useRuntimeResponse();
     const sessions = createSessions({ store: new MapStore(), keys: [KEY], logger: { warn() {} } });
     app = new Hono();
+    // A middleware outside the session's that reads the finished response's headers (on Node
+    // that turns the session's plain header object into a WHATWG Headers) and adds its own.
+    app.use("/outer-read", async (c, next) => {
+      await next();
+      c.res.headers.set("x-cookies-seen", String(c.res.headers.getSetCookie().length));
+    });
     app.use(session(sessions));
     // Each route stores `n` and answers in its own way; GET /n reads it back.
     app.get("/n", (c) => c.text(String(c.session.n ?? "none")));
@@ -57,6 +63,9 @@ describe("session headers on every kind of response, over a real server", () => 
           }),
         ),
       "plain-headers": () => new Response("own headers", { headers: { "x-own": "1" } }),
+      "plain-set-cookie": () =>
+        new Response("own cookie", { headers: { "Set-Cookie": "own=1; Path=/", "x-own": "1" } }),
+      "outer-read": (c) => c.text("outer body"),
       empty: (c) => c.body(null, 204),
       "with-cookie": (c) => {
         setCookie(c, "other", "v");
@@ -77,7 +86,7 @@ describe("session headers on every kind of response, over a real server", () => 
   });
 
   test("app.request(): headers read after the body still carry the session's", async () => {
-    for (const route of ["text", "json", "plain-headers"]) {
+    for (const route of ["text", "json", "plain-headers", "outer-read"]) {
       const res = await app.request(`/${route}?n=1`, { method: "POST" });
       await res.text(); // on Node this turns a lightweight Response into a full one
       assert.ok(res.headers.getSetCookie().some((c) => c.startsWith("sid=")), route);
@@ -95,6 +104,8 @@ describe("session headers on every kind of response, over a real server", () => 
     ["plain-headers", 200, "own headers"],
     ["empty", 204, ""],
     ["with-cookie", 200, "two cookies"],
+    ["plain-set-cookie", 200, "own cookie"],
+    ["outer-read", 200, "outer body"],
   ];
   for (const [route, status, body] of cases) {
     test(`${route}: new session cookie and no-store sent, body intact, session kept`, async () => {
@@ -104,7 +115,17 @@ describe("session headers on every kind of response, over a real server", () => 
       if (body !== null) assert.equal(r.body, body);
       assert.ok(r.setCookies.some((c) => c.name === "sid"), `sid cookie on ${route}`);
       assert.equal(r.res.headers.get("cache-control"), "no-store");
-      if (route === "plain-headers") assert.equal(r.res.headers.get("x-own"), "1");
+      // A new session sets two cookies (the session's and the client id's), each on its own
+      // (a fetched response also carries the client-id cookie its own request was given).
+      const names = r.setCookies.map((c) => c.name).filter((n) => n.startsWith("sid"));
+      if (route !== "fetched") assert.deepEqual(names, ["sid", "sid.cid"]);
+      if (route === "plain-headers" || route === "plain-set-cookie") {
+        assert.equal(r.res.headers.get("x-own"), "1");
+      }
+      if (route === "plain-set-cookie") {
+        assert.deepEqual(r.setCookies.filter((c) => c.name === "own").map((c) => c.value), ["1"]);
+      }
+      if (route === "outer-read") assert.equal(r.res.headers.get("x-cookies-seen"), "2");
       if (route === "with-cookie") {
         assert.deepEqual(r.setCookies.filter((c) => c.name === "other").map((c) => c.value), ["v"]);
       }
