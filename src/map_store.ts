@@ -120,6 +120,51 @@ function recordOf(held: Held, withData = true): ExpiredRecord {
   return record;
 }
 
+/** Slots of the decoded-record cache, minus one (a power of two). */
+const SLOT_MASK = 1023;
+
+/** True when `data` is a plain object none of whose values is an object (a shallow copy is deep). */
+function isFlat(data: unknown): boolean {
+  if (typeof data !== "object" || data === null || Array.isArray(data)) return false;
+  for (const key in data) {
+    const value = (data as Record<string, unknown>)[key];
+    if (typeof value === "object" && value !== null) return false;
+  }
+  return true;
+}
+
+/**
+ * True when `data` is a plain object whose own values are strings, booleans, null or finite
+ * numbers other than -0: what its JSON decodes back to, unchanged and in the same key order.
+ */
+function isJsonExactFlat(data: unknown): boolean {
+  if (typeof data !== "object" || data === null) return false;
+  const proto = Object.getPrototypeOf(data);
+  if (proto !== Object.prototype && proto !== null) return false;
+  for (const key in data) {
+    if (!Object.hasOwn(data, key)) return false;
+    const value = (data as Record<string, unknown>)[key];
+    const type = typeof value;
+    if (type === "number") {
+      if (!Number.isFinite(value) || Object.is(value, -0)) return false;
+    } else if (type !== "string" && type !== "boolean" && value !== null) return false;
+  }
+  // Integer-like keys come first in JSON, as in the object: the order is the same either way.
+  return true;
+}
+
+/** A copy of a compact record with flat data: a new record object and a new data object. */
+function copyFlat(r: StoredRecord): StoredRecord {
+  const copy: StoredRecord = {
+    expiresAt: r.expiresAt,
+    createdAt: r.createdAt,
+    data: { ...r.data },
+  };
+  if (r.clientId !== undefined) copy.clientId = r.clientId;
+  if (r.sid !== undefined) copy.sid = r.sid;
+  return copy;
+}
+
 /** Largest expiry or creation time held in base 36 (year 6429: exact in a double). */
 const COMPACT_MAX_TIME = 2 ** 47;
 
@@ -203,6 +248,9 @@ export class MapStore implements Store {
   readonly #userOf = new Map<string, string>();
   readonly #max: number;
   readonly #now: () => number;
+  /** The cache of `#decode`: a held string and its decoded record (never handed out) per slot. */
+  readonly #recentHeld: (Held | undefined)[] = new Array(SLOT_MASK + 1).fill(undefined);
+  readonly #recentRecord: (StoredRecord | undefined)[] = new Array(SLOT_MASK + 1).fill(undefined);
 
   /**
    * Creates a MapStore.
@@ -227,12 +275,60 @@ export class MapStore implements Store {
   get(id: string): StoredRecord | undefined {
     const held = this.#map.get(id);
     if (held === undefined || expiryOf(held) <= this.#now()) return undefined;
-    return recordOf(held);
+    return this.#decode(id, held);
+  }
+
+  /**
+   * Decodes a held record, through a small direct-mapped cache of recently decoded compact
+   * records whose data is flat (its values are not objects): those are copied (two small
+   * objects) instead of parsed again, which on V8 costs about 0.3 µs per read of
+   * `{"n":1000}`. The cache is keyed by the held string itself, so it can never be stale: a
+   * write holds a new string. It is two fixed arrays, not a Map: on JavaScriptCore each Map
+   * mutation in a busy process costs microseconds of garbage collection.
+   */
+  #decode(id: string, held: Held): StoredRecord {
+    const slot = (id.charCodeAt(id.length - 1) * 64 + id.charCodeAt(id.length - 2)) & SLOT_MASK;
+    if (this.#recentHeld[slot] === held) return copyFlat(this.#recentRecord[slot]!);
+    const record = recordOf(held);
+    if (held.charCodeAt(0) !== OPEN_BRACKET && isFlat(record.data)) {
+      this.#recentHeld[slot] = held;
+      this.#recentRecord[slot] = copyFlat(record);
+    }
+    return record;
+  }
+
+  /**
+   * Puts a record just written into the cache of `#decode` (the next read of a session usually
+   * follows its write), when decoding its held form is sure to give the same values back: a
+   * compact record whose data is a plain object of JSON-exact primitives.
+   */
+  #remember(id: string, held: Held, record: StoredRecord): void {
+    if (held.charCodeAt(0) === OPEN_BRACKET || !isJsonExactFlat(record.data)) return;
+    const slot = (id.charCodeAt(id.length - 1) * 64 + id.charCodeAt(id.length - 2)) & SLOT_MASK;
+    this.#recentHeld[slot] = held;
+    // The data copied as JSON sees it (own enumerable string keys, no symbols): the copies made
+    // from it later spread it.
+    const data: Record<string, unknown> = {};
+    for (const key of Object.keys(record.data)) {
+      if (key === "__proto__") {
+        Object.defineProperty(data, key, {
+          value: record.data[key],
+          writable: true,
+          enumerable: true,
+          configurable: true,
+        });
+      } else data[key] = record.data[key];
+    }
+    const copy: StoredRecord = { expiresAt: record.expiresAt, createdAt: record.createdAt, data };
+    if (record.clientId !== undefined) copy.clientId = record.clientId;
+    if (record.sid !== undefined) copy.sid = record.sid;
+    this.#recentRecord[slot] = copy; // its expiresAt is the held one (compact)
   }
 
   /** Writes a record for `ttlMs` milliseconds. @throws {SessionSerializationError} */
   set(id: string, record: StoredRecord, ttlMs: number): void {
     const held = hold(holdExpiry(this.#now() + ttlMs), record);
+    this.#remember(id, held, record);
     const user = typeof record.user === "string" ? record.user : undefined;
     let indexed = false;
     if (this.#map.has(id)) {

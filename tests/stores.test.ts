@@ -5,6 +5,7 @@ import assert from "node:assert/strict";
 import fc from "fast-check";
 import { testStoreConformance } from "../testing/store_conformance.ts";
 import { MapStore } from "../src/map_store.ts";
+import { generateUid } from "../src/id.ts";
 import {
   isStoredRecord,
   type Store,
@@ -555,6 +556,82 @@ describe("MapStore", () => {
     for (const [id, rec] of cases) assert.deepEqual(store.get(id), rec, id);
     const listed = new Map(store.list());
     for (const [id, rec] of cases) assert.deepEqual(listed.get(id), rec, `list: ${id}`);
+  });
+
+  test("reads are copies: no read, and no record given to set(), aliases what the store holds", () => {
+    const now = 1_767_225_600_000;
+    const store = new MapStore({ now: () => now });
+    const rec: StoredRecord = {
+      data: { n: 1, s: "x", b: true, z: null },
+      expiresAt: now + 60_000,
+      createdAt: now,
+      clientId: "c1",
+    };
+    const expected = structuredClone(rec);
+    store.set("s1", rec, 60_000);
+    (rec.data as Record<string, unknown>).n = 99; // the caller's object, changed after set()
+    rec.data.extra = 1;
+    rec.clientId = "other";
+    assert.deepEqual(store.get("s1"), expected);
+    for (let i = 0; i < 3; i++) {
+      const read = store.get("s1")!;
+      assert.deepEqual(read, expected, `read ${i}`);
+      read.data.n = i + 100; // a read changed by its reader (as a session changes its data)
+      delete read.data.s;
+      read.expiresAt = 0;
+      read.clientId = "changed";
+    }
+    // update() hands its mutator a copy too, and stores what the mutator returns.
+    store.update("s1", (cur) => {
+      assert.deepEqual(cur, expected);
+      cur.data.n = 2;
+      return cur;
+    });
+    assert.deepEqual(store.get("s1")!.data, { n: 2, s: "x", b: true, z: null });
+  });
+
+  test("data read back is what JSON makes of it, also for values JSON changes", () => {
+    const now = 1_767_225_600_000;
+    const store = new MapStore({ now: () => now });
+    class Point {
+      x = 1;
+    }
+    const proto = JSON.parse('{"__proto__": 1, "k": "v"}') as Record<string, unknown>;
+    const cases: Record<string, unknown>[] = [
+      { u: undefined, nan: NaN, inf: -Infinity, neg: -0, d: new Date(0) },
+      Object.assign({ [Symbol("s")]: 1 }, { k: "v" }),
+      proto,
+      new Point() as unknown as Record<string, unknown>,
+      { 10: "ten", 2: "two", a: "a" },
+    ];
+    cases.forEach((data, i) => {
+      const id = `d${i}`;
+      store.set(id, { data, expiresAt: now + 1000, createdAt: now }, 1000);
+      const json = JSON.parse(JSON.stringify(data)) as Record<string, unknown>;
+      for (let read = 0; read < 2; read++) {
+        const got = store.get(id)!.data;
+        assert.deepEqual(got, json, `${id} read ${read}`);
+        assert.deepEqual(Object.keys(got), Object.keys(json), `${id} key order`);
+        assert.equal(Object.getOwnPropertySymbols(got).length, 0, id);
+      }
+    });
+    assert.ok(Object.is(store.get("d0")!.data.neg, 0));
+    assert.ok(Object.hasOwn(store.get("d2")!.data, "__proto__"));
+  });
+
+  test("many sessions read and written in turn each read back their own data", () => {
+    const now = 1_767_225_600_000;
+    const store = new MapStore({ now: () => now });
+    const ids = Array.from({ length: 5000 }, () => generateUid());
+    ids.forEach((id, i) =>
+      store.set(id, { data: { i }, expiresAt: now + 1000, createdAt: now }, 1000)
+    );
+    for (let round = 0; round < 3; round++) {
+      ids.forEach((id, i) => {
+        assert.deepEqual(store.get(id)!.data, { i: i + round }, id);
+        store.update(id, (cur) => ({ ...cur, data: { i: (cur.data.i as number) + 1 } }));
+      });
+    }
   });
 
   test("any JSON record reads back as written (property: 2,000 random records)", () => {
