@@ -315,31 +315,39 @@ function plainHeaders(
   noStore: boolean,
 ): Record<string, string | string[]> | undefined {
   const out: Record<string, string | string[]> = {};
-  if (base === undefined) out["content-type"] = "text/plain; charset=UTF-8";
-  else {
+  if (base !== undefined) {
     if (typeof base !== "object" || base === null || Array.isArray(base)) return undefined;
     if (Object.getPrototypeOf(base) !== Object.prototype) return undefined; // Headers, Map, ...
     for (const key in base) {
       const value = (base as Record<string, unknown>)[key];
-      const lower = key.toLowerCase();
-      if (typeof value !== "string" || lower === "set-cookie" || lower === "cache-control") {
+      // Lower-cased, as Headers would: a name given twice (in two cases) takes the Headers path.
+      const name = key.toLowerCase();
+      if (
+        typeof value !== "string" || name === "set-cookie" || name === "cache-control" ||
+        Object.hasOwn(out, name)
+      ) {
         return undefined;
       }
-      out[key] = value;
+      out[name] = value;
     }
   }
+  // @hono/node-server adds this default to a Headers, not to a plain object.
+  out["content-type"] ??= "text/plain; charset=UTF-8";
   if (cookies.length > 0) out["set-cookie"] = cookies;
   if (noStore) out["cache-control"] = "no-store";
   Object.defineProperty(out, Symbol.iterator, { value: headerPairs });
   return out;
 }
 
-/** `[name, value]` pairs of a {@linkcode plainHeaders} object, one per cookie. */
-function* headerPairs(this: Record<string, string | string[]>): Generator<[string, string]> {
+/**
+ * `[name, value]` pairs of a {@linkcode plainHeaders} object, one per cookie. Values may have
+ * become numbers by then: @hono/node-server writes `Content-Length` into the object it sends.
+ */
+function* headerPairs(this: Record<string, unknown>): Generator<[string, string]> {
   for (const key in this) {
-    const value = this[key]!;
-    if (typeof value === "string") yield [key, value];
-    else for (const v of value) yield [key, v];
+    const value = this[key];
+    if (Array.isArray(value)) { for (const v of value) yield [key, String(v)]; }
+    else yield [key, String(value)];
   }
 }
 

@@ -29,6 +29,7 @@ const KEY = "a-secret-of-at-least-32-characters!!";
 describe("session headers on every kind of response, over a real server", () => {
   let server: Listening;
   let app: Hono;
+  let kept: Response | undefined;
   // Node keeps @hono/node-server's lightweight global Response (its default, and the case this
   // file is about); Deno.serve and Bun.serve need the runtime's own.
   let restoreResponse: () => void = () => {};
@@ -41,6 +42,11 @@ describe("session headers on every kind of response, over a real server", () => 
     app.use("/outer-read", async (c, next) => {
       await next();
       c.res.headers.set("x-cookies-seen", String(c.res.headers.getSetCookie().length));
+    });
+    // Keeps the response it passes on, to read its headers after the server has sent it.
+    app.use("/kept", async (c, next) => {
+      await next();
+      kept = c.res;
     });
     app.use(session(sessions));
     // Each route stores `n` and answers in its own way; GET /n reads it back.
@@ -66,6 +72,7 @@ describe("session headers on every kind of response, over a real server", () => 
       "plain-set-cookie": () =>
         new Response("own cookie", { headers: { "Set-Cookie": "own=1; Path=/", "x-own": "1" } }),
       "outer-read": (c) => c.text("outer body"),
+      kept: (c) => c.text("kept body"),
       empty: (c) => c.body(null, 204),
       "with-cookie": (c) => {
         setCookie(c, "other", "v");
@@ -106,6 +113,7 @@ describe("session headers on every kind of response, over a real server", () => 
     ["with-cookie", 200, "two cookies"],
     ["plain-set-cookie", 200, "own cookie"],
     ["outer-read", 200, "outer body"],
+    ["kept", 200, "kept body"],
   ];
   for (const [route, status, body] of cases) {
     test(`${route}: new session cookie and no-store sent, body intact, session kept`, async () => {
@@ -126,6 +134,15 @@ describe("session headers on every kind of response, over a real server", () => 
         assert.deepEqual(r.setCookies.filter((c) => c.name === "own").map((c) => c.value), ["1"]);
       }
       if (route === "outer-read") assert.equal(r.res.headers.get("x-cookies-seen"), "2");
+      // A response with headers of its own but no Content-Type still gets the default one.
+      if (route === "plain-headers" || route === "text" || route === "kept") {
+        assert.match(r.res.headers.get("content-type") ?? "", /^text\/plain/);
+      }
+      if (route === "kept") {
+        // Its headers read after it was sent (on Node, after @hono/node-server wrote into them).
+        const names = kept!.headers.getSetCookie().map((c) => c.slice(0, c.indexOf("=")));
+        assert.deepEqual(names, ["sid", "sid.cid"]);
+      }
       if (route === "with-cookie") {
         assert.deepEqual(r.setCookies.filter((c) => c.name === "other").map((c) => c.value), ["v"]);
       }
