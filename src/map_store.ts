@@ -123,6 +123,11 @@ function recordOf(held: Held, withData = true): ExpiredRecord {
 /** Slots of the decoded-record cache, minus one (a power of two). */
 const SLOT_MASK = 1023;
 
+/** The slot of an id in the decoded-record cache (ids end in random characters). */
+function slotOf(id: string): number {
+  return (id.charCodeAt(id.length - 1) * 64 + id.charCodeAt(id.length - 2)) & SLOT_MASK;
+}
+
 /** True when `data` is a plain object none of whose values is an object (a shallow copy is deep). */
 function isFlat(data: unknown): boolean {
   if (typeof data !== "object" || data === null || Array.isArray(data)) return false;
@@ -134,23 +139,49 @@ function isFlat(data: unknown): boolean {
 }
 
 /**
- * True when `data` is a plain object whose own values are strings, booleans, null or finite
- * numbers other than -0: what its JSON decodes back to, unchanged and in the same key order.
+ * For a record the compact shape holds whose data is a plain object: a copy with a shallow copy
+ * of the data (each value read once, as JSON.stringify reads it), which `set()` holds instead of
+ * the record, and whether that copy's data is flat and JSON-exact (strings, booleans, null,
+ * finite numbers other than -0), so that decoding the held string gives exactly the copy back:
+ * then `set()` caches it. What is held and what a read gets back come from one read of each
+ * value (a getter or a Proxy answers once). Undefined for any other record (held as given).
  */
-function isJsonExactFlat(data: unknown): boolean {
-  if (typeof data !== "object" || data === null) return false;
-  const proto = Object.getPrototypeOf(data);
-  if (proto !== Object.prototype && proto !== null) return false;
-  for (const key in data) {
-    if (!Object.hasOwn(data, key)) return false;
-    const value = (data as Record<string, unknown>)[key];
-    const type = typeof value;
-    if (type === "number") {
-      if (!Number.isFinite(value) || Object.is(value, -0)) return false;
-    } else if (type !== "string" && type !== "boolean" && value !== null) return false;
+function snapshot(
+  expiry: number,
+  record: StoredRecord,
+): { copy: StoredRecord; exact: boolean } | undefined {
+  const source = record.data as unknown;
+  if (typeof source !== "object" || source === null || record.expiresAt !== expiry) {
+    return undefined;
   }
-  // Integer-like keys come first in JSON, as in the object: the order is the same either way.
-  return true;
+  const proto = Object.getPrototypeOf(source);
+  if (proto !== Object.prototype && proto !== null) return undefined;
+  if ((source as { toJSON?: unknown }).toJSON !== undefined) return undefined;
+  if (!compactable(expiry, record)) return undefined;
+  const data: Record<string, unknown> = {};
+  let exact = true;
+  // Object.keys: the own enumerable string keys JSON.stringify serialises, in its order.
+  for (const key of Object.keys(source)) {
+    const value = (source as Record<string, unknown>)[key];
+    if (exact) {
+      const type = typeof value;
+      if (type === "number") exact = Number.isFinite(value) && !Object.is(value, -0);
+      else exact = type === "string" || type === "boolean" || value === null;
+    }
+    if (key === "__proto__") {
+      Object.defineProperty(data, key, {
+        value,
+        writable: true,
+        enumerable: true,
+        configurable: true,
+      });
+    } else data[key] = value;
+  }
+  // + 0: a createdAt of -0 is held as "0", and read back as 0.
+  const copy: StoredRecord = { expiresAt: expiry, createdAt: record.createdAt + 0, data };
+  if (record.clientId !== undefined) copy.clientId = record.clientId;
+  if (record.sid !== undefined) copy.sid = record.sid;
+  return { copy, exact };
 }
 
 /** A copy of a compact record with flat data: a new record object and a new data object. */
@@ -287,7 +318,7 @@ export class MapStore implements Store {
    * mutation in a busy process costs microseconds of garbage collection.
    */
   #decode(id: string, held: Held): StoredRecord {
-    const slot = (id.charCodeAt(id.length - 1) * 64 + id.charCodeAt(id.length - 2)) & SLOT_MASK;
+    const slot = slotOf(id);
     if (this.#recentHeld[slot] === held) return copyFlat(this.#recentRecord[slot]!);
     const record = recordOf(held);
     if (held.charCodeAt(0) !== OPEN_BRACKET && isFlat(record.data)) {
@@ -297,38 +328,22 @@ export class MapStore implements Store {
     return record;
   }
 
-  /**
-   * Puts a record just written into the cache of `#decode` (the next read of a session usually
-   * follows its write), when decoding its held form is sure to give the same values back: a
-   * compact record whose data is a plain object of JSON-exact primitives.
-   */
-  #remember(id: string, held: Held, record: StoredRecord): void {
-    if (held.charCodeAt(0) === OPEN_BRACKET || !isJsonExactFlat(record.data)) return;
-    const slot = (id.charCodeAt(id.length - 1) * 64 + id.charCodeAt(id.length - 2)) & SLOT_MASK;
-    this.#recentHeld[slot] = held;
-    // The data copied as JSON sees it (own enumerable string keys, no symbols): the copies made
-    // from it later spread it.
-    const data: Record<string, unknown> = {};
-    for (const key of Object.keys(record.data)) {
-      if (key === "__proto__") {
-        Object.defineProperty(data, key, {
-          value: record.data[key],
-          writable: true,
-          enumerable: true,
-          configurable: true,
-        });
-      } else data[key] = record.data[key];
-    }
-    const copy: StoredRecord = { expiresAt: record.expiresAt, createdAt: record.createdAt, data };
-    if (record.clientId !== undefined) copy.clientId = record.clientId;
-    if (record.sid !== undefined) copy.sid = record.sid;
-    this.#recentRecord[slot] = copy; // its expiresAt is the held one (compact)
-  }
-
   /** Writes a record for `ttlMs` milliseconds. @throws {SessionSerializationError} */
   set(id: string, record: StoredRecord, ttlMs: number): void {
-    const held = hold(holdExpiry(this.#now() + ttlMs), record);
-    this.#remember(id, held, record);
+    const expiry = holdExpiry(this.#now() + ttlMs);
+    let snap: ReturnType<typeof snapshot>;
+    try {
+      snap = snapshot(expiry, record);
+    } catch (err) {
+      throw new SessionSerializationError({ cause: err }); // a getter or Proxy trap threw
+    }
+    const held = hold(expiry, snap?.copy ?? record);
+    if (snap?.exact && held.charCodeAt(0) !== OPEN_BRACKET) {
+      // The next read of a session usually follows its write: it finds the copy here.
+      const slot = slotOf(id);
+      this.#recentHeld[slot] = held;
+      this.#recentRecord[slot] = snap.copy;
+    }
     const user = typeof record.user === "string" ? record.user : undefined;
     let indexed = false;
     if (this.#map.has(id)) {
@@ -363,7 +378,15 @@ export class MapStore implements Store {
     if (this.#map.delete(id)) {
       this.#unindexUser(id);
       this.#rewritten.delete(id);
+      this.#uncache(id);
     }
+  }
+
+  /** Empties an id's slot of the decoded-record cache, so a removed record's data is not kept. */
+  #uncache(id: string): void {
+    const slot = slotOf(id);
+    this.#recentHeld[slot] = undefined;
+    this.#recentRecord[slot] = undefined;
   }
 
   /** Drops a removed record's entry in the user index. */
@@ -443,6 +466,8 @@ export class MapStore implements Store {
       for (let i = 0; i < kept.length; i += 2) map.set(kept[i]!, kept[i + 1]!);
       if (this.#userOf.size > 0) { for (const id of ids) this.#unindexUser(id); }
       if (this.#rewritten.size > 0) { for (const id of ids) this.#rewritten.delete(id); }
+      this.#recentHeld.fill(undefined); // cheaper than a slot per taken record
+      this.#recentRecord.fill(undefined);
     } else for (const id of ids) this.delete(id);
     for (let i = 0; i < ids.length; i++) yield [ids[i]!, recordOf(helds[i]!, false)];
   }
@@ -450,6 +475,8 @@ export class MapStore implements Store {
   /** Removes every record. */
   clear(): void {
     this.#map.clear();
+    this.#recentHeld.fill(undefined);
+    this.#recentRecord.fill(undefined);
     this.#rewritten.clear();
     this.#users.clear();
     this.#userOf.clear();

@@ -619,6 +619,61 @@ describe("MapStore", () => {
     assert.ok(Object.hasOwn(store.get("d2")!.data, "__proto__"));
   });
 
+  test("set() reads each value of the data once, and reads give back what it held", () => {
+    const now = 1_767_225_600_000;
+    const store = new MapStore({ now: () => now });
+    const at = now + 1000;
+    // A non-enumerable toJSON: JSON (and so the store) holds what it returns.
+    const withToJSON = { n: 1 };
+    Object.defineProperty(withToJSON, "toJSON", { value: () => ({ n: 2 }) });
+    store.set("t", { data: withToJSON, expiresAt: at, createdAt: now }, 1000);
+    assert.deepEqual(store.get("t")!.data, { n: 2 });
+    assert.deepEqual(new Map(store.list()).get("t")!.data, { n: 2 });
+    // A getter is called once per set(), and every read gives the value it returned then.
+    let calls = 0;
+    const counting = {
+      get n() {
+        return ++calls;
+      },
+    };
+    store.set("g", { data: counting, expiresAt: at, createdAt: now }, 1000);
+    assert.equal(calls, 1);
+    assert.deepEqual(store.get("g")!.data, { n: 1 });
+    assert.deepEqual(new Map(store.list()).get("g")!.data, { n: 1 });
+    // A getter that throws on its second call does not make set() throw.
+    let first = true;
+    const once = {
+      get a() {
+        if (!first) throw new Error("read twice");
+        first = false;
+        return "x";
+      },
+    };
+    store.set("o", { data: once, expiresAt: at, createdAt: now }, 1000);
+    assert.deepEqual(store.get("o")!.data, { a: "x" });
+    // A getter that throws: SessionSerializationError, as for any data JSON cannot hold.
+    const throwing = {
+      get a(): string {
+        throw new Error("no");
+      },
+    };
+    assert.throws(
+      () => store.set("x", { data: throwing, expiresAt: at, createdAt: now }, 1000),
+      SessionSerializationError,
+    );
+    // A Proxy answers once per key too.
+    let gets = 0;
+    const proxy = new Proxy({ a: 1 }, {
+      get: (t, k) => (gets++, k === "a" ? gets : Reflect.get(t, k)),
+    });
+    store.set("p", { data: proxy, expiresAt: at, createdAt: now }, 1000);
+    const held = store.get("p")!.data;
+    assert.deepEqual(held, new Map(store.list()).get("p")!.data);
+    // A createdAt of -0 reads back as the 0 it is held as.
+    store.set("z", { data: { n: 1 }, expiresAt: at, createdAt: -0 }, 1000);
+    assert.ok(Object.is(store.get("z")!.createdAt, 0));
+  });
+
   test("many sessions read and written in turn each read back their own data", () => {
     const now = 1_767_225_600_000;
     const store = new MapStore({ now: () => now });
