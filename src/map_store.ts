@@ -343,7 +343,7 @@ export class MapStore implements Store {
       const slot = slotOf(id);
       this.#recentHeld[slot] = held;
       this.#recentRecord[slot] = snap.copy;
-    }
+    } else this.#uncache(id); // the data this write replaces is not kept there either
     const user = typeof record.user === "string" ? record.user : undefined;
     let indexed = false;
     if (this.#map.has(id)) {
