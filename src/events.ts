@@ -11,7 +11,11 @@ export interface SessionSetEvent {
   sessionId: string;
   /** The record did not exist before this write (creation or regeneration). */
   isNew: boolean;
-  /** This process attached the session now (first time it sees this sessionId since start). */
+  /**
+   * This process attached the session now: the first `sessionSet` for this sessionId since the
+   * process started, or since the first `sessionSet` listener was added (sessions written while
+   * nobody listened are not tracked).
+   */
   isInit: boolean;
   /** True when the event was raised on another instance and delivered through the store. */
   remote: boolean;

@@ -1411,12 +1411,15 @@ export class SessionManager<T extends object = SessionData> {
   }
 
   #emitSet(sessionId: string, clientId: string | undefined, isNew: boolean): void {
-    let isInit = false;
-    if (!this.#attached.has(sessionId)) {
-      isInit = true;
-      this.#attached.set(sessionId, true);
-    }
+    // Which sessions were attached is kept only while someone listens: without a listener it
+    // would be a Map insert per new session that nothing reads (on Bun, microseconds of garbage
+    // collection each in a busy server: bench/map_churn.ts).
     if (this.#emitter.has("sessionSet")) {
+      let isInit = false;
+      if (!this.#attached.has(sessionId)) {
+        isInit = true;
+        this.#attached.set(sessionId, true);
+      }
       this.#emitter.emit("sessionSet", { clientId, sessionId, isNew, isInit, remote: false });
     }
     if (this.#gateway?.store.publish) {

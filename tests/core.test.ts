@@ -683,6 +683,29 @@ describe("events", () => {
     ]);
   });
 
+  test("isInit: the first sessionSet of a session since the first listener was added", async () => {
+    const { m } = manager();
+    // Written while nobody listens: not tracked.
+    let r = await request(m, null, (s) => {
+      s.session.a = 1;
+    });
+    const log = record(m);
+    r = await request(m, r.cookie, (s) => {
+      s.session.a = 2;
+    });
+    r = await request(m, r.cookie, (s) => {
+      s.session.a = 3;
+    });
+    await request(m, null, (s) => {
+      s.session.b = 1;
+    });
+    assert.deepEqual(log, [
+      "set new=false init=true cid=true",
+      "set new=false init=false cid=true",
+      "set new=true init=true cid=true",
+    ]);
+  });
+
   test("cleanup removes expired sessions with a sessionDestroy each, then cleanup(count)", async () => {
     let now = 0;
     const { m, store } = manager({ maxAge: 1000, now: () => now });
