@@ -19,6 +19,12 @@ export interface Row {
   label: string;
   workload: Workload;
   result: LoadResult;
+  /**
+   * With several rounds: the median over the rounds of bare µs/req ÷ this row's µs/req, each from
+   * the same round (the bare server measured next to this one). Without it, the ratio of the rows'
+   * results.
+   */
+  pairedRatio?: number;
 }
 
 export interface ReportMeta {
@@ -64,6 +70,7 @@ const fmt = (n: number, digits = 0) =>
 
 /** bare µs/req ÷ this row's µs/req, from the bare row of the same suite and workload. */
 function ratio(rows: Row[], row: Row): number {
+  if (row.pairedRatio !== undefined) return row.pairedRatio;
   const bare = rows.find((r) =>
     r.variant === "bare" && r.runtime === row.runtime && r.framework === row.framework &&
     r.workload === row.workload
@@ -170,7 +177,7 @@ export function runHeader(meta: ReportMeta): string[] {
       s.warmupMs / 1000
     } s warm-up + ${s.durationMs / 1000} s measured per row${
       (meta.rounds ?? 1) > 1
-        ? `, ${meta.rounds} rounds over all servers (every other one in reverse order), each row the round with the median server CPU per request`
+        ? `, ${meta.rounds} rounds over all servers (every other one in reverse order), each row the round with the median server CPU per request, each ratio the median of the rounds' ratios (a round's row ÷ the same round's bare row)`
         : ""
     }; took ${fmt(meta.elapsedMs / 60_000, 1)} min). ${
       meta.pinned

@@ -195,6 +195,13 @@ function medianRound(rounds: LoadResult[]): LoadResult {
   return { ...median, errors, firstError: rounds.find((r) => r.errors > 0)?.firstError };
 }
 
+/** The median over the rounds of `bare[i]` µs/req ÷ `own[i]` µs/req (the lower middle one). */
+function medianRatio(bare: LoadResult[], own: LoadResult[]): number {
+  const perRequest = (r: LoadResult) => r.cpuMicros / r.requests;
+  const ratios = own.map((r, i) => perRequest(bare[i]!) / perRequest(r)).toSorted((a, b) => a - b);
+  return ratios[(ratios.length - 1) >> 1]!;
+}
+
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /** Waits (up to 30 s) until other processes use at most NOISE_LIMIT cores over 1 s. */
@@ -296,14 +303,20 @@ async function main(): Promise<number> {
   }
   const rows: Row[] = [];
   jobs.forEach((job, index) => {
+    // The machine drifts between rounds (a shared VM): each ratio pairs a round's row with the
+    // bare row of the same round, measured next to it, and the median of those is reported.
+    const bareIndex = jobs.findIndex((j) => j.suite === job.suite && j.variant === "bare");
     for (const workload of job.workloads) {
+      const own = results[index]!.get(workload)!;
+      const bare = bareIndex < 0 ? undefined : results[bareIndex]!.get(workload);
       rows.push({
         runtime: job.suite.runtime,
         framework: job.suite.framework,
         variant: job.variant,
         label: job.label,
         workload,
-        result: medianRound(results[index]!.get(workload)!),
+        result: medianRound(own),
+        pairedRatio: args.rounds > 1 && bare ? medianRatio(bare, own) : undefined,
       });
     }
   });
