@@ -4,6 +4,7 @@
  */
 import { SessionSerializationError } from "./errors.ts";
 import { OldestKey } from "./oldest_key.ts";
+import { defineKey } from "./session.ts";
 import type { ExpiredRecord, RecordMutator, Store, StoredRecord } from "./store.ts";
 
 /** Options of {@linkcode MapStore}. */
@@ -168,14 +169,7 @@ function snapshot(
       if (type === "number") exact = Number.isFinite(value) && !Object.is(value, -0);
       else exact = type === "string" || type === "boolean" || value === null;
     }
-    if (key === "__proto__") {
-      Object.defineProperty(data, key, {
-        value,
-        writable: true,
-        enumerable: true,
-        configurable: true,
-      });
-    } else data[key] = value;
+    defineKey(data, key, value);
   }
   // + 0: a createdAt of -0 is held as "0", and read back as 0.
   const copy: StoredRecord = { expiresAt: expiry, createdAt: record.createdAt + 0, data };
