@@ -324,7 +324,7 @@ function plainHeaders(
       const name = key.toLowerCase();
       if (
         typeof value !== "string" || name === "set-cookie" || name === "cache-control" ||
-        Object.hasOwn(out, name)
+        name === "__proto__" || Object.hasOwn(out, name)
       ) {
         return undefined;
       }
