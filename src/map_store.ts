@@ -213,11 +213,15 @@ function base36(n: number): string {
 /** Largest expiry or creation time held in base 36 (year 6429: exact in a double). */
 const COMPACT_MAX_TIME = 2 ** 47;
 
-/** The held form of a record (see {@linkcode Held}). @throws {SessionSerializationError} */
-function hold(expiry: number, record: StoredRecord): Held {
+/**
+ * The held form of a record (see {@linkcode Held}); `compact` when the caller already knows that
+ * the compact shape holds it (a {@linkcode snapshot} copy).
+ * @throws {SessionSerializationError}
+ */
+function hold(expiry: number, record: StoredRecord, compact?: true): Held {
   try {
     if (record.expiresAt !== expiry) return JSON.stringify([expiry, record]);
-    if (compactable(expiry, record)) {
+    if (compact || compactable(expiry, record)) {
       const data = JSON.stringify(record.data);
       if (data !== undefined) {
         const { createdAt, clientId = "", sid = "" } = record;
@@ -336,10 +340,25 @@ export class MapStore implements Store {
     if (this.#recentHeld[slot] === held) return copyFlat(this.#recentRecord[slot]!);
     const record = recordOf(held);
     if (held.charCodeAt(0) !== OPEN_BRACKET && isFlat(record.data)) {
-      this.#recentHeld[slot] = held;
-      this.#recentRecord[slot] = copyFlat(record);
+      this.#cache(id, held, copyFlat(record));
     }
     return record;
+  }
+
+  /**
+   * Sets an id's slot of the decoded-record cache: a held string and its decoded record (never
+   * handed out), or nothing, so that a removed or replaced record's data is not kept.
+   */
+  #cache(id: string, held: Held | undefined, record: StoredRecord | undefined): void {
+    const slot = slotOf(id);
+    this.#recentHeld[slot] = held;
+    this.#recentRecord[slot] = record;
+  }
+
+  /** Empties every slot of the decoded-record cache. */
+  #uncacheAll(): void {
+    this.#recentHeld.fill(undefined);
+    this.#recentRecord.fill(undefined);
   }
 
   /** Writes a record for `ttlMs` milliseconds. @throws {SessionSerializationError} */
@@ -351,13 +370,11 @@ export class MapStore implements Store {
     } catch (err) {
       throw new SessionSerializationError({ cause: err }); // a getter or Proxy trap threw
     }
-    const held = hold(expiry, snap?.copy ?? record);
-    if (snap?.exact && held.charCodeAt(0) !== OPEN_BRACKET) {
-      // The next read of a session usually follows its write: it finds the copy here.
-      const slot = slotOf(id);
-      this.#recentHeld[slot] = held;
-      this.#recentRecord[slot] = snap.copy;
-    } else this.#uncache(id); // the data this write replaces is not kept there either
+    const held = snap ? hold(expiry, snap.copy, true) : hold(expiry, record);
+    // The next read of a session usually follows its write: it finds the copy here. Otherwise
+    // the data this write replaces is not kept there either.
+    if (snap?.exact && held.charCodeAt(0) !== OPEN_BRACKET) this.#cache(id, held, snap.copy);
+    else this.#cache(id, undefined, undefined);
     const user = typeof record.user === "string" ? record.user : undefined;
     let indexed = false;
     if (this.#map.has(id)) {
@@ -392,15 +409,8 @@ export class MapStore implements Store {
     if (this.#map.delete(id)) {
       this.#unindexUser(id);
       this.#rewritten.delete(id);
-      this.#uncache(id);
+      this.#cache(id, undefined, undefined);
     }
-  }
-
-  /** Empties an id's slot of the decoded-record cache, so a removed record's data is not kept. */
-  #uncache(id: string): void {
-    const slot = slotOf(id);
-    this.#recentHeld[slot] = undefined;
-    this.#recentRecord[slot] = undefined;
   }
 
   /** Drops a removed record's entry in the user index. */
@@ -480,8 +490,7 @@ export class MapStore implements Store {
       for (let i = 0; i < kept.length; i += 2) map.set(kept[i]!, kept[i + 1]!);
       if (this.#userOf.size > 0) { for (const id of ids) this.#unindexUser(id); }
       if (this.#rewritten.size > 0) { for (const id of ids) this.#rewritten.delete(id); }
-      this.#recentHeld.fill(undefined); // cheaper than a slot per taken record
-      this.#recentRecord.fill(undefined);
+      this.#uncacheAll(); // cheaper than a slot per taken record
     } else for (const id of ids) this.delete(id);
     for (let i = 0; i < ids.length; i++) yield [ids[i]!, recordOf(helds[i]!, false)];
   }
@@ -489,8 +498,7 @@ export class MapStore implements Store {
   /** Removes every record. */
   clear(): void {
     this.#map.clear();
-    this.#recentHeld.fill(undefined);
-    this.#recentRecord.fill(undefined);
+    this.#uncacheAll();
     this.#rewritten.clear();
     this.#users.clear();
     this.#userOf.clear();
