@@ -362,9 +362,10 @@ class SocketIOBridge<T extends object> implements SocketIOSessions {
   readonly #byRoom = new Map<string, Set<Binding>>();
   readonly #pending = new Map<string, Pending>();
   readonly #running = new Set<Promise<void>>();
-  /** Sessions whose withSession write is in flight (their next local sessionSet is that write). */
-  readonly #ownWrites = new Set<string>();
-  /** What `runWithSession` needs to know of this adapter's sockets. */
+  /**
+   * What `runWithSession` needs to know of this adapter's sockets; its `ownWrites` are the
+   * sessions whose withSession write is in flight (their next local sessionSet is that write).
+   */
   readonly #host: SocketSessionHost<Binding>;
 
   constructor(io: AnyServer, manager: SessionManager<T>, options: AttachSocketIOOptions) {
@@ -373,8 +374,6 @@ class SocketIOBridge<T extends object> implements SocketIOSessions {
     this.#sealed = manager.mode === "sealed";
     this.#host = linkedHost<Binding, Link>({
       manager: manager as SessionManager<object>,
-      sealed: this.#sealed,
-      ownWrites: this.#ownWrites,
       bySession: this.#bySession,
       context: (b, sid, draft) => ({ sessionId: sid, session: draft, socket: b.socket }),
       gone: (link, sid) => this.#gone(link, sid),
@@ -817,7 +816,7 @@ class SocketIOBridge<T extends object> implements SocketIOSessions {
     if (e.isNew && e.clientId !== undefined) this.#cancelPending(e.clientId);
     // This process's own withSession write: its links get the written data as their snapshot,
     // so re-reading it from the store would only repeat that (one event per registered write).
-    if (!e.remote && this.#ownWrites.delete(e.sessionId)) return;
+    if (!e.remote && this.#host.ownWrites.delete(e.sessionId)) return;
     const links = this.#bySession.get(e.sessionId);
     if (links) { for (const l of [...links]) this.#refresh(l); }
   };

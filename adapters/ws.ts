@@ -392,9 +392,10 @@ class WebSocketBridge<T extends object> implements WebSocketSessions<AnySessionD
   readonly #bySession = new Map<string, Set<Link>>();
   readonly #pending = new Map<string, Pending>();
   readonly #running = new Set<Promise<void>>();
-  /** Sessions whose withSession write is in flight (their next local sessionSet is that write). */
-  readonly #ownWrites = new Set<string>();
-  /** What `runWithSession` needs to know of this adapter's sockets. */
+  /**
+   * What `runWithSession` needs to know of this adapter's sockets; its `ownWrites` are the
+   * sessions whose withSession write is in flight (their next local sessionSet is that write).
+   */
   readonly #host: SocketSessionHost<Conn>;
 
   constructor(manager: SessionManager<T>, options: WebSocketSessionOptions) {
@@ -402,8 +403,6 @@ class WebSocketBridge<T extends object> implements WebSocketSessions<AnySessionD
     this.#sealed = manager.mode === "sealed";
     this.#host = linkedHost<Conn, Link>({
       manager: manager as SessionManager<object>,
-      sealed: this.#sealed,
-      ownWrites: this.#ownWrites,
       bySession: this.#bySession,
       context: (conn, sid, draft) => ({ sessionId: sid, session: draft, ws: conn.ws }),
       gone: (link, sid) => this.#gone(link, sid),
@@ -789,7 +788,7 @@ class WebSocketBridge<T extends object> implements WebSocketSessions<AnySessionD
     if (e.isNew && e.clientId !== undefined) this.#cancelPending(e.clientId);
     // This process's own withSession write: its links get the written data as their snapshot,
     // so re-reading it from the store would only repeat that (one event per registered write).
-    if (!e.remote && this.#ownWrites.delete(e.sessionId)) return;
+    if (!e.remote && this.#host.ownWrites.delete(e.sessionId)) return;
     const links = this.#bySession.get(e.sessionId);
     if (links) { for (const l of [...links]) this.#refresh(l); }
   };

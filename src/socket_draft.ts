@@ -169,8 +169,6 @@ export function knownId(b: FollowingSocket<FollowedLink>): string | undefined {
  */
 export function linkedHost<B extends FollowingSocket<L>, L extends FollowedLink>(init: {
   manager: SessionManager<object>;
-  sealed: boolean;
-  ownWrites: Set<string>;
   /** The links following each session. */
   bySession: ReadonlyMap<string, ReadonlySet<L>>;
   context: SocketSessionHost<B>["context"];
@@ -188,6 +186,7 @@ export function linkedHost<B extends FollowingSocket<L>, L extends FollowedLink>
   verify?: SocketSessionHost<B>["verify"];
 }): SocketSessionHost<B> {
   const { manager } = init;
+  const sealed = manager.mode === "sealed";
   /** The socket's session id, confirmed through the client mapping in the store. */
   const mappedId = async (b: B, clientId: string): Promise<string | undefined> => {
     const link = b.link;
@@ -205,7 +204,7 @@ export function linkedHost<B extends FollowingSocket<L>, L extends FollowedLink>
    * `hearsEveryWrite`), else confirmed through the client mapping in the store.
    */
   const currentId = (b: B): string | undefined | Promise<string | undefined> => {
-    if (init.sealed || b.clientId === undefined) return knownId(b);
+    if (sealed || b.clientId === undefined) return knownId(b);
     const link = b.link;
     // The events of a MapStore of this manager alone have moved a tracked socket to its browser's
     // session already, unless a re-read of its mapping is pending.
@@ -216,8 +215,8 @@ export function linkedHost<B extends FollowingSocket<L>, L extends FollowedLink>
   };
   return {
     manager,
-    sealed: init.sealed,
-    ownWrites: init.ownWrites,
+    sealed,
+    ownWrites: new Set(),
     currentId: (b) => {
       const ready = init.ready?.(b);
       return ready ? ready.then(() => currentId(b)) : currentId(b);
