@@ -22,7 +22,7 @@ import { bytesToHex } from "@noble/hashes/utils.js";
 import { decodeBase64Url, encodeBase64Url, timingSafeEqual, utf8 } from "./encoding.ts";
 import { HmacSha256 } from "./hmac.ts";
 import { randomBytes } from "./id.ts";
-import { BoundedMap } from "./oldest_key.ts";
+import { BoundedMap } from "./sharded_map.ts";
 
 const PREFIX = "Fe26.2";
 /** Bytes of each salt (iron's `saltBits: 256`), written as hex. */

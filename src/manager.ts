@@ -22,7 +22,7 @@ import { sha256 } from "@noble/hashes/sha2.js";
 import { bytesToHex } from "@noble/hashes/utils.js";
 import { utf8 } from "./encoding.ts";
 import { eventStream } from "./event_stream.ts";
-import { BoundedMap } from "./oldest_key.ts";
+import { BoundedMap } from "./sharded_map.ts";
 import {
   type BridgeEvent,
   type DestroyReason,
@@ -938,10 +938,31 @@ export class SessionManager<T extends object = SessionData> {
       const p = gateway.deleteSync(id);
       if (p) pending.push(p);
     };
+    /** Removes the client mapping of a removed session if it still names it, then reports it. */
+    const destroyed = (id: string, clientId: string | undefined, mappingGone: boolean) => {
+      if (clientId && !mappingGone) {
+        const key = CLIENT_PREFIX + clientId;
+        if (gateway.getSync(key)?.sid === id) remove(key);
+      }
+      this.#emitDestroy(id, clientId, "expired");
+    };
+    // A taken session waits for the next record: a store that took its client mapping along
+    // (MapStore) returns it right after, and then it need not be read back (in a store of
+    // 2,000,000 records, a lookup costs about as much as the rest of the cleanup of a session).
+    let waitingId: string | undefined;
+    let waitingClient: string | undefined;
     let loopFailed = false;
     let loopError: unknown;
     try {
       for (const [id, rec] of records) {
+        if (waitingId !== undefined) {
+          const client = waitingClient!;
+          const gone = id.length === CLIENT_PREFIX.length + client.length &&
+            id.endsWith(client) && id.startsWith(CLIENT_PREFIX);
+          const waiting = waitingId;
+          waitingId = undefined;
+          destroyed(waiting, client, gone);
+        }
         if (id.startsWith(USER_PREFIX)) {
           if (!taken && rec.expiresAt <= now) remove(id);
           continue;
@@ -953,15 +974,23 @@ export class SessionManager<T extends object = SessionData> {
         }
         if (id.startsWith(CLIENT_PREFIX)) continue;
         count++;
-        if (rec.clientId) {
-          const key = CLIENT_PREFIX + rec.clientId;
-          if (gateway.getSync(key)?.sid === id) remove(key);
-        }
-        this.#emitDestroy(id, rec.clientId, "expired");
+        if (taken && rec.clientId) {
+          waitingId = id;
+          waitingClient = rec.clientId;
+        } else destroyed(id, rec.clientId, false);
       }
     } catch (err) {
       loopFailed = true;
       loopError = err;
+    }
+    // The last session taken, or the one waiting when the records failed (it is gone from the
+    // store: it is reported, its mapping read back, whatever failed after it).
+    if (waitingId !== undefined) {
+      try {
+        destroyed(waitingId, waitingClient, false);
+      } catch (err) {
+        if (!loopFailed) [loopFailed, loopError] = [true, err];
+      }
     }
     // Settle every delete the store answered with a promise, even when the loop failed.
     const failed = (await Promise.allSettled(pending)).find((r) => r.status === "rejected");

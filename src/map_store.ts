@@ -3,7 +3,7 @@
  * @module
  */
 import { SessionSerializationError } from "./errors.ts";
-import { OldestKey } from "./oldest_key.ts";
+import { ShardedMap, shardsFor } from "./sharded_map.ts";
 import { defineKey } from "./session.ts";
 import type { ExpiredRecord, RecordMutator, Store, StoredRecord } from "./store.ts";
 
@@ -66,9 +66,6 @@ function expiryOf(held: Held): number {
   }
   return n;
 }
-
-/** Marks a record `takeExpired` is taking along (never a held record: those are not empty). */
-const TAKEN = "";
 
 /** The n-th space-separated field of a compact held record (n ≥ 2), or undefined when empty. */
 function compactField(held: Held, n: number): string | undefined {
@@ -280,9 +277,12 @@ const COMPACT_FIELDS = new Set(["data", "expiresAt", "createdAt", "clientId", "s
 export class MapStore implements Store {
   /** Reads never return a promise. */
   readonly synchronous = true;
-  readonly #map = new Map<string, Held>();
-  /** Eviction cursor (oldest first), for `maxEntries`. */
-  readonly #oldest = new OldestKey(this.#map);
+  /**
+   * The records, in shards (see {@linkcode ShardedMap}: on Bun a single Map of more than about
+   * 80,000 records makes every write cost tens of µs of garbage collection). With a `maxEntries`
+   * of up to 32,768 there is one shard, evicted in exact order.
+   */
+  readonly #map: ShardedMap<Held>;
   /**
    * With `maxEntries`: the ids written again since they were stored or last given a second
    * chance. A rewrite keeps its record's place in the Map instead of moving it to the end: on V8
@@ -290,11 +290,11 @@ export class MapStore implements Store {
    * each time until the table is rebuilt, so a session written repeatedly in a store of 100,000
    * grew from 5 to 460 µs per write.
    */
-  readonly #rewritten = new Set<string>();
+  readonly #rewritten: ShardedMap<true>;
   /** User → ids of the records naming that user. */
-  readonly #users = new Map<string, Set<string>>();
+  readonly #users = new ShardedMap<Set<string>>();
   /** Id → user, for the records that name one (most sessions of an app without logins do not). */
-  readonly #userOf = new Map<string, string>();
+  readonly #userOf = new ShardedMap<string>();
   readonly #max: number;
   readonly #now: () => number;
   /** The cache of `#decode`: a held string and its decoded record (never handed out) per slot. */
@@ -309,6 +309,8 @@ export class MapStore implements Store {
     const max = options.maxEntries ?? Infinity;
     if (!(max >= 1)) throw new RangeError("Cannot create MapStore: maxEntries must be ≥ 1");
     this.#max = max;
+    this.#map = new ShardedMap(shardsFor(max));
+    this.#rewritten = new ShardedMap(shardsFor(max));
     this.#now = options.now ?? Date.now;
   }
 
@@ -375,10 +377,12 @@ export class MapStore implements Store {
     // the data this write replaces is not kept there either.
     if (snap?.exact && held.charCodeAt(0) !== OPEN_BRACKET) this.#cache(id, held, snap.copy);
     else this.#cache(id, undefined, undefined);
+    // A known id keeps its place (see #rewritten).
+    const known = this.#map.set(flatten(id), flatten(held));
     const user = typeof record.user === "string" ? record.user : undefined;
     let indexed = false;
-    if (this.#map.has(id)) {
-      if (this.#max !== Infinity) this.#rewritten.add(id);
+    if (known) {
+      if (this.#max !== Infinity) this.#rewritten.set(id, true);
       // The same user: the index stays as it is (no delete and re-insert of the same key).
       indexed = user !== undefined && this.#userOf.get(id) === user;
       if (!indexed) this.#unindexUser(id);
@@ -389,18 +393,20 @@ export class MapStore implements Store {
       if (ids) ids.add(id);
       else this.#users.set(user, new Set([id]));
     }
-    this.#map.set(flatten(id), flatten(held)); // a known id keeps its place (see #rewritten)
-    if (this.#map.size > this.#max) this.#evict();
+    if (this.#map.size > this.#max) this.#evict(id);
   }
 
-  /** Evicts the oldest record not written again since it was stored (or last passed over). */
-  #evict(): void {
+  /**
+   * Evicts the oldest record not written again since it was stored (or last passed over), other
+   * than `written`, the one just stored: with one shard the oldest of the store, else of its
+   * fullest shard (about as old). Passed over, `written` goes behind the ones given a second
+   * chance before it, so when all of them were written again the oldest of them goes.
+   */
+  #evict(written: string): void {
     for (;;) {
-      const id = this.#oldest.next()!;
-      if (!this.#rewritten.delete(id)) return this.delete(id);
-      const held = this.#map.get(id)!; // a second chance: moved to the newest end
-      this.#map.delete(id);
-      this.#map.set(id, held);
+      const id = this.#map.nextOldest()!;
+      if (id !== written && !this.#rewritten.delete(id)) return this.delete(id);
+      this.#map.renew(id, this.#map.get(id)!); // a second chance: moved to the newest end
     }
   }
 
@@ -454,40 +460,97 @@ export class MapStore implements Store {
    * others are skipped without being decoded, and the manager's sessions and client mappings
    * come without their data. With `mappingPrefix`, each removed record with a `clientId` takes
    * along the record `mappingPrefix + clientId` if its `sid` names it (the browser's client
-   * mapping goes with its session), found by key and read without decoding. When most records
-   * go, the survivors are re-inserted into the cleared map instead of the taken ones being
-   * deleted one by one (1,000,000 expired sessions: 0.8 s instead of 1.1–1.2 s,
-   * `npm run bench:memory`).
+   * mapping goes with its session), read without decoding: next to it in the Map (where the
+   * manager wrote it) or found by key; each mapping is returned right after its session. When
+   * most records go, the Map is rebuilt from the survivors instead of the taken ones being
+   * deleted one by one (`npm run bench:memory`).
    */
   *takeExpired(expiredBy: number, mappingPrefix?: string): Iterable<[string, ExpiredRecord]> {
+    const map = this.#map;
+    /** The taken records, each client mapping taken along right after its session. */
     const ids: string[] = [];
     const helds: Held[] = [];
-    const map = this.#map;
-    // Nothing in this loop throws (the id fields of JSON-shaped records are read defensively), so
-    // the records it marks TAKEN are always removed below.
-    for (const [id, held] of map) {
-      if (held === TAKEN || expiryOf(held) > expiredBy) continue;
-      ids.push(id);
-      helds.push(held);
-      if (mappingPrefix === undefined) continue;
-      const clientId = clientIdOf(held);
-      if (clientId === undefined) continue;
-      const key = mappingPrefix + clientId;
-      const mapping = map.get(key);
-      // An expired mapping is taken on its own (before or after this point of the loop).
-      if (mapping === undefined || expiryOf(mapping) <= expiredBy) continue;
-      if (sidOf(mapping) !== id) continue;
+    /** The others, to rebuild the Map from when most records go. */
+    const keptIds: string[] = [];
+    const keptHelds: Held[] = [];
+    const prefix = mappingPrefix ?? "";
+    const plen = prefix.length;
+    /** Mappings taken by lookup: skipped when met, left out of the rebuild. */
+    const lookedUp = new Set<string>();
+    /** True when `key` is the mapping key of `clientId` (no string built to compare). */
+    const isMappingOf = (key: string, clientId: string) =>
+      key.length === plen + clientId.length && key.endsWith(clientId) && key.startsWith(prefix);
+    // The live mapping just passed (it may name the expired session that follows), and an
+    // expired session whose mapping was not found yet (it may follow). The manager writes a
+    // session and its mapping one after the other, so most pairs are next to each other in the
+    // Map and found without a lookup: in a Map of 2,000,000 records a lookup costs as much as
+    // all the rest of taking a session (`npm run bench:memory`).
+    let lastKey: string | undefined;
+    let lastHeld: Held = "";
+    let waitingId: string | undefined;
+    let waitingClient = "";
+    const take = (key: string, held: Held) => {
       ids.push(key);
-      helds.push(mapping);
-      map.set(key, TAKEN); // in place (a mapping later in the Map is skipped), removed below
-    }
-    if (ids.length > map.size / 2) {
-      const kept: string[] = [];
-      for (const [id, held] of map) {
-        if (held !== TAKEN && expiryOf(held) > expiredBy) kept.push(id, held);
+      helds.push(held);
+    };
+    /** The mapping of `id` found by lookup, taken if it is live and names `id`. */
+    const lookUp = (id: string, clientId: string) => {
+      const key = prefix + clientId;
+      const mapping = map.get(key);
+      if (mapping === undefined || expiryOf(mapping) <= expiredBy || lookedUp.has(key)) return;
+      if (sidOf(mapping) !== id) return;
+      take(key, mapping);
+      lookedUp.add(key);
+    };
+    // Nothing in this loop throws (the id fields of JSON-shaped records are read defensively), so
+    // what it takes is always removed below, before any record is decoded.
+    map.forEach((held, key) => {
+      if (lookedUp.size > 0 && lookedUp.has(key)) return;
+      const expired = expiryOf(held) <= expiredBy;
+      if (waitingId !== undefined) {
+        const id = waitingId;
+        waitingId = undefined;
+        // The one record under that key: taken if it names the session, else kept (it may name
+        // the session that follows).
+        if (!expired && isMappingOf(key, waitingClient)) {
+          if (sidOf(held) === id) return take(key, held);
+        } else lookUp(id, waitingClient);
       }
-      map.clear(); // the eviction cursor restarts at the oldest survivor
-      for (let i = 0; i < kept.length; i += 2) map.set(kept[i]!, kept[i + 1]!);
+      if (!expired) {
+        keptIds.push(key);
+        keptHelds.push(held);
+        lastKey = plen > 0 && key.startsWith(prefix) ? key : undefined;
+        lastHeld = held;
+        return;
+      }
+      take(key, held);
+      const last = lastKey;
+      lastKey = undefined;
+      if (plen === 0) return;
+      const clientId = clientIdOf(held);
+      if (clientId === undefined) return;
+      if (last !== undefined && isMappingOf(last, clientId)) {
+        if (sidOf(lastHeld) !== key) return;
+        take(last, lastHeld);
+        keptIds.pop(); // it was the last one kept
+        keptHelds.pop();
+        return;
+      }
+      waitingId = key;
+      waitingClient = clientId;
+    });
+    if (waitingId !== undefined) lookUp(waitingId, waitingClient);
+    if (ids.length > map.size / 2) {
+      if (lookedUp.size > 0) {
+        let n = 0;
+        for (let i = 0; i < keptIds.length; i++) {
+          if (lookedUp.has(keptIds[i]!)) continue;
+          keptIds[n] = keptIds[i]!;
+          keptHelds[n++] = keptHelds[i]!;
+        }
+        keptIds.length = keptHelds.length = n;
+      }
+      map.replaceAll(keptIds, keptHelds);
       if (this.#userOf.size > 0) { for (const id of ids) this.#unindexUser(id); }
       if (this.#rewritten.size > 0) { for (const id of ids) this.#rewritten.delete(id); }
       this.#uncacheAll(); // cheaper than a slot per taken record

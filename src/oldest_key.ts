@@ -4,8 +4,7 @@
  * over every slot that earlier deletions left behind until the next rehash: at 100,000 entries
  * that is 20–60 µs per eviction. A live iterator kept between calls resumes where it stopped
  * (iterators follow deletions, insertions and rehashes), so each slot is passed once.
- * {@linkcode BoundedMap} is the bounded cache built on it (verified cookies, unsealed cookies,
- * derived seal keys, the manager's known sessions).
+ * `ShardedMap` evicts through one per shard.
  * @module
  */
 
@@ -32,43 +31,5 @@ export class OldestKey<K> {
       r = this.#it.next();
     }
     return r.done ? undefined : r.value;
-  }
-}
-
-/** A Map of at most `limit` entries: adding a new key past it evicts the oldest (insertion order). */
-export class BoundedMap<K, V> {
-  readonly #map = new Map<K, V>();
-  readonly #oldest = new OldestKey(this.#map);
-  readonly #limit: number;
-
-  /** @param limit the most entries kept (0 keeps none) */
-  constructor(limit: number) {
-    this.#limit = limit;
-  }
-
-  /** Number of entries. */
-  get size(): number {
-    return this.#map.size;
-  }
-
-  get(key: K): V | undefined {
-    return this.#map.get(key);
-  }
-
-  has(key: K): boolean {
-    return this.#map.has(key);
-  }
-
-  /** Adds or replaces an entry; a new key beyond the limit evicts the oldest first. */
-  set(key: K, value: V): void {
-    if (this.#limit === 0) return;
-    if (this.#map.size >= this.#limit && !this.#map.has(key)) {
-      this.#map.delete(this.#oldest.next()!);
-    }
-    this.#map.set(key, value);
-  }
-
-  delete(key: K): void {
-    this.#map.delete(key);
   }
 }

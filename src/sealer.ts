@@ -8,7 +8,7 @@ import { sha256 } from "@noble/hashes/sha2.js";
 import { bytesToHex } from "@noble/hashes/utils.js";
 import { utf8 } from "./encoding.ts";
 import { type IronKey, ironSeal, ironUnseal } from "./iron.ts";
-import { BoundedMap } from "./oldest_key.ts";
+import { BoundedMap } from "./sharded_map.ts";
 
 /**
  * How many unsealed cookies to remember: a browser sending the same cookie again (every read-only

@@ -11,7 +11,7 @@
  */
 import { HmacSha256 } from "./hmac.ts";
 import { isBase64Url, timingSafeEqual, utf8 } from "./encoding.ts";
-import { BoundedMap } from "./oldest_key.ts";
+import { BoundedMap } from "./sharded_map.ts";
 
 const SIG_LENGTH = 43; // base64url of 32 bytes
 /** Longest signed value accepted before any crypto (value ≤ 256 chars). */

@@ -17,7 +17,8 @@ import {
 } from "../mod.ts";
 import { CookieSigner, Keyring } from "../src/signer.ts";
 import { decodeBase64Url, encodeBase64Url } from "../src/encoding.ts";
-import { BoundedMap, OldestKey } from "../src/oldest_key.ts";
+import { OldestKey } from "../src/oldest_key.ts";
+import { BoundedMap, ShardedMap } from "../src/sharded_map.ts";
 import { KeyedQueue } from "../src/keyed_queue.ts";
 import { Sealer } from "../src/sealer.ts";
 import { parseCookieHeader, resolveCookieOptions, serializeCookie } from "../src/cookie.ts";
@@ -106,6 +107,16 @@ describe("BoundedMap (the bounded caches)", () => {
     none.set("x", 1);
     assert.deepEqual([none.size, none.get("x")], [0, undefined], "limit 0 keeps nothing");
   });
+
+  test("beyond 32,768 entries it evicts from the fullest shard: about the oldest, never a recent key", () => {
+    const m = new BoundedMap<string, number>(40_000);
+    const keys = Array.from({ length: 50_000 }, () => generateUid());
+    for (const [i, k] of keys.entries()) m.set(k, i);
+    assert.equal(m.size, 40_000);
+    const gone = keys.flatMap((k, i) => m.has(k) ? [] : [i]);
+    assert.equal(gone.length, 10_000);
+    assert.ok(Math.max(...gone) < 20_000, `evicted up to #${Math.max(...gone)}`);
+  });
 });
 
 describe("KeyedQueue (per-session serialisation)", () => {
@@ -186,6 +197,60 @@ describe("KeyedQueue (per-session serialisation)", () => {
     const results = await Promise.all(calls);
     assert.deepEqual([results.length, results[0], results[19_999]], [20_000, 0, 19_999]);
     assert.equal(q.size, 0);
+  });
+});
+
+describe("ShardedMap (large collections in shards)", () => {
+  test("a Map's answers: size, get, has, set (true when the key was known), delete, clear", () => {
+    const m = new ShardedMap<number>(64);
+    const keys = Array.from({ length: 5000 }, (_, i) => `key-${i}`);
+    for (const [i, k] of keys.entries()) assert.equal(m.set(k, i), false);
+    assert.equal(m.set("key-7", 70), true, "a known key");
+    assert.equal(m.size, 5000);
+    assert.deepEqual([m.get("key-7"), m.get("key-4999"), m.has("key-0"), m.has("x")], [
+      70,
+      4999,
+      true,
+      false,
+    ]);
+    assert.deepEqual([m.delete("key-0"), m.delete("key-0"), m.size], [true, false, 4999]);
+    assert.deepEqual(
+      [...m].map(([k]) => k).sort(),
+      keys.slice(1).sort(),
+      "iteration sees each once",
+    );
+    for (const short of ["", "a", "ab"]) m.set(short, -1); // keys shorter than the hash reads
+    assert.deepEqual([m.get(""), m.get("a"), m.get("ab"), m.size], [-1, -1, -1, 5002]);
+    const seen: [string, number][] = [];
+    m.forEach((v, k) => seen.push([k, v]));
+    assert.deepEqual(seen, [...m], "forEach: the entries, in the iteration's order");
+    const kept = seen.filter(([k, v]) => v % 2 === 0 && k !== "");
+    m.replaceAll(kept.map(([k]) => k), kept.map(([, v]) => v));
+    assert.deepEqual([...m], kept, "replaceAll: those entries, in that order");
+    assert.equal(m.size, kept.length);
+    m.clear();
+    assert.deepEqual([m.size, [...m].length, m.get("key-8")], [0, 0, undefined]);
+    assert.throws(() => new ShardedMap(3), RangeError);
+  });
+
+  test("eviction takes the oldest of the fullest shard: the shards stay level, every key once", () => {
+    const m = new ShardedMap<number>(64);
+    for (let i = 0; i < 64_000; i++) m.set(generateUid(), i);
+    for (let i = 0; i < 64_000; i++) {
+      m.set(generateUid(), 64_000 + i);
+      const key = m.nextOldest()!;
+      assert.ok(m.get(key)! < 64_000 + i, "never the key just written");
+      m.delete(key);
+    }
+    // After replacing the first 64,000 once over, about the newest 64,000 remain.
+    const kept = [...m].map(([, v]) => v);
+    assert.ok(Math.min(...kept) > 40_000, `oldest kept: #${Math.min(...kept)}`);
+    let evicted = 0;
+    for (let key = m.nextOldest(); key !== undefined; key = m.nextOldest()) {
+      m.delete(key);
+      evicted++;
+    }
+    assert.deepEqual([evicted, m.size], [64_000, 0], "every key, once");
   });
 });
 

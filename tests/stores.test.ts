@@ -479,6 +479,30 @@ describe("MapStore", () => {
     assert.equal(store.size, 4);
   });
 
+  test("maxEntries beyond 32,768 (in shards): about the oldest go, a rewritten one gets its second chance", () => {
+    const store = new MapStore({ maxEntries: 40_000 });
+    const ids = Array.from({ length: 50_000 }, () => generateUid());
+    for (const id of ids.slice(0, 40_000)) store.set(id, record({}), 60_000);
+    store.set(ids[0]!, record({ hot: true }), 60_000); // the oldest, written again
+    for (const id of ids.slice(40_000)) store.set(id, record({}), 60_000);
+    assert.equal(store.size, 40_000);
+    const gone = ids.flatMap((id, i) => store.get(id) === undefined ? [i] : []);
+    assert.equal(gone.length, 10_000);
+    assert.ok(Math.max(...gone) < 20_000, `evicted up to #${Math.max(...gone)}`);
+    assert.deepEqual(store.get(ids[0]!)?.data, { hot: true }, "passed over once");
+  });
+
+  test("maxEntries: the record just written is never the one evicted, even when all others were written again", () => {
+    const store = new MapStore({ maxEntries: 2 });
+    store.set("a", record({}), 60_000);
+    store.set("b", record({}), 60_000);
+    store.set("a", record({ n: 2 }), 60_000);
+    store.set("b", record({ n: 2 }), 60_000);
+    store.set("c", record({ v: "c" }), 60_000); // a and b are passed over once; c stays
+    assert.deepEqual(["a", "b", "c"].map((id) => store.get(id) !== undefined), [false, true, true]);
+    assert.equal(store.get("c")?.data.v, "c");
+  });
+
   test("maxEntries: reads do not protect a record from eviction (written, not read, order)", () => {
     const store = new MapStore({ maxEntries: 2 });
     store.set("a", record({}), 60_000);
@@ -865,6 +889,54 @@ describe("MapStore", () => {
     ]);
   });
 
+  test("takeExpired(by, prefix): a mapping far from its session (rewritten, regenerated) is found by lookup, on both paths", () => {
+    for (const most of [true, false]) {
+      let now = 1_767_225_600_000;
+      const store = new MapStore({ now: () => now });
+      const session = (ttl: number, clientId: string): StoredRecord => ({
+        data: { n: 1 },
+        expiresAt: now + ttl,
+        createdAt: now,
+        clientId,
+      });
+      const mapping = (sid: string): StoredRecord => ({
+        data: {},
+        sid,
+        expiresAt: now + 1e9,
+        createdAt: now,
+      });
+      store.set("cid:x", mapping("old"), 1e9); // its place in the Map stays when rewritten
+      store.set("old", session(10, "x"), 10);
+      for (let i = 0; i < (most ? 2 : 20); i++) store.set(`live${i}`, session(1e6, `l${i}`), 1e6);
+      store.set("cid:x", mapping("regenerated"), 1e9);
+      store.set("s-y", session(10, "y"), 10);
+      store.set("between", session(1e6, "z"), 1e6);
+      store.set("cid:y", mapping("s-y"), 1e9); // after its session, with another record between
+      store.set("regenerated", session(10, "x"), 10); // far after its mapping
+      store.set("s-w", session(10, "w"), 10); // its mapping is the next record but one
+      store.set("s-v", session(10, "v"), 10);
+      store.set("cid:w", mapping("s-w"), 1e9);
+      store.set("cid:v", mapping("s-v"), 1e9);
+      now += 10;
+      const taken = [...store.takeExpired(now, "cid:")].map(([id]) => id);
+      assert.deepEqual(taken, [
+        "old",
+        "s-y",
+        "cid:y",
+        "regenerated",
+        "cid:x",
+        "s-w",
+        "cid:w",
+        "s-v",
+        "cid:v",
+      ], "each mapping right after its session; the one naming another session stays");
+      const left = [...store.list()].map(([id]) => id);
+      assert.deepEqual(left.filter((id) => !id.startsWith("live")), ["between"]);
+      assert.equal(store.size, left.length);
+      assert.deepEqual([...store.takeExpired(now, "cid:")], [], "nothing is taken twice");
+    }
+  });
+
   test("takeExpired() that removes most records keeps the survivors, their order and user index", () => {
     let now = 1_767_225_600_000;
     const store = new MapStore({ now: () => now, maxEntries: 10 });
@@ -1201,6 +1273,60 @@ describe("StoreGateway", () => {
       now += m.maxAge + 1;
       await assert.rejects(m.cleanup(), StoreError, failure);
     }
+  });
+
+  test("cleanup() through a takeExpired() that does not take the client mappings: it removes them itself", async () => {
+    let now = 1_767_225_600_000;
+    const inner = new MapStore({ now: () => now });
+    const store = {
+      synchronous: true as const,
+      get: (id: string) => inner.get(id),
+      set: (id: string, rec: StoredRecord, ttl: number) => inner.set(id, rec, ttl),
+      delete: (id: string) => inner.delete(id),
+      takeExpired: (by: number) => inner.takeExpired(by), // no mapping prefix
+    };
+    const m = createSessions({ store, keys: ["k".repeat(32)], now: () => now, logger: { warn() {} } });
+    const destroyed: string[] = [];
+    m.on("sessionDestroy", (e) => destroyed.push(e.sessionId));
+    const ids: string[] = [];
+    for (let i = 0; i < 3; i++) {
+      const s = m.open(null);
+      s.session.n = i;
+      await m.commit(s);
+      ids.push(s.id!);
+    }
+    assert.equal(inner.size, 6);
+    now += m.maxAge + 1;
+    assert.equal(await m.cleanup(), 3);
+    assert.deepEqual(destroyed.sort(), ids.sort());
+    assert.equal(inner.size, 0, "each client mapping read back and removed");
+  });
+
+  test("cleanup() whose taken records fail after a session: that session is still reported and its mapping removed", async () => {
+    let now = 1_767_225_600_000;
+    const inner = new MapStore({ now: () => now });
+    const store = {
+      synchronous: true as const,
+      get: (id: string) => inner.get(id),
+      set: (id: string, rec: StoredRecord, ttl: number) => inner.set(id, rec, ttl),
+      delete: (id: string) => inner.delete(id),
+      *takeExpired(by: number) {
+        for (const entry of inner.takeExpired(by)) { // sessions only: mappings stay
+          yield entry;
+          throw new Error("disk on fire");
+        }
+      },
+    };
+    const m = createSessions({ store, keys: ["k".repeat(32)], now: () => now, logger: { warn() {} } });
+    const destroyed: string[] = [];
+    m.on("sessionDestroy", (e) => destroyed.push(e.sessionId));
+    const s = m.open(null);
+    s.session.n = 1;
+    await m.commit(s);
+    now += m.maxAge + 1;
+    await assert.rejects(m.cleanup(), StoreError);
+    assert.deepEqual(destroyed, [s.id]);
+    assert.equal(inner.size, 0, "the session taken, its mapping removed");
   });
 
   test("list() without store.list() is a TypeError", async () => {

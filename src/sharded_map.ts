@@ -1,0 +1,187 @@
+/**
+ * A Map with string keys split into shards by a hash of the key's last characters, for the
+ * collections that can grow to hundreds of thousands of entries (the {@linkcode MapStore}'s
+ * records, its indexes, the large bounded caches).
+ *
+ * Why: on JavaScriptCore (Bun), a Map of more than about 80,000 entries that is written to makes
+ * the young-generation garbage collections of a busy process expensive. Storing a new value under
+ * a known key of a Map of 150,000 costs 12–60 µs of CPU per write in a loop that also makes a
+ * request's garbage, against 1.2 µs with 64 Maps of a few thousand each; a Map growing to 600,000
+ * entries costs 16–23 µs per insert against 3.1 (`bench/map_churn.ts`). On V8 the shards cost
+ * nothing measurable, so there it is one Map ({@linkcode SHARDS}).
+ * @module
+ */
+import { OldestKey } from "./oldest_key.ts";
+
+/**
+ * Shards of a collection that may grow large (a power of two): 64 on JavaScriptCore (Bun), one
+ * elsewhere. On V8 the shards save nothing and cost a hash per access, and one Map keeps the
+ * records in the order they were written, which `MapStore.takeExpired` uses to find a session's
+ * client mapping next to it instead of by a lookup.
+ */
+export const SHARDS: number = "Bun" in globalThis ? 64 : 1;
+
+/**
+ * The number of shards for a collection bounded to `limit` entries: one up to 32,768 (so that it
+ * evicts in exact insertion order), {@linkcode SHARDS} beyond, where JavaScriptCore's cost starts.
+ */
+export function shardsFor(limit: number): number {
+  return limit > 32_768 ? SHARDS : 1;
+}
+
+/** A string-keyed Map in shards; iteration goes shard by shard (insertion order within each). */
+export class ShardedMap<V> {
+  readonly #shards: Map<string, V>[];
+  readonly #mask: number;
+  #size = 0;
+  /** Per shard, its eviction cursor (created on first use). */
+  #cursors: OldestKey<string>[] | undefined;
+
+  /** @param shards the number of shards: 1, or a power of two */
+  constructor(shards: number = SHARDS) {
+    if (!(shards >= 1) || (shards & (shards - 1)) !== 0) {
+      throw new RangeError("Cannot create ShardedMap: shards must be a power of two");
+    }
+    this.#shards = Array.from({ length: shards }, () => new Map<string, V>());
+    this.#mask = shards - 1;
+  }
+
+  /** The shard of a key: a multiplicative hash of its last three characters (ids end randomly). */
+  #shard(key: string): Map<string, V> {
+    const mask = this.#mask;
+    if (mask === 0) return this.#shards[0]!;
+    const n = key.length;
+    // A missing character (a key shorter than 3) reads as NaN, which the bitwise ops make 0.
+    const mix = key.charCodeAt(n - 1) ^ (key.charCodeAt(n - 2) << 8) ^
+      (key.charCodeAt(n - 3) << 16);
+    return this.#shards[(Math.imul(mix, 0x9e3779b1) >>> 16) & mask]!;
+  }
+
+  /** Number of entries. */
+  get size(): number {
+    return this.#size;
+  }
+
+  get(key: string): V | undefined {
+    return this.#shard(key).get(key);
+  }
+
+  has(key: string): boolean {
+    return this.#shard(key).has(key);
+  }
+
+  /**
+   * Adds or replaces an entry (a known key keeps its place in its shard's order); true when the
+   * key was there already (one lookup where `has()` then `set()` would take two).
+   */
+  set(key: string, value: V): boolean {
+    const shard = this.#shard(key);
+    const before = shard.size;
+    shard.set(key, value);
+    if (shard.size === before) return true;
+    this.#size++;
+    return false;
+  }
+
+  /** Removes an entry; true when there was one. */
+  delete(key: string): boolean {
+    if (!this.#shard(key).delete(key)) return false;
+    this.#size--;
+    return true;
+  }
+
+  /** Moves a known key to the newest end of its shard's order (its eviction second chance). */
+  renew(key: string, value: V): void {
+    const shard = this.#shard(key);
+    shard.delete(key);
+    shard.set(key, value);
+  }
+
+  /** Removes every entry. */
+  clear(): void {
+    for (const shard of this.#shards) shard.clear();
+    this.#size = 0;
+  }
+
+  /**
+   * Replaces every entry by `keys[i]` → `values[i]`, in that order within each shard (the order
+   * {@linkcode forEach} gave them, for the survivors of a cleanup): cheaper than deleting most
+   * entries one by one (each deletion leaves a slot behind until a rehash).
+   */
+  replaceAll(keys: readonly string[], values: readonly V[]): void {
+    this.clear(); // the eviction cursors restart at the oldest survivor
+    for (let i = 0; i < keys.length; i++) this.set(keys[i]!, values[i]!);
+  }
+
+  /**
+   * Calls `fn` for every entry, shard by shard (insertion order within each). Several times faster than iterating the entries, and
+   * already fast the first time (a cleanup runs once in a while, before V8 optimises a loop).
+   */
+  forEach(fn: (value: V, key: string) => void): void {
+    for (const shard of this.#shards) shard.forEach(fn);
+  }
+
+  /**
+   * The key to evict next: the oldest of the fullest shard. With one shard that is exactly the
+   * oldest key; with more it is about as old (the keys spread evenly, so evicting from the
+   * fullest keeps the shards level and each keeps about the same span of recent writes; taking
+   * the shards in turn instead would let one run low and give up its recent keys). Undefined
+   * when empty. The caller deletes or renews it.
+   */
+  nextOldest(): string | undefined {
+    const shards = this.#shards;
+    let fullest = 0;
+    for (let i = 1; i < shards.length; i++) {
+      if (shards[i]!.size > shards[fullest]!.size) fullest = i;
+    }
+    const cursors = this.#cursors ??= shards.map((shard) => new OldestKey(shard));
+    return cursors[fullest]!.next();
+  }
+
+  /** Every entry, shard by shard. */
+  *[Symbol.iterator](): IterableIterator<[string, V]> {
+    for (const shard of this.#shards) yield* shard;
+  }
+}
+
+/**
+ * A Map of at most `limit` entries: adding a new key past it evicts the oldest (insertion order;
+ * approximately, beyond 32,768 entries: see {@linkcode ShardedMap.nextOldest}). The bounded caches: verified cookies,
+ * unsealed cookies, derived seal keys, the manager's attached sessions.
+ */
+export class BoundedMap<K extends string, V> {
+  readonly #map: ShardedMap<V>;
+  readonly #limit: number;
+
+  /** @param limit the most entries kept (0 keeps none) */
+  constructor(limit: number) {
+    this.#limit = limit;
+    this.#map = new ShardedMap(shardsFor(limit));
+  }
+
+  /** Number of entries. */
+  get size(): number {
+    return this.#map.size;
+  }
+
+  get(key: K): V | undefined {
+    return this.#map.get(key);
+  }
+
+  has(key: K): boolean {
+    return this.#map.has(key);
+  }
+
+  /** Adds or replaces an entry; a new key beyond the limit evicts the oldest first. */
+  set(key: K, value: V): void {
+    if (this.#limit === 0) return;
+    if (this.#map.size >= this.#limit && !this.#map.has(key)) {
+      this.#map.delete(this.#map.nextOldest()!);
+    }
+    this.#map.set(key, value);
+  }
+
+  delete(key: K): void {
+    this.#map.delete(key);
+  }
+}
