@@ -503,6 +503,29 @@ describe("MapStore", () => {
     assert.equal(store.get("c")?.data.v, "c");
   });
 
+  test("times written in turn (more distinct ones than the store remembers in base 36) read back exactly", () => {
+    let now = 1_767_225_600_000;
+    const store = new MapStore({ now: () => now });
+    const ttls = [1_000, 86_400_000, 31_536_000_000, 5, 60_000, 1_000];
+    for (let round = 0; round < 3; round++) {
+      for (const [i, ttl] of ttls.entries()) {
+        const createdAt = now - i * 37;
+        store.set(`r${round}-${i}`, { data: { i }, expiresAt: now + ttl, createdAt }, ttl);
+        const back = store.get(`r${round}-${i}`)!;
+        assert.deepEqual([back.expiresAt, back.createdAt], [now + ttl, createdAt]);
+      }
+      now += 1;
+    }
+    now -= 3;
+    for (let round = 0; round < 3; round++, now++) {
+      for (const [i, ttl] of ttls.entries()) {
+        if (ttl <= 5) continue; // expired by the later rounds' clock
+        const back = store.get(`r${round}-${i}`)!;
+        assert.deepEqual([back.expiresAt, back.createdAt], [now + ttl, now - i * 37], `r${round}-${i}`);
+      }
+    }
+  });
+
   test("maxEntries: reads do not protect a record from eviction (written, not read, order)", () => {
     const store = new MapStore({ maxEntries: 2 });
     store.set("a", record({}), 60_000);
