@@ -79,6 +79,12 @@ export function pinCpus(): boolean {
   }
 }
 
+/** Bun's profiler flags when `BUN_PROF` names a folder (written when the server exits). */
+function bunProfile(): string[] {
+  const dir = process.env.BUN_PROF;
+  return dir ? ["--cpu-prof-md", `--cpu-prof-dir=${dir}`] : [];
+}
+
 /** The command line that runs `file` on `runtime`. */
 export function command(runtime: Runtime, file: string, args: string[]): string[] {
   switch (runtime) {
@@ -87,7 +93,8 @@ export function command(runtime: Runtime, file: string, args: string[]): string[
     case "deno":
       return [`${BIN}deno`, "run", "-A", file, ...args];
     case "bun":
-      return [`${BIN}bun`, file, ...args];
+      // BUN_PROF=<dir>: a CPU profile of each Bun server, in markdown (Bun's --cpu-prof-md).
+      return [`${BIN}bun`, ...bunProfile(), file, ...args];
   }
 }
 

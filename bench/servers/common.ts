@@ -65,8 +65,8 @@ await profileOnSignal();
 /** Tells the runner where the server listens and which process to measure. */
 export function ready(port: number): void {
   const pid = g.Deno ? g.Deno.pid : g.process!.pid;
-  // A clean exit on SIGTERM lets `node --cpu-prof` write its profile.
-  if (!g.Deno && !g.Bun) {
+  // A clean exit on SIGTERM lets `node --cpu-prof` and `bun --cpu-prof-md` write their profiles.
+  if (!g.Deno) {
     (g.process as unknown as NodeProcess).on("SIGTERM", () => g.process!.exit(0));
   }
   console.log(JSON.stringify({ port, pid, runtime: runtimeName() }));
