@@ -521,7 +521,11 @@ describe("MapStore", () => {
       for (const [i, ttl] of ttls.entries()) {
         if (ttl <= 5) continue; // expired by the later rounds' clock
         const back = store.get(`r${round}-${i}`)!;
-        assert.deepEqual([back.expiresAt, back.createdAt], [now + ttl, now - i * 37], `r${round}-${i}`);
+        assert.deepEqual(
+          [back.expiresAt, back.createdAt],
+          [now + ttl, now - i * 37],
+          `r${round}-${i}`,
+        );
       }
     }
   });
@@ -1308,7 +1312,12 @@ describe("StoreGateway", () => {
       delete: (id: string) => inner.delete(id),
       takeExpired: (by: number) => inner.takeExpired(by), // no mapping prefix
     };
-    const m = createSessions({ store, keys: ["k".repeat(32)], now: () => now, logger: { warn() {} } });
+    const m = createSessions({
+      store,
+      keys: ["k".repeat(32)],
+      now: () => now,
+      logger: { warn() {} },
+    });
     const destroyed: string[] = [];
     m.on("sessionDestroy", (e) => destroyed.push(e.sessionId));
     const ids: string[] = [];
@@ -1340,7 +1349,12 @@ describe("StoreGateway", () => {
         }
       },
     };
-    const m = createSessions({ store, keys: ["k".repeat(32)], now: () => now, logger: { warn() {} } });
+    const m = createSessions({
+      store,
+      keys: ["k".repeat(32)],
+      now: () => now,
+      logger: { warn() {} },
+    });
     const destroyed: string[] = [];
     m.on("sessionDestroy", (e) => destroyed.push(e.sessionId));
     const s = m.open(null);
