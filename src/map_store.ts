@@ -11,7 +11,9 @@ import type { ExpiredRecord, RecordMutator, Store, StoredRecord } from "./store.
 export interface MapStoreOptions {
   /**
    * Upper bound on stored records: the oldest is evicted first, except that one written again
-   * since it was stored gets a second chance (approximately least recently written). Default: none.
+   * since it was stored gets a second chance (approximately least recently written), and the
+   * record just written is never the one evicted. Beyond 32,768 records on Bun, where the store
+   * is kept in shards, "the oldest" is the oldest of the fullest shard: about as old. Default: none.
    */
   maxEntries?: number;
   /** Clock in epoch ms (for tests). Default `Date.now`. */
@@ -465,16 +467,21 @@ export class MapStore implements Store {
    * mapping goes with its session), read without decoding: next to it in the Map (where the
    * manager wrote it) or found by key; each mapping is returned right after its session. When
    * most records go, the Map is rebuilt from the survivors instead of the taken ones being
-   * deleted one by one (`npm run bench:memory`).
+   * deleted one by one (`npm run bench:memory`). An empty `mappingPrefix` takes no mapping.
    */
   *takeExpired(expiredBy: number, mappingPrefix?: string): Iterable<[string, ExpiredRecord]> {
     const map = this.#map;
     /** The taken records, each client mapping taken along right after its session. */
     const ids: string[] = [];
     const helds: Held[] = [];
-    /** The others, to rebuild the Map from when most records go. */
+    /**
+     * The others, to rebuild the Map from when most records go: collected until half the
+     * records are kept (then the taken ones are deleted one by one instead).
+     */
     const keptIds: string[] = [];
     const keptHelds: Held[] = [];
+    const half = map.size / 2;
+    let collecting = true;
     const prefix = mappingPrefix ?? "";
     const plen = prefix.length;
     /** Mappings taken by lookup: skipped when met, left out of the rebuild. */
@@ -519,8 +526,13 @@ export class MapStore implements Store {
         } else lookUp(id, waitingClient);
       }
       if (!expired) {
-        keptIds.push(key);
-        keptHelds.push(held);
+        if (collecting && keptIds.length < half) {
+          keptIds.push(key);
+          keptHelds.push(held);
+        } else if (collecting) {
+          collecting = false; // most records stay: the taken ones are deleted one by one
+          keptIds.length = keptHelds.length = 0;
+        }
         lastKey = plen > 0 && key.startsWith(prefix) ? key : undefined;
         lastHeld = held;
         return;
@@ -534,15 +546,17 @@ export class MapStore implements Store {
       if (last !== undefined && isMappingOf(last, clientId)) {
         if (sidOf(lastHeld) !== key) return;
         take(last, lastHeld);
-        keptIds.pop(); // it was the last one kept
-        keptHelds.pop();
+        if (collecting) {
+          keptIds.pop(); // it was the last one kept
+          keptHelds.pop();
+        }
         return;
       }
       waitingId = key;
       waitingClient = clientId;
     });
     if (waitingId !== undefined) lookUp(waitingId, waitingClient);
-    if (ids.length > map.size / 2) {
+    if (collecting && ids.length > half) {
       if (lookedUp.size > 0) {
         let n = 0;
         for (let i = 0; i < keptIds.length; i++) {

@@ -81,7 +81,8 @@ export interface Store {
    * present; cleanup reports each record returned as expired (and skips the client mappings).
    * The manager passes `mappingPrefix` (`"cid:"`): a store may then also remove and return, for
    * each removed record with a `clientId`, the record `mappingPrefix + clientId` whose `sid`
-   * names it, so that cleanup need not read the mapping back (MapStore does).
+   * names it, returned right after that record, so that cleanup need not read the mapping back
+   * (MapStore does). Otherwise cleanup reads the mapping back and removes it.
    */
   takeExpired?(expiredBy: number, mappingPrefix?: string): Iterable<[string, ExpiredRecord]>;
   /**
