@@ -69,6 +69,9 @@ function expiryOf(held: Held): number {
   return n;
 }
 
+/** Marks a record `takeExpired` took by lookup (never a held record: those are not empty). */
+const TAKEN = "";
+
 /** The n-th space-separated field of a compact held record (n ≥ 2), or undefined when empty. */
 function compactField(held: Held, n: number): string | undefined {
   let start = 0;
@@ -484,8 +487,13 @@ export class MapStore implements Store {
     let collecting = true;
     const prefix = mappingPrefix ?? "";
     const plen = prefix.length;
-    /** Mappings taken by lookup: skipped when met, left out of the rebuild. */
-    const lookedUp = new Set<string>();
+    /**
+     * How many mappings were taken by lookup: each is marked TAKEN in place (skipped when met,
+     * left out of the rebuild). A mark, not a Set of their keys: a cleanup on Bun, where the
+     * records are in shards and so rarely next to each other, would grow that Set by a key per
+     * session, and a growing collection is what JavaScriptCore collects expensively.
+     */
+    let lookedUp = 0;
     /** True when `key` is the mapping key of `clientId` (no string built to compare). */
     const isMappingOf = (key: string, clientId: string) =>
       key.length === plen + clientId.length && key.endsWith(clientId) && key.startsWith(prefix);
@@ -506,15 +514,16 @@ export class MapStore implements Store {
     const lookUp = (id: string, clientId: string) => {
       const key = prefix + clientId;
       const mapping = map.get(key);
-      if (mapping === undefined || expiryOf(mapping) <= expiredBy || lookedUp.has(key)) return;
+      if (mapping === undefined || mapping === TAKEN || expiryOf(mapping) <= expiredBy) return;
       if (sidOf(mapping) !== id) return;
       take(key, mapping);
-      lookedUp.add(key);
+      map.set(key, TAKEN);
+      lookedUp++;
     };
     // Nothing in this loop throws (the id fields of JSON-shaped records are read defensively), so
     // what it takes is always removed below, before any record is decoded.
     map.forEach((held, key) => {
-      if (lookedUp.size > 0 && lookedUp.has(key)) return;
+      if (held === TAKEN) return;
       const expired = expiryOf(held) <= expiredBy;
       if (waitingId !== undefined) {
         const id = waitingId;
@@ -557,10 +566,10 @@ export class MapStore implements Store {
     });
     if (waitingId !== undefined) lookUp(waitingId, waitingClient);
     if (collecting && ids.length > half) {
-      if (lookedUp.size > 0) {
+      if (lookedUp > 0) {
         let n = 0;
         for (let i = 0; i < keptIds.length; i++) {
-          if (lookedUp.has(keptIds[i]!)) continue;
+          if (map.get(keptIds[i]!) === TAKEN) continue;
           keptIds[n] = keptIds[i]!;
           keptHelds[n++] = keptHelds[i]!;
         }
