@@ -7,6 +7,7 @@ import { testStoreConformance } from "../testing/store_conformance.ts";
 import { MapStore } from "../src/map_store.ts";
 import { generateUid } from "../src/id.ts";
 import {
+  type ExpiredRecord,
   isStoredRecord,
   type Store,
   type StoredRecord,
@@ -1324,7 +1325,14 @@ describe("StoreGateway", () => {
     }
   });
 
-  test("cleanup() through a takeExpired() that does not take the client mappings: it removes them itself", async () => {
+  /**
+   * A manager over a MapStore seen through a store whose `takeExpired` is `take` (it gets the
+   * inner store), with `sessions` sessions created and a clock past their expiry.
+   */
+  async function expiredThrough(
+    take: (inner: MapStore, by: number) => Iterable<[string, ExpiredRecord]>,
+    sessions: number,
+  ) {
     let now = 1_767_225_600_000;
     const inner = new MapStore({ now: () => now });
     const store = {
@@ -1332,7 +1340,7 @@ describe("StoreGateway", () => {
       get: (id: string) => inner.get(id),
       set: (id: string, rec: StoredRecord, ttl: number) => inner.set(id, rec, ttl),
       delete: (id: string) => inner.delete(id),
-      takeExpired: (by: number) => inner.takeExpired(by), // no mapping prefix
+      takeExpired: (by: number) => take(inner, by),
     };
     const m = createSessions({
       store,
@@ -1343,48 +1351,37 @@ describe("StoreGateway", () => {
     const destroyed: string[] = [];
     m.on("sessionDestroy", (e) => destroyed.push(e.sessionId));
     const ids: string[] = [];
-    for (let i = 0; i < 3; i++) {
+    for (let i = 0; i < sessions; i++) {
       const s = m.open(null);
       s.session.n = i;
       await m.commit(s);
       ids.push(s.id!);
     }
-    assert.equal(inner.size, 6);
+    assert.equal(inner.size, 2 * sessions, "each session and its client mapping");
     now += m.maxAge + 1;
+    return { m, inner, ids, destroyed };
+  }
+
+  test("cleanup() through a takeExpired() that does not take the client mappings: it removes them itself", async () => {
+    // No mapping prefix passed on: the store takes the sessions only.
+    const { m, inner, ids, destroyed } = await expiredThrough(
+      (inner, by) => inner.takeExpired(by),
+      3,
+    );
     assert.equal(await m.cleanup(), 3);
     assert.deepEqual(destroyed.sort(), ids.sort());
     assert.equal(inner.size, 0, "each client mapping read back and removed");
   });
 
   test("cleanup() whose taken records fail after a session: that session is still reported and its mapping removed", async () => {
-    let now = 1_767_225_600_000;
-    const inner = new MapStore({ now: () => now });
-    const store = {
-      synchronous: true as const,
-      get: (id: string) => inner.get(id),
-      set: (id: string, rec: StoredRecord, ttl: number) => inner.set(id, rec, ttl),
-      delete: (id: string) => inner.delete(id),
-      *takeExpired(by: number) {
-        for (const entry of inner.takeExpired(by)) { // sessions only: mappings stay
-          yield entry;
-          throw new Error("disk on fire");
-        }
-      },
-    };
-    const m = createSessions({
-      store,
-      keys: ["k".repeat(32)],
-      now: () => now,
-      logger: { warn() {} },
-    });
-    const destroyed: string[] = [];
-    m.on("sessionDestroy", (e) => destroyed.push(e.sessionId));
-    const s = m.open(null);
-    s.session.n = 1;
-    await m.commit(s);
-    now += m.maxAge + 1;
+    const { m, inner, ids, destroyed } = await expiredThrough(function* (inner, by) {
+      for (const entry of inner.takeExpired(by)) { // sessions only: mappings stay
+        yield entry;
+        throw new Error("disk on fire");
+      }
+    }, 1);
     await assert.rejects(m.cleanup(), StoreError);
-    assert.deepEqual(destroyed, [s.id]);
+    assert.deepEqual(destroyed, ids);
     assert.equal(inner.size, 0, "the session taken, its mapping removed");
   });
 
