@@ -41,13 +41,17 @@ export class Sealer {
   }
 
   /**
-   * Seals a JSON-serialisable value.
+   * Seals a JSON-serialisable value, and remembers what it sealed: the browser sends the new
+   * cookie with its next request, which then needs no AES and no HMAC to open it (after a write,
+   * that decryption was about a fifth of a Bun server's samples on a sealed increment).
    * @throws {TypeError} when the value has no JSON form (undefined, a function, a symbol)
    */
   async seal(value: unknown): Promise<string> {
     const json = JSON.stringify(value); // a BigInt or a cycle throws here (a rejection)
     if (json === undefined) throw new TypeError("Cannot seal a value that has no JSON form");
-    return await ironSeal(json, this.#current);
+    const sealed = await ironSeal(json, this.#current);
+    if (sealed.length <= MAX_SEALED_LENGTH) this.#cache.set(sealed, { json, stale: false });
+    return sealed;
   }
 
   /**

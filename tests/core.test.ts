@@ -1090,6 +1090,34 @@ describe("sealed mode", () => {
     assert.deepEqual(reasons, ["sealed"]);
   });
 
+  test("the cookie a write just sealed opens on the next request without decrypting it; a cookie of another manager still does", async () => {
+    const subtle = crypto.subtle;
+    const decrypt = subtle.decrypt;
+    let decrypted = 0;
+    subtle.decrypt = function (...args: Parameters<SubtleCrypto["decrypt"]>) {
+      decrypted++;
+      return decrypt.apply(this, args);
+    };
+    try {
+      const m = createSessions({ keys: [KEY], logger: quiet });
+      let { cookie } = await request(m, null, (s) => {
+        s.session.n = 1;
+      });
+      for (let i = 2; i <= 4; i++) {
+        ({ cookie } = await request(m, cookie, (s) => {
+          assert.equal(s.session.n, i - 1);
+          s.session.n = i;
+        }));
+      }
+      assert.equal(decrypted, 0, "each cookie was sealed by this manager");
+      const other = createSessions({ keys: [KEY], logger: quiet }); // another instance
+      await request(other, cookie, (s) => assert.equal(s.session.n, 4));
+      assert.equal(decrypted, 1);
+    } finally {
+      subtle.decrypt = decrypt;
+    }
+  });
+
   test("a cookie over 4096 bytes is a CookieTooLargeError before anything is sent", async () => {
     const m = createSessions({ keys: [KEY], logger: quiet });
     const s = m.open(null);
