@@ -530,6 +530,27 @@ describe("MapStore", () => {
     }
   });
 
+  test("any creation time and expiry the compact shape holds reads back exactly (base 36 by hand)", () => {
+    const below47 = fc.tuple(
+      fc.integer({ min: 0, max: 2 ** 23 - 1 }),
+      fc.integer({ min: 0, max: 2 ** 24 - 1 }),
+    )
+      .map(([high, low]) => high * 2 ** 24 + low);
+    const edges = [36 ** 7 - 1, 36 ** 7, 36 ** 8 - 1, 36 ** 8, 36 ** 9 - 1, 36 ** 9, 2 ** 47 - 1];
+    const time = fc.oneof(below47, fc.constantFrom(...edges, ...edges.map((e) => e + 1)));
+    fc.assert(
+      fc.property(time, time, (createdAt, expiry) => {
+        const store = new MapStore({ now: () => 0 });
+        const at = Math.min(expiry, 2 ** 47 - 1);
+        store.set("id", { data: { a: 1 }, expiresAt: at, createdAt }, at);
+        const back = store.get("id");
+        if (at === 0) return assert.equal(back, undefined, "expired at once");
+        assert.deepEqual([back?.createdAt, back?.expiresAt], [createdAt, at]);
+      }),
+      { numRuns: 3000 },
+    );
+  });
+
   test("maxEntries: reads do not protect a record from eviction (written, not read, order)", () => {
     const store = new MapStore({ maxEntries: 2 });
     store.set("a", record({}), 60_000);
