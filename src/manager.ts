@@ -51,7 +51,13 @@ import {
   SessionState,
 } from "./session.ts";
 import { CookieSigner, type IdCodec, Keyring, PlainIds } from "./signer.ts";
-import { type ExpiredRecord, type StoredRecord, type StoreEvent, StoreGateway } from "./store.ts";
+import {
+  type ExpiredRecord,
+  isPrefixedKey,
+  type StoredRecord,
+  type StoreEvent,
+  StoreGateway,
+} from "./store.ts";
 import { USER_PREFIX } from "./user_index.ts";
 import { MapStore } from "./map_store.ts";
 
@@ -956,12 +962,9 @@ export class SessionManager<T extends object = SessionData> {
     try {
       for (const [id, rec] of records) {
         if (waitingId !== undefined) {
-          const client = waitingClient!;
-          const gone = id.length === CLIENT_PREFIX.length + client.length &&
-            id.endsWith(client) && id.startsWith(CLIENT_PREFIX);
           const waiting = waitingId;
           waitingId = undefined;
-          destroyed(waiting, client, gone);
+          destroyed(waiting, waitingClient, isPrefixedKey(id, CLIENT_PREFIX, waitingClient!));
         }
         if (id.startsWith(USER_PREFIX)) {
           if (!taken && rec.expiresAt <= now) remove(id);

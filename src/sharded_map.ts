@@ -11,6 +11,7 @@
  * nothing measurable, so there it is one Map ({@linkcode SHARDS}).
  * @module
  */
+import { JAVASCRIPTCORE } from "./engine.ts";
 import { OldestKey } from "./oldest_key.ts";
 
 /**
@@ -19,7 +20,7 @@ import { OldestKey } from "./oldest_key.ts";
  * records in the order they were written, which `MapStore.takeExpired` uses to find a session's
  * client mapping next to it instead of by a lookup.
  */
-export const SHARDS: number = "Bun" in globalThis ? 64 : 1;
+export const SHARDS: number = JAVASCRIPTCORE ? 64 : 1;
 
 /**
  * The number of shards for a collection bounded to `limit` entries: one up to 32,768 (so that it
@@ -114,8 +115,9 @@ export class ShardedMap<V> {
   }
 
   /**
-   * Calls `fn` for every entry, shard by shard (insertion order within each). Several times faster than iterating the entries, and
-   * already fast the first time (a cleanup runs once in a while, before V8 optimises a loop).
+   * Calls `fn` for every entry, shard by shard (insertion order within each). Several times
+   * faster than iterating the entries, and already fast the first time (a cleanup runs once in a
+   * while, before V8 optimises a loop).
    */
   forEach(fn: (value: V, key: string) => void): void {
     for (const shard of this.#shards) shard.forEach(fn);
