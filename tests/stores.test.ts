@@ -7,7 +7,6 @@ import { testStoreConformance } from "../testing/store_conformance.ts";
 import { MapStore } from "../src/map_store.ts";
 import { generateUid } from "../src/id.ts";
 import {
-  type ExpiredRecord,
   isStoredRecord,
   type Store,
   type StoredRecord,
@@ -1317,43 +1316,24 @@ describe("StoreGateway", () => {
 
   test("cleanup() on a synchronous store whose delete throws or rejects: a StoreError, no unhandled rejection", async () => {
     for (const failure of ["throws", "rejects"] as const) {
-      let now = 1_767_225_600_000;
-      const inner = new MapStore({ now: () => now });
-      const store = {
-        synchronous: true as const,
-        get: (id: string) => inner.get(id),
-        set: (id: string, rec: StoredRecord, ttl: number) => inner.set(id, rec, ttl),
+      const { m } = await expiredThrough((inner) => ({
         list: () => inner.list(),
         delete(id: string) {
           if (failure === "throws") throw new Error("disk on fire");
           inner.delete(id);
           return Promise.reject(new Error("disk on fire"));
         },
-      };
-      const m = createSessions({
-        store,
-        keys: ["k".repeat(32)],
-        now: () => now,
-        logger: { warn() {} },
-      });
-      for (let i = 0; i < 3; i++) {
-        const s = m.open(null);
-        s.session.n = i;
-        await m.commit(s);
-      }
-      now += m.maxAge + 1;
+      }), 3);
       await assert.rejects(m.cleanup(), StoreError, failure);
     }
   });
 
   /**
-   * A manager over a MapStore seen through a store whose `takeExpired` is `take` (it gets the
-   * inner store), with `sessions` sessions created and a clock past their expiry.
+   * A manager over a MapStore seen through a synchronous store whose other methods `methods`
+   * adds or replaces (it gets the inner store), with `sessions` sessions created and a clock past
+   * their expiry.
    */
-  async function expiredThrough(
-    take: (inner: MapStore, by: number) => Iterable<[string, ExpiredRecord]>,
-    sessions: number,
-  ) {
+  async function expiredThrough(methods: (inner: MapStore) => Partial<Store>, sessions: number) {
     let now = 1_767_225_600_000;
     const inner = new MapStore({ now: () => now });
     const store = {
@@ -1361,7 +1341,7 @@ describe("StoreGateway", () => {
       get: (id: string) => inner.get(id),
       set: (id: string, rec: StoredRecord, ttl: number) => inner.set(id, rec, ttl),
       delete: (id: string) => inner.delete(id),
-      takeExpired: (by: number) => take(inner, by),
+      ...methods(inner),
     };
     const m = createSessions({
       store,
@@ -1385,22 +1365,23 @@ describe("StoreGateway", () => {
 
   test("cleanup() through a takeExpired() that does not take the client mappings: it removes them itself", async () => {
     // No mapping prefix passed on: the store takes the sessions only.
-    const { m, inner, ids, destroyed } = await expiredThrough(
-      (inner, by) => inner.takeExpired(by),
-      3,
-    );
+    const { m, inner, ids, destroyed } = await expiredThrough((inner) => ({
+      takeExpired: (by) => inner.takeExpired(by),
+    }), 3);
     assert.equal(await m.cleanup(), 3);
     assert.deepEqual(destroyed.sort(), ids.sort());
     assert.equal(inner.size, 0, "each client mapping read back and removed");
   });
 
   test("cleanup() whose taken records fail after a session: that session is still reported and its mapping removed", async () => {
-    const { m, inner, ids, destroyed } = await expiredThrough(function* (inner, by) {
-      for (const entry of inner.takeExpired(by)) { // sessions only: mappings stay
-        yield entry;
-        throw new Error("disk on fire");
-      }
-    }, 1);
+    const { m, inner, ids, destroyed } = await expiredThrough((inner) => ({
+      *takeExpired(by: number) {
+        for (const entry of inner.takeExpired(by)) { // sessions only: mappings stay
+          yield entry;
+          throw new Error("disk on fire");
+        }
+      },
+    }), 1);
     await assert.rejects(m.cleanup(), StoreError);
     assert.deepEqual(destroyed, ids);
     assert.equal(inner.size, 0, "the session taken, its mapping removed");
