@@ -51,13 +51,7 @@ import {
   SessionState,
 } from "./session.ts";
 import { CookieSigner, type IdCodec, Keyring, PlainIds } from "./signer.ts";
-import {
-  type ExpiredRecord,
-  isPrefixedKey,
-  type StoredRecord,
-  type StoreEvent,
-  StoreGateway,
-} from "./store.ts";
+import { type StoredRecord, type StoreEvent, StoreGateway, type TakenRecord } from "./store.ts";
 import { USER_PREFIX } from "./user_index.ts";
 import { MapStore } from "./map_store.ts";
 
@@ -934,7 +928,7 @@ export class SessionManager<T extends object = SessionData> {
    */
   async #cleanupSync(
     gateway: StoreGateway,
-    records: Iterable<[string, ExpiredRecord]>,
+    records: Iterable<TakenRecord>,
     taken: boolean,
     now: number,
   ): Promise<number> {
@@ -944,28 +938,11 @@ export class SessionManager<T extends object = SessionData> {
       const p = gateway.deleteSync(id);
       if (p) pending.push(p);
     };
-    /** Removes the client mapping of a removed session if it still names it, then reports it. */
-    const destroyed = (id: string, clientId: string | undefined, mappingGone: boolean) => {
-      if (clientId && !mappingGone) {
-        const key = CLIENT_PREFIX + clientId;
-        if (gateway.getSync(key)?.sid === id) remove(key);
-      }
-      this.#emitDestroy(id, clientId, "expired");
-    };
-    // A taken session waits for the next record: a store that took its client mapping along
-    // (MapStore) returns it right after, and then it need not be read back (in a store of
-    // 2,000,000 records, a lookup costs about as much as the rest of the cleanup of a session).
-    let waitingId: string | undefined;
-    let waitingClient: string | undefined;
-    let loopFailed = false;
-    let loopError: unknown;
+    let loopError: { error: unknown } | undefined;
     try {
-      for (const [id, rec] of records) {
-        if (waitingId !== undefined) {
-          const waiting = waitingId;
-          waitingId = undefined;
-          destroyed(waiting, waitingClient, isPrefixedKey(id, CLIENT_PREFIX, waitingClient!));
-        }
+      for (const entry of records) {
+        const id = entry[0];
+        const rec = entry[1];
         if (id.startsWith(USER_PREFIX)) {
           if (!taken && rec.expiresAt <= now) remove(id);
           continue;
@@ -977,27 +954,25 @@ export class SessionManager<T extends object = SessionData> {
         }
         if (id.startsWith(CLIENT_PREFIX)) continue;
         count++;
-        if (taken && rec.clientId) {
-          waitingId = id;
-          waitingClient = rec.clientId;
-        } else destroyed(id, rec.clientId, false);
+        const clientId = rec.clientId;
+        // The client mapping goes too if it still names this session, unless the store took it
+        // along (in a store of 2,000,000 records, reading it back costs about as much as all the
+        // rest of the cleanup of a session).
+        try {
+          if (clientId && !(taken && entry[2] === true)) {
+            const key = CLIENT_PREFIX + clientId;
+            if (gateway.getSync(key)?.sid === id) remove(key);
+          }
+        } finally {
+          this.#emitDestroy(id, clientId, "expired"); // gone from the store, whatever failed
+        }
       }
     } catch (err) {
-      loopFailed = true;
-      loopError = err;
-    }
-    // The last session taken, or the one waiting when the records failed (it is gone from the
-    // store: it is reported, its mapping read back, whatever failed after it).
-    if (waitingId !== undefined) {
-      try {
-        destroyed(waitingId, waitingClient, false);
-      } catch (err) {
-        if (!loopFailed) [loopFailed, loopError] = [true, err];
-      }
+      loopError = { error: err };
     }
     // Settle every delete the store answered with a promise, even when the loop failed.
     const failed = (await Promise.allSettled(pending)).find((r) => r.status === "rejected");
-    if (loopFailed) throw loopError;
+    if (loopError) throw loopError.error;
     if (failed) throw (failed as PromiseRejectedResult).reason;
     return count;
   }

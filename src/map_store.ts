@@ -12,6 +12,7 @@ import {
   type RecordMutator,
   type Store,
   type StoredRecord,
+  type TakenRecord,
 } from "./store.ts";
 
 /** Options of {@linkcode MapStore}. */
@@ -76,7 +77,7 @@ function expiryOf(held: Held): number {
   return n;
 }
 
-/** Marks a record `takeExpired` took by lookup (never a held record: those are not empty). */
+/** Marks a client mapping `takeExpired` took along with its session (never a held record: those are not empty). */
 const TAKEN = "";
 
 /** The n-th space-separated field of a compact held record (n ≥ 2), or undefined when empty. */
@@ -92,9 +93,15 @@ function clientIdOf(held: Held): string | undefined {
   return held.charCodeAt(0) === OPEN_BRACKET ? idField(held, "clientId") : compactField(held, 2);
 }
 
-/** The `sid` of a held record (a client mapping's session), read without decoding a compact one. */
-function sidOf(held: Held): string | undefined {
-  return held.charCodeAt(0) === OPEN_BRACKET ? idField(held, "sid") : compactField(held, 3);
+/**
+ * True when a held record's `sid` (a client mapping's session) is `id`, read in place in a
+ * compact one (no slice of it).
+ */
+function namesSession(held: Held, id: string): boolean {
+  if (held.charCodeAt(0) === OPEN_BRACKET) return idField(held, "sid") === id;
+  let start = 0;
+  for (let i = 0; i < 3; i++) start = held.indexOf(" ", start) + 1;
+  return held.startsWith(id, start) && held.charCodeAt(start + id.length) === SPACE;
 }
 
 /** An id field of a JSON-shaped held record: a non-empty string, else undefined (never throws). */
@@ -504,13 +511,17 @@ export class MapStore implements Store {
    * come without their data. With `mappingPrefix`, each removed record with a `clientId` takes
    * along the record `mappingPrefix + clientId` if its `sid` names it (the browser's client
    * mapping goes with its session), read without decoding: next to it in the Map (where the
-   * manager wrote it) or found by key; each mapping is returned right after its session. When
+   * manager wrote it) or found by key; the session's entry then says so (`true`, its third
+   * element) and the mapping is not returned. When
    * most records go, the Map is rebuilt from the survivors instead of the taken ones being
    * deleted one by one (`npm run bench:memory`). An empty `mappingPrefix` takes no mapping.
    */
-  *takeExpired(expiredBy: number, mappingPrefix?: string): Iterable<[string, ExpiredRecord]> {
+  *takeExpired(expiredBy: number, mappingPrefix?: string): Iterable<TakenRecord> {
     const map = this.#map;
-    /** The taken records, each client mapping taken along right after its session. */
+    /**
+     * The taken records, each client mapping taken along right after its session, held as
+     * TAKEN (it is not returned: its session's entry says it went too).
+     */
     const ids: string[] = [];
     const helds: Held[] = [];
     /**
@@ -548,8 +559,8 @@ export class MapStore implements Store {
       const key = prefix + clientId;
       const mapping = map.get(key);
       if (mapping === undefined || mapping === TAKEN || expiryOf(mapping) <= expiredBy) return;
-      if (sidOf(mapping) !== id) return;
-      take(key, mapping);
+      if (!namesSession(mapping, id)) return;
+      take(key, TAKEN);
       map.set(key, TAKEN);
       lookedUp++;
     };
@@ -557,16 +568,17 @@ export class MapStore implements Store {
     // what it takes is always removed below, before any record is decoded.
     map.forEach((held, key) => {
       if (held === TAKEN) return;
-      const expired = expiryOf(held) <= expiredBy;
       if (waitingId !== undefined) {
         const id = waitingId;
         waitingId = undefined;
-        // The one record under that key: taken if it names the session, else kept (it may name
-        // the session that follows).
-        if (!expired && isPrefixedKey(key, prefix, waitingClient)) {
-          if (sidOf(held) === id) return take(key, held);
+        // The one record under that key: taken along if it names the session (expired too: it
+        // is met here for the first time), else left to the checks below (it may name the
+        // session that follows).
+        if (isPrefixedKey(key, prefix, waitingClient)) {
+          if (namesSession(held, id)) return take(key, TAKEN);
         } else lookUp(id, waitingClient);
       }
+      const expired = expiryOf(held) <= expiredBy;
       if (!expired) {
         if (collecting && keptIds.length < half) {
           keptIds.push(key);
@@ -586,8 +598,8 @@ export class MapStore implements Store {
       const clientId = clientIdOf(held);
       if (clientId === undefined) return;
       if (last !== undefined && isPrefixedKey(last, prefix, clientId)) {
-        if (sidOf(lastHeld) !== key) return;
-        take(last, lastHeld);
+        if (!namesSession(lastHeld, key)) return;
+        take(last, TAKEN);
         if (collecting) {
           keptIds.pop(); // it was the last one kept
           keptHelds.pop();
@@ -613,7 +625,13 @@ export class MapStore implements Store {
       if (this.#rewritten.size > 0) { for (const id of ids) this.#rewritten.delete(id); }
       this.#uncacheAll(); // cheaper than a slot per taken record
     } else for (const id of ids) this.delete(id);
-    for (let i = 0; i < ids.length; i++) yield [ids[i]!, recordOf(helds[i]!, false)];
+    for (let i = 0; i < ids.length; i++) {
+      const held = helds[i]!;
+      if (held === TAKEN) continue; // a client mapping, reported with its session
+      yield helds[i + 1] === TAKEN
+        ? [ids[i]!, recordOf(held, false), true]
+        : [ids[i]!, recordOf(held, false)];
+    }
   }
 
   /** Removes every record. */

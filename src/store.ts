@@ -11,6 +11,12 @@ import { RecordUserIndex } from "./user_index.ts";
 /** What cleanup reads of an expired record: all of it, except that `data` may be left out. */
 export type ExpiredRecord = Omit<StoredRecord, "data"> & { data?: StoredRecord["data"] };
 
+/**
+ * A record `Store.takeExpired` removed: its id, the record, and `true` when the record's client
+ * mapping was removed along with it.
+ */
+export type TakenRecord = [id: string, record: ExpiredRecord, mappingTaken?: boolean];
+
 /** What a store keeps per session (and per client mapping). JSON-serialisable. */
 export interface StoredRecord {
   /** Session data. */
@@ -79,12 +85,13 @@ export interface Store {
    * `expiredBy` (epoch ms) and returns them, with or without their `data` (cleanup does not read
    * it), so cleanup needs one pass and no delete per record. Used instead of `list()` when
    * present; cleanup reports each record returned as expired (and skips the client mappings).
-   * The manager passes `mappingPrefix` (`"cid:"`): a store may then also remove and return, for
-   * each removed record with a `clientId`, the record `mappingPrefix + clientId` whose `sid`
-   * names it, returned right after that record, so that cleanup need not read the mapping back
+   * The manager passes `mappingPrefix` (`"cid:"`): a store may then also remove, for each
+   * removed record with a `clientId`, the record `mappingPrefix + clientId` whose `sid` names it
+   * (the browser's client mapping), and say so with `true` as the third element of that record's
+   * entry instead of returning the mapping, so that cleanup need not read the mapping back
    * (MapStore does). Otherwise cleanup reads the mapping back and removes it.
    */
-  takeExpired?(expiredBy: number, mappingPrefix?: string): Iterable<[string, ExpiredRecord]>;
+  takeExpired?(expiredBy: number, mappingPrefix?: string): Iterable<TakenRecord>;
   /**
    * Atomic read-modify-write: calls `mutate` with the latest record (possibly more than once,
    * under optimistic concurrency) and writes its result to live until its `expiresAt`; does
@@ -553,7 +560,7 @@ export class StoreGateway {
   listSync(
     expiredBy: number,
     mappingPrefix?: string,
-  ): { records: Iterable<[string, ExpiredRecord]>; taken: boolean } | undefined {
+  ): { records: Iterable<TakenRecord>; taken: boolean } | undefined {
     const store = this.store;
     if (!this.synchronous || this.#users) return undefined;
     const taken = typeof store.takeExpired === "function";
@@ -564,15 +571,15 @@ export class StoreGateway {
     } catch (err) {
       throw new StoreError("Cannot list sessions: store failed", { cause: err });
     }
-    const it = iterable as Iterable<[string, ExpiredRecord]>;
+    const it = iterable as Iterable<TakenRecord>;
     if (typeof it?.[Symbol.iterator] !== "function") return undefined;
     return { records: this.#validSync(it, taken ? isExpiredRecord : isStoredRecord), taken };
   }
 
   *#validSync(
-    iterable: Iterable<[string, ExpiredRecord]>,
+    iterable: Iterable<TakenRecord>,
     valid: (x: unknown) => boolean,
-  ): Iterable<[string, ExpiredRecord]> {
+  ): Iterable<TakenRecord> {
     try {
       for (const entry of iterable) {
         if (valid(entry[1])) yield entry;

@@ -848,7 +848,7 @@ describe("MapStore", () => {
     store.set("gone", rec(3, -1), -1);
     store.set("other", { ...rec(4, -1), csrf: "t" }, -1);
     const start = now;
-    const taken = new Map(store.takeExpired(now));
+    const taken = new Map([...store.takeExpired(now)].map(([id, rec]) => [id, rec]));
     assert.deepEqual([...taken.keys()].sort(), ["gone", "other"]);
     assert.deepEqual(taken.get("gone"), { expiresAt: start - 1, createdAt: start }, "no data");
     assert.deepEqual(taken.get("other"), { ...rec(4, -1), csrf: "t" }, "generic shape: whole");
@@ -863,6 +863,25 @@ describe("MapStore", () => {
       createdAt: start,
     });
   });
+
+  /**
+   * The ids `takeExpired(by, prefix)` returned, each client mapping it took along (its session's
+   * entry says `true`) listed right after its session: such a mapping is gone from the store, and
+   * no record is returned twice.
+   */
+  function takenIds(store: MapStore, by: number, prefix: string): string[] {
+    const out: string[] = [];
+    for (const [id, rec, mappingTaken] of store.takeExpired(by, prefix)) {
+      out.push(id);
+      if (mappingTaken === true) {
+        assert.equal(typeof rec.clientId, "string");
+        out.push(prefix + rec.clientId);
+        assert.equal(store.get(prefix + rec.clientId), undefined);
+      }
+    }
+    assert.equal(new Set(out).size, out.length, "no record returned twice");
+    return out;
+  }
 
   test("takeExpired(by, prefix) takes along each taken record's client mapping that names it", () => {
     let now = 1_767_225_600_000;
@@ -892,7 +911,7 @@ describe("MapStore", () => {
     store.set("alive", session(1e6, "e"), 1e6);
     store.set("cid:e", mapping("alive"), 1e9);
     now += 10;
-    const taken = [...store.takeExpired(now, "cid:")].map(([id]) => id).sort();
+    const taken = takenIds(store, now, "cid:").sort();
     assert.deepEqual(taken, ["cid:a", "cid:b", "cid:d", "s1", "s2", "s3", "s4", "s5"]);
     assert.deepEqual([...store.list()].map(([id]) => id).sort(), ["alive", "cid:c", "cid:e"]);
     assert.equal(store.get("cid:c")?.sid, "newer");
@@ -906,7 +925,7 @@ describe("MapStore", () => {
     store.set("s8", { ...session(10), clientId: 5 as unknown as string }, 10);
     store.set("cid:5", mapping("s8"), 1e9);
     now += 10;
-    assert.deepEqual([...store.takeExpired(now, "cid:")].map(([id]) => id), ["s8"]);
+    assert.deepEqual(takenIds(store, now, "cid:"), ["s8"]);
     store.delete("cid:5");
     // A record that cannot be decoded fails the taking when it is returned, after the removal:
     // the store stays consistent (no mapping left half-taken).
@@ -927,7 +946,11 @@ describe("MapStore", () => {
     store.set("s7", session(10, "g"), 10);
     store.set("cid:g", mapping("s7"), 1e9);
     now += 10;
-    assert.deepEqual([...store.takeExpired(now, "cid:")].map(([id]) => id), ["s7", "cid:g"]);
+    // The session's entry says its mapping went too; the mapping is not returned itself.
+    assert.deepEqual([...store.takeExpired(now, "cid:")], [
+      ["s7", { expiresAt: now, createdAt: now - 10, clientId: "g" }, true],
+    ]);
+    assert.equal(store.get("cid:g"), undefined);
     assert.deepEqual([...store.list()].map(([id]) => id).sort(), [
       "alive",
       "cid:c",
@@ -965,7 +988,7 @@ describe("MapStore", () => {
       store.set("cid:w", mapping("s-w"), 1e9);
       store.set("cid:v", mapping("s-v"), 1e9);
       now += 10;
-      const taken = [...store.takeExpired(now, "cid:")].map(([id]) => id);
+      const taken = takenIds(store, now, "cid:");
       // Each mapping right after its session (the sessions in the Map's order, which on Bun
       // goes shard by shard); the one naming another session stays.
       const after = (id: string) => taken[taken.indexOf(id) + 1];
@@ -1001,7 +1024,7 @@ describe("MapStore", () => {
     store.set("live", session(1e6, "9"), 1e6); // half the records kept so far
     for (let i = 1; i <= 4; i++) store.set(`s${i}`, session(10, `${i}`), 10);
     now += 10;
-    const taken = [...store.takeExpired(now, "cid:")].map(([id]) => id).sort();
+    const taken = takenIds(store, now, "cid:").sort();
     assert.deepEqual(taken, ["cid:1", "cid:2", "cid:3", "cid:4", "s1", "s2", "s3", "s4"]);
     assert.deepEqual([...store.list()].map(([id]) => id).sort(), ["cid:5", "live"]);
     assert.equal(store.size, 2);
@@ -1371,6 +1394,22 @@ describe("StoreGateway", () => {
     assert.equal(await m.cleanup(), 3);
     assert.deepEqual(destroyed.sort(), ids.sort());
     assert.equal(inner.size, 0, "each client mapping read back and removed");
+  });
+
+  test("cleanup() does not read back the client mappings the store took along with their sessions", async () => {
+    const reads: string[] = [];
+    const { m, inner, ids, destroyed } = await expiredThrough((inner) => ({
+      get: (id: string) => {
+        reads.push(id);
+        return inner.get(id);
+      },
+      takeExpired: (by, prefix) => inner.takeExpired(by, prefix),
+    }), 3);
+    reads.length = 0;
+    assert.equal(await m.cleanup(), 3);
+    assert.deepEqual(destroyed.sort(), ids.sort());
+    assert.equal(inner.size, 0, "sessions and mappings gone");
+    assert.deepEqual(reads, [], "no mapping read back");
   });
 
   test("cleanup() whose taken records fail after a session: that session is still reported and its mapping removed", async () => {
