@@ -61,6 +61,7 @@ export {
   type StoredRecord,
   type StoreEvent,
   type StoreLike,
+  type TakenRecord,
   toStore,
 } from "./src/store.ts";
 export { generateUid } from "./src/id.ts";
