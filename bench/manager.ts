@@ -1,13 +1,20 @@
 /**
  * The floor under the HTTP rows: what the session manager alone costs per request, with no HTTP
  * server and no framework. A loop over 10 sessions in one MapStore (as the 10 visitors of
- * `npm run bench`): open the request's cookies, read or change `n`, commit. Prints the best of 7
+ * `npm run bench`): open the request's cookies, read or change `n`, commit; and D, what
+ * `socket.withSession` does around an increment (without socket.io). Prints the best of 7
  * rounds of 100,000 requests, in µs per request.
  *
  * Usage: `node --import tsx bench/manager.ts`, `deno run -A bench/manager.ts`, `bun bench/manager.ts`.
  * @module
  */
 import { createSessions, MapStore, type SessionManager } from "../mod.ts";
+import {
+  type FollowedLink,
+  type FollowingSocket,
+  linkedHost,
+  withSessionOn,
+} from "../src/socket_draft.ts";
 
 import { KEY } from "./servers/common.ts";
 
@@ -41,6 +48,33 @@ const withoutClient: Manager = createSessions({
   client: false,
 });
 const jars = await visitors(signed);
+const ids = jars.map((jar) => signed.open(jar).id!);
+
+/**
+ * D: what socket.withSession does around a handler (the adapters' shared steps, `linkedHost`),
+ * for a socket that follows session `sid` and keeps its snapshot.
+ */
+function followingSocket(sid: string): FollowingSocket<FollowedLink> {
+  const link: FollowedLink = {
+    sessionId: sid,
+    data: undefined,
+    gen: 0,
+    running: undefined,
+    remap: false,
+    dropped: false,
+  };
+  return { clientId: undefined, sessionId: sid, data: undefined, link };
+}
+const sockets = ids.map(followingSocket);
+const host = linkedHost<FollowingSocket<FollowedLink>, FollowedLink>({
+  manager: signed as SessionManager<object>,
+  bySession: new Map(sockets.map((b) => [b.sessionId!, new Set([b.link!])])),
+  context: (_b, _sid, draft) => ({ session: draft }),
+  gone() {},
+  active: () => true,
+  follow() {},
+});
+const increment = ({ session }: { session: { n: number } }) => (session.n = session.n + 1);
 
 const cases: [string, (i: number) => Promise<unknown>][] = [
   ["A read (open, read n, commit)", (i) => {
@@ -53,6 +87,10 @@ const cases: [string, (i: number) => Promise<unknown>][] = [
     state.session.n = n(state) + 1;
     return signed.commit(state);
   }],
+  [
+    "D withSession increment (no socket)",
+    (i) => withSessionOn(host, sockets[i % 10]!, increment, undefined),
+  ],
   ["C new (client-id cookie on: the default)", () => {
     const state = fresh.open(null);
     state.session.n = 1;

@@ -28,14 +28,29 @@ function deepFreeze<V>(value: V): V {
   return value;
 }
 
+/**
+ * True for a value JSON keeps exactly, so that it is its own copy and `===` compares it as its
+ * JSON would: a string, a boolean, null, a finite number other than -0. Session data is mostly
+ * made of these; they skip the JSON round trip the others take.
+ */
+function isJsonExact(value: unknown): boolean {
+  const type = typeof value;
+  if (type === "number") return Number.isFinite(value) && !Object.is(value, -0);
+  return type === "string" || type === "boolean" || value === null;
+}
+
 /** A private deep copy (JSON round trip, prototype-safe), deeply frozen. */
 export function snapshot(data: object): Readonly<SessionData> {
   const out: SessionData = {};
   for (const k of Object.keys(data)) {
-    const j = toJson((data as SessionData)[k]);
-    if (j !== undefined) defineKey(out, k, JSON.parse(j));
+    const value = (data as SessionData)[k];
+    if (isJsonExact(value)) defineKey(out, k, value);
+    else {
+      const j = toJson(value);
+      if (j !== undefined) defineKey(out, k, deepFreeze(JSON.parse(j)));
+    }
   }
-  return deepFreeze(out);
+  return Object.freeze(out);
 }
 
 /**
@@ -51,23 +66,47 @@ export function missing<M>(
   throw new SessionMissingError();
 }
 
-/** The handler's copy of the data, and the JSON of each key as read (to find its changes). */
+/** The JSON of a value as read, for a value that is not its own copy (see `isJsonExact`). */
+class Serialized {
+  constructor(readonly json: string) {}
+}
+
+/**
+ * What each key held as read, to find its changes: the value itself when JSON keeps it exactly,
+ * else its JSON.
+ */
+type Before = ReadonlyMap<string, unknown>;
+
+/** The handler's copy of the data, and what each key held as read. */
 interface Draft {
   readonly draft: SessionData;
-  readonly before: ReadonlyMap<string, string>;
+  readonly before: Before;
 }
 
 /** A deep, prototype-safe copy of `data` for a handler to change freely. */
 function openDraft(data: object): Draft {
-  const before = new Map<string, string>();
+  const before = new Map<string, unknown>();
   const draft: SessionData = {};
   for (const k of Object.keys(data)) {
-    const j = toJson((data as SessionData)[k]);
+    const value = (data as SessionData)[k];
+    if (isJsonExact(value)) {
+      before.set(k, value);
+      defineKey(draft, k, value);
+      continue;
+    }
+    const j = toJson(value);
     if (j === undefined) continue;
-    before.set(k, j);
+    before.set(k, new Serialized(j));
     defineKey(draft, k, JSON.parse(j));
   }
   return { draft, before };
+}
+
+/** The JSON of what a key held as read (undefined when it held nothing JSON keeps). */
+function jsonBefore(before: Before, k: string): string | undefined {
+  const was = before.get(k);
+  if (was instanceof Serialized) return was.json;
+  return before.has(k) ? JSON.stringify(was) : undefined;
 }
 
 /** The top-level keys a handler set (with private copies of their values) and removed. */
@@ -82,17 +121,23 @@ interface DraftChanges {
  * @throws {TypeError} when `after` is not a plain object, or sets a name the session API reserves
  * @throws {SessionSerializationError} when a value cannot be serialised
  */
-function draftChanges(before: ReadonlyMap<string, string>, after: unknown): DraftChanges {
+function draftChanges(before: Before, after: unknown): DraftChanges {
   if (after === null || typeof after !== "object" || Array.isArray(after)) {
     throw new TypeError("Cannot save session: ctx.session must be an object or null");
   }
   const set: [string, unknown][] = [];
   const removed: string[] = [];
   for (const k of Object.keys(after)) {
-    const j = toJson((after as SessionData)[k]);
+    const value = (after as SessionData)[k];
+    if (isJsonExact(value)) {
+      // Unchanged exactly when it is the value read (an object read is never `===` to it).
+      if (before.get(k) !== value) set.push([k, value]);
+      continue;
+    }
+    const j = toJson(value);
     if (j === undefined) {
       if (before.has(k)) removed.push(k);
-    } else if (before.get(k) !== j) set.push([k, JSON.parse(j)]);
+    } else if (jsonBefore(before, k) !== j) set.push([k, JSON.parse(j)]);
   }
   for (const k of before.keys()) if (!Object.hasOwn(after, k)) removed.push(k);
   return { set, removed };

@@ -1,0 +1,89 @@
+/**
+ * The `withSession` steps the socket adapters share (src/socket_draft.ts), on a real manager and
+ * MapStore: which top-level keys a handler's draft changed, for every kind of value.
+ */
+import { describe, test } from "node:test";
+import assert from "node:assert/strict";
+import { createSessions, MapStore } from "../mod.ts";
+import { type SocketSessionHost, withSessionOn } from "../src/socket_draft.ts";
+
+type Data = Record<string, unknown>;
+
+async function withSessionHost() {
+  const m = createSessions({ store: new MapStore(), keys: ["k".repeat(32)] });
+  const state = m.open(null);
+  Object.assign(state.session, {
+    same: "a",
+    n: 1,
+    untouched: true,
+    nul: null,
+    obj: { x: 1 },
+    arr: [1, 2],
+    zero: 0,
+    toPrimitive: { y: 1 },
+    deleted: "x",
+    toUndefined: 1,
+  });
+  await m.commit(state);
+  const sid = state.id!;
+  const written: object[] = [];
+  const host: SocketSessionHost<object> = {
+    manager: m as never,
+    sealed: false,
+    ownWrites: new Set(),
+    sealedData: () => undefined,
+    context: (_b, _sid, draft) => ({ session: draft }),
+    gone() {},
+    written: (_sid, data) => written.push(data),
+    currentId: () => sid,
+  };
+  return { m, sid, host, written };
+}
+
+describe("withSession drafts", () => {
+  test("only the top-level keys the handler changed are written, whatever their values", async () => {
+    const { m, sid, host, written } = await withSessionHost();
+    await withSessionOn(host, {}, async ({ session }: { session: Data }) => {
+      // Another writer (an HTTP request) changes every key while the handler runs.
+      await m.update(sid, (d: Data) => {
+        for (const k of Object.keys(d)) d[k] = "http";
+      });
+      session.same = "a"; // the value read: unchanged
+      session.n = 2;
+      session.nul = {}; // null → object
+      (session.obj as Data).x = 1; // the value read: unchanged
+      (session.arr as number[]).push(3); // a nested change
+      session.zero = -0; // JSON writes 0: unchanged
+      session.added = NaN; // JSON writes null
+      session.toPrimitive = 5; // object → number
+      delete session.deleted;
+      session.toUndefined = undefined; // JSON drops it: removed
+    }, undefined);
+    assert.deepEqual(await m.getById(sid), {
+      same: "http",
+      n: 2,
+      untouched: "http",
+      nul: {},
+      obj: "http",
+      arr: [1, 2, 3],
+      zero: "http",
+      toPrimitive: 5,
+      added: null,
+    });
+    assert.equal(written.length, 1);
+  });
+
+  test("a handler that changes nothing writes nothing", async () => {
+    const { m, sid, host, written } = await withSessionHost();
+    let events = 0;
+    m.on("sessionSet", () => events++);
+    await withSessionOn(host, {}, ({ session }: { session: Data }) => {
+      session.same = "a";
+      session.zero = 0;
+      session.obj = { x: 1 }; // a new object with the same JSON
+      session.toUndefined = 1;
+    }, undefined);
+    assert.equal(events, 0);
+    assert.equal(written.length, 0);
+  });
+});
