@@ -633,7 +633,7 @@ describe("MapStore", () => {
     const now = 1_767_225_600_000;
     const store = new MapStore({ now: () => now });
     const rec: StoredRecord = {
-      data: { n: 1, s: "x", b: true, z: null },
+      data: { n: 1, s: "x", b: true, z: null, o: { list: [1, { x: 1 }] } },
       expiresAt: now + 60_000,
       createdAt: now,
       clientId: "c1",
@@ -643,12 +643,18 @@ describe("MapStore", () => {
     (rec.data as Record<string, unknown>).n = 99; // the caller's object, changed after set()
     rec.data.extra = 1;
     rec.clientId = "other";
+    const list = (rec.data.o as { list: unknown[] }).list;
+    list.push(2); // and its nested objects
+    (list[1] as { x: number }).x = 2;
     assert.deepEqual(store.get("s1"), expected);
     for (let i = 0; i < 3; i++) {
       const read = store.get("s1")!;
       assert.deepEqual(read, expected, `read ${i}`);
       read.data.n = i + 100; // a read changed by its reader (as a session changes its data)
       delete read.data.s;
+      const readList = (read.data.o as { list: unknown[] }).list;
+      readList.push(i);
+      (readList[1] as { x: number }).x = i + 100;
       read.expiresAt = 0;
       read.clientId = "changed";
     }
@@ -658,7 +664,13 @@ describe("MapStore", () => {
       cur.data.n = 2;
       return cur;
     });
-    assert.deepEqual(store.get("s1")!.data, { n: 2, s: "x", b: true, z: null });
+    assert.deepEqual(store.get("s1")!.data, {
+      n: 2,
+      s: "x",
+      b: true,
+      z: null,
+      o: { list: [1, { x: 1 }] },
+    });
   });
 
   test("data read back is what JSON makes of it, also for values JSON changes", () => {
@@ -674,6 +686,18 @@ describe("MapStore", () => {
       proto,
       new Point() as unknown as Record<string, unknown>,
       { 10: "ten", 2: "two", a: "a" },
+      // Nested values: JSON-exact trees are copied (and cached), anything else goes through JSON.
+      { o: { date: new Date(0), k: "v" } },
+      { o: { neg: -0, nan: NaN, big: Infinity } },
+      { o: { u: undefined, f: () => 1, k: [null, true, "s", 1.5] } },
+      { a: [1, undefined, () => 1] },
+      { a: [1, , 3] }, // a hole
+      { a: Object.assign([1, 2], { extra: 1 }) },
+      { o: { toJSON: () => "T" } },
+      { o: { p: new Point() } },
+      { o: Object.assign(Object.create(null) as object, { k: "v" }) },
+      { o: JSON.parse('{"__proto__": {"x": 1}, "y": [{"__proto__": 2}]}') },
+      { deep: Array.from({ length: 40 }).reduce<unknown>((inner) => ({ inner }), "bottom") },
     ];
     cases.forEach((data, i) => {
       const id = `d${i}`;
@@ -684,10 +708,14 @@ describe("MapStore", () => {
         assert.deepEqual(got, json, `${id} read ${read}`);
         assert.deepEqual(Object.keys(got), Object.keys(json), `${id} key order`);
         assert.equal(Object.getOwnPropertySymbols(got).length, 0, id);
+        assert.equal(JSON.stringify(got), JSON.stringify(json), `${id} nested key order`);
       }
     });
     assert.ok(Object.is(store.get("d0")!.data.neg, 0));
     assert.ok(Object.hasOwn(store.get("d2")!.data, "__proto__"));
+    const nestedProto = store.get("d14")!.data.o as Record<string, unknown>;
+    assert.ok(Object.hasOwn(nestedProto, "__proto__"), "a nested __proto__ key stays a key");
+    assert.equal(Object.getPrototypeOf(nestedProto), Object.prototype);
   });
 
   test("set() reads each value of the data once, and reads give back what it held", () => {
