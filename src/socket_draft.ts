@@ -9,6 +9,7 @@ import { andThen, isThenable, promiseOf } from "./awaitable.ts";
 import { adapterSteps, type SessionManager } from "./manager.ts";
 import type { StoredRecord } from "./store.ts";
 import { defineKey, isReservedName, type SessionData } from "./session.ts";
+import { copyJson, exactCopy, isExactPrimitive, NOT_EXACT, sameJson } from "./json_copy.ts";
 
 /** JSON of a value; undefined for what JSON drops (undefined, functions, symbols). */
 function toJson(value: unknown): string | undefined {
@@ -29,26 +30,24 @@ function deepFreeze<V>(value: V): V {
 }
 
 /**
- * True for a value JSON keeps exactly, so that it is its own copy and `===` compares it as its
- * JSON would: a string, a boolean, null, a finite number other than -0. Session data is mostly
- * made of these; they skip the JSON round trip the others take.
+ * A private copy of a value as JSON would give it back: a JSON-exact one (see
+ * {@linkcode exactCopy}: most session data) copied without JSON text, anything else through
+ * JSON; undefined for what JSON leaves out.
+ * @throws {SessionSerializationError} when JSON cannot hold the value
  */
-function isJsonExact(value: unknown): boolean {
-  const type = typeof value;
-  if (type === "number") return Number.isFinite(value) && !Object.is(value, -0);
-  return type === "string" || type === "boolean" || value === null;
+function jsonCopy(value: unknown): unknown {
+  const copy = exactCopy(value);
+  if (copy !== NOT_EXACT) return copy;
+  const j = toJson(value);
+  return j === undefined ? undefined : JSON.parse(j);
 }
 
-/** A private deep copy (JSON round trip, prototype-safe), deeply frozen. */
+/** A private deep copy (as JSON would give it back, prototype-safe), deeply frozen. */
 export function snapshot(data: object): Readonly<SessionData> {
   const out: SessionData = {};
   for (const k of Object.keys(data)) {
-    const value = (data as SessionData)[k];
-    if (isJsonExact(value)) defineKey(out, k, value);
-    else {
-      const j = toJson(value);
-      if (j !== undefined) defineKey(out, k, deepFreeze(JSON.parse(j)));
-    }
+    const copy = jsonCopy((data as SessionData)[k]);
+    if (copy !== undefined) defineKey(out, k, deepFreeze(copy));
   }
   return Object.freeze(out);
 }
@@ -66,14 +65,20 @@ export function missing<M>(
   throw new SessionMissingError();
 }
 
-/** The JSON of a value as read, for a value that is not its own copy (see `isJsonExact`). */
+/** A private copy of a JSON-exact object or array as read (see {@linkcode exactCopy}). */
+class Tree {
+  constructor(readonly value: unknown) {}
+}
+
+/** The JSON of any other value as read. */
 class Serialized {
   constructor(readonly json: string) {}
 }
 
 /**
- * What each key held as read, to find its changes: the value itself when JSON keeps it exactly,
- * else its JSON.
+ * What each key held as read, to find its changes: an exact primitive itself (see
+ * {@linkcode isExactPrimitive}), a JSON-exact object or array as a {@linkcode Tree}, anything
+ * else as its JSON.
  */
 type Before = ReadonlyMap<string, unknown>;
 
@@ -89,9 +94,15 @@ function openDraft(data: object): Draft {
   const draft: SessionData = {};
   for (const k of Object.keys(data)) {
     const value = (data as SessionData)[k];
-    if (isJsonExact(value)) {
+    if (isExactPrimitive(value)) {
       before.set(k, value);
       defineKey(draft, k, value);
+      continue;
+    }
+    const tree = exactCopy(value);
+    if (tree !== NOT_EXACT) {
+      before.set(k, new Tree(tree));
+      defineKey(draft, k, copyJson(tree));
       continue;
     }
     const j = toJson(value);
@@ -106,6 +117,7 @@ function openDraft(data: object): Draft {
 function jsonBefore(before: Before, k: string): string | undefined {
   const was = before.get(k);
   if (was instanceof Serialized) return was.json;
+  if (was instanceof Tree) return JSON.stringify(was.value);
   return before.has(k) ? JSON.stringify(was) : undefined;
 }
 
@@ -129,9 +141,17 @@ function draftChanges(before: Before, after: unknown): DraftChanges {
   const removed: string[] = [];
   for (const k of Object.keys(after)) {
     const value = (after as SessionData)[k];
-    if (isJsonExact(value)) {
+    if (isExactPrimitive(value)) {
       // Unchanged exactly when it is the value read (an object read is never `===` to it).
       if (before.get(k) !== value) set.push([k, value]);
+      continue;
+    }
+    const was = before.get(k);
+    if (was instanceof Tree && sameJson(was.value, value)) continue; // read through, unchanged
+    const tree = exactCopy(value);
+    if (tree !== NOT_EXACT) {
+      // (The same JSON with a key JSON leaves out is unchanged too.)
+      if (!(was instanceof Tree && sameJson(was.value, tree))) set.push([k, tree]);
       continue;
     }
     const j = toJson(value);

@@ -5,7 +5,7 @@
 import { describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { createSessions, MapStore } from "../mod.ts";
-import { type SocketSessionHost, withSessionOn } from "../src/socket_draft.ts";
+import { snapshot, type SocketSessionHost, withSessionOn } from "../src/socket_draft.ts";
 
 type Data = Record<string, unknown>;
 
@@ -23,6 +23,12 @@ async function withSessionHost() {
     toPrimitive: { y: 1 },
     deleted: "x",
     toUndefined: 1,
+    deep: { a: { b: [1, { c: 2 }] } },
+    deepChanged: { a: { b: [1, { c: 2 }] } },
+    withUndefined: { k: 1 },
+    toDate: "x",
+    holdsDate: { d: "1970-01-01T00:00:00.000Z" },
+    reordered: { a: 1, b: 2 },
   });
   await m.commit(state);
   const sid = state.id!;
@@ -58,6 +64,12 @@ describe("withSession drafts", () => {
       session.toPrimitive = 5; // object → number
       delete session.deleted;
       session.toUndefined = undefined; // JSON drops it: removed
+      ((session.deep as Data).a as { b: Data[] }).b[1]!.c = 2; // the value read: unchanged
+      ((session.deepChanged as Data).a as { b: Data[] }).b[1]!.c = 3;
+      (session.withUndefined as Data).extra = undefined; // JSON drops it: unchanged
+      session.toDate = new Date(0); // JSON writes its string
+      (session.holdsDate as Data).d = new Date(0); // the same JSON: unchanged
+      session.reordered = { b: 2, a: 1 }; // other JSON: changed
     }, undefined);
     assert.deepEqual(await m.getById(sid), {
       same: "http",
@@ -69,6 +81,12 @@ describe("withSession drafts", () => {
       zero: "http",
       toPrimitive: 5,
       added: null,
+      deep: "http",
+      deepChanged: { a: { b: [1, { c: 3 }] } },
+      withUndefined: "http",
+      toDate: "1970-01-01T00:00:00.000Z",
+      holdsDate: "http",
+      reordered: { b: 2, a: 1 },
     });
     assert.equal(written.length, 1);
   });
@@ -82,8 +100,29 @@ describe("withSession drafts", () => {
       session.zero = 0;
       session.obj = { x: 1 }; // a new object with the same JSON
       session.toUndefined = 1;
+      session.deep = { a: { b: [1, { c: 2 }] } };
+      session.withUndefined = { k: 1, u: undefined, f: () => 1 };
     }, undefined);
     assert.equal(events, 0);
     assert.equal(written.length, 0);
+  });
+
+  test("snapshot: a deeply frozen private copy, as JSON would give it back", () => {
+    const source: Data = {
+      n: 1,
+      o: { list: [1, { x: "y" }], nested: { deep: true } },
+      d: new Date(0),
+      withDate: { at: new Date(0) },
+      u: undefined,
+      nan: NaN,
+    };
+    const snap = snapshot(source);
+    assert.deepEqual(snap, JSON.parse(JSON.stringify(source)));
+    assert.ok(Object.isFrozen(snap));
+    const o = snap.o as { list: [number, Data]; nested: Data };
+    assert.ok(Object.isFrozen(o) && Object.isFrozen(o.list) && Object.isFrozen(o.list[1]));
+    assert.ok(Object.isFrozen(o.nested) && Object.isFrozen(snap.withDate));
+    ((source.o as Data).list as unknown[]).push(2); // the source changed afterwards
+    assert.deepEqual(o.list, [1, { x: "y" }]);
   });
 });
