@@ -5,7 +5,20 @@
  * read it (Node 20 and Deno 2.9; on Bun 0.17 against 0.35). Runtime-neutral; not public API.
  * @module
  */
-import { defineKey } from "./session.ts";
+
+/** Sets one data key without invoking setters (`__proto__` stays a plain key). */
+export function defineKey(target: Record<string, unknown>, key: string, value: unknown): void {
+  // Plain assignment is the fast path; only `__proto__` would invoke a setter (the targets are
+  // plain objects whose own keys are all data properties).
+  if (key === "__proto__") {
+    Object.defineProperty(target, key, {
+      value,
+      writable: true,
+      enumerable: true,
+      configurable: true,
+    });
+  } else target[key] = value;
+}
 
 /** What {@linkcode exactCopy} returns for a value JSON would not read back as it is. */
 export const NOT_EXACT: unique symbol = Symbol("not exact");

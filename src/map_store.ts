@@ -5,8 +5,7 @@
 import { SessionSerializationError } from "./errors.ts";
 import { JAVASCRIPTCORE } from "./engine.ts";
 import { ShardedMap, shardsFor } from "./sharded_map.ts";
-import { defineKey } from "./session.ts";
-import { copyJson, exactCopy, isExactPrimitive, NOT_EXACT } from "./json_copy.ts";
+import { copyJson, defineKey, exactCopy, isExactPrimitive, NOT_EXACT } from "./json_copy.ts";
 import {
   type ExpiredRecord,
   isPrefixedKey,

@@ -7,6 +7,7 @@
 import { createCsrfSecret, maskCsrfToken, verifyCsrfToken } from "./csrf.ts";
 import { CsrfError, ResponseSentError } from "./errors.ts";
 import type { StoredRecord } from "./store.ts";
+import { defineKey, exactCopy, NOT_EXACT, sameJson } from "./json_copy.ts";
 
 /** Session data: any JSON object. */
 export type SessionData = Record<string, unknown>;
@@ -218,8 +219,11 @@ export class SessionState implements ProxyHandler<SessionData> {
 
   /** Top-level keys assigned or deleted in this request. */
   readonly dirty: Set<string> = new Set();
-  /** JSON of object values as first read, to detect deep changes at commit. */
-  snapshots: Map<string, string> | undefined;
+  /**
+   * Object values as first read, to detect deep changes at commit: a private copy when JSON
+   * reads them back exactly (see `exactCopy`), else their JSON (see {@linkcode firstRead}).
+   */
+  snapshots: Map<string, unknown> | undefined;
   /** `destroy()` was called (or the session was set to null). */
   destroyed = false;
   /** `regenerate()` gave the session a new id in this request. */
@@ -332,7 +336,7 @@ export class SessionState implements ProxyHandler<SessionData> {
     const keys = [...this.dirty];
     if (this.snapshots) {
       for (const [k, snap] of this.snapshots) {
-        if (!this.dirty.has(k) && stringify(this.data[k]) !== snap) keys.push(k);
+        if (!this.dirty.has(k) && changedSince(snap, this.data[k])) keys.push(k);
       }
     }
     return keys;
@@ -361,7 +365,7 @@ export class SessionState implements ProxyHandler<SessionData> {
     const value = target[key];
     if (value !== null && typeof value === "object" && !this.dirty.has(key)) {
       const snaps = this.snapshots ??= new Map();
-      if (!snaps.has(key)) snaps.set(key, stringify(value));
+      if (!snaps.has(key)) snaps.set(key, firstRead(value));
     }
     return value;
   }
@@ -425,6 +429,24 @@ export class SessionState implements ProxyHandler<SessionData> {
   }
 }
 
+/**
+ * What an object value was when first read, to tell at commit whether it changed in place: a
+ * private copy when it is JSON-exact (compared by a walk, without writing JSON), else its JSON.
+ */
+function firstRead(value: unknown): unknown {
+  const tree = exactCopy(value);
+  return tree === NOT_EXACT ? stringify(value) : tree;
+}
+
+/** True when `value` does not have the JSON of `before` (what {@linkcode firstRead} kept). */
+function changedSince(before: unknown, value: unknown): boolean {
+  if (typeof before === "string") return stringify(value) !== before;
+  if (sameJson(before, value)) return false;
+  // Not JSON-exact (a Date...), or with a key JSON leaves out: compared as JSON.
+  const tree = exactCopy(value);
+  return tree === NOT_EXACT ? stringify(value) !== JSON.stringify(before) : !sameJson(before, tree);
+}
+
 /** JSON of a value, or a marker that never equals a snapshot when it cannot be serialised. */
 function stringify(value: unknown): string {
   try {
@@ -432,20 +454,6 @@ function stringify(value: unknown): string {
   } catch {
     return "\0unserialisable" + Math.random();
   }
-}
-
-/** Sets one data key without invoking setters (`__proto__` stays a plain key). */
-export function defineKey(target: SessionData, key: string, value: unknown): void {
-  // Plain assignment is the fast path; only `__proto__` would invoke a setter (the targets are
-  // plain objects whose own keys are all data properties).
-  if (key === "__proto__") {
-    Object.defineProperty(target, key, {
-      value,
-      writable: true,
-      enumerable: true,
-      configurable: true,
-    });
-  } else target[key] = value;
 }
 
 /** Copies own enumerable keys without invoking setters (`__proto__` stays a plain key). */

@@ -8,8 +8,15 @@ import { SessionMissingError, SessionReadOnlyError, SessionSerializationError } 
 import { andThen, isThenable, promiseOf } from "./awaitable.ts";
 import { adapterSteps, type SessionManager } from "./manager.ts";
 import type { StoredRecord } from "./store.ts";
-import { defineKey, isReservedName, type SessionData } from "./session.ts";
-import { copyJson, exactCopy, isExactPrimitive, NOT_EXACT, sameJson } from "./json_copy.ts";
+import { isReservedName, type SessionData } from "./session.ts";
+import {
+  copyJson,
+  defineKey,
+  exactCopy,
+  isExactPrimitive,
+  NOT_EXACT,
+  sameJson,
+} from "./json_copy.ts";
 
 /** JSON of a value; undefined for what JSON drops (undefined, functions, symbols). */
 function toJson(value: unknown): string | undefined {

@@ -515,6 +515,38 @@ describe("manager lifecycle (store mode)", () => {
     assert.deepEqual(r2.cookies, []);
   });
 
+  test("in-place changes are found at any depth; a value with the same JSON is no change", async () => {
+    const { m, store } = manager();
+    const first = { a: { b: [1, { c: "x" }] }, at: "1970-01-01T00:00:00.000Z", k: 1 };
+    const r = await request(m, null, (s) => {
+      s.session.o = first;
+    });
+    let writes = 0;
+    const set = store.set.bind(store);
+    store.set = (...a) => (writes++, set(...a));
+    type O = { a: { b: [number, { c: unknown }] }; at: unknown; k: number; u?: unknown };
+    const same: ((o: O) => void)[] = [
+      (o) => void o.a.b[1].c, // read only
+      (o) => (o.a.b[1].c = "x"), // the value it had
+      (o) => (o.at = new Date(0)), // a Date where its JSON string was
+      (o) => (o.u = undefined), // a key JSON leaves out
+    ];
+    for (const change of same) {
+      await request(m, r.cookie, (s) => change(s.session.o as O));
+      assert.equal(writes, 0, change.toString());
+    }
+    const changes: [(o: O) => void, unknown][] = [
+      [(o) => (o.a.b[1].c = "y"), { a: { b: [1, { c: "y" }] }, at: first.at, k: 1 }],
+      [(o) => delete (o as { k?: number }).k, { a: { b: [1, { c: "y" }] }, at: first.at }],
+      [(o) => o.a.b.push(2 as never), { a: { b: [1, { c: "y" }, 2] }, at: first.at }],
+    ];
+    for (const [change, after] of changes) {
+      await request(m, r.cookie, (s) => change(s.session.o as O));
+      assert.deepEqual((await m.getById(r.state.id!))?.o, after, change.toString());
+    }
+    assert.equal(writes, 3);
+  });
+
   test("an id the server never issued is not adopted: a fresh id is issued", async () => {
     const { m } = manager();
     const signer = new CookieSigner(new Keyring([KEY]), "sid");
