@@ -2,8 +2,9 @@
  * The floor under the HTTP rows: what the session manager alone costs per request, with no HTTP
  * server and no framework. A loop over 10 sessions in one MapStore (as the 10 visitors of
  * `npm run bench`): open the request's cookies, read or change `n`, commit; and D, what
- * `socket.withSession` does around an increment (without socket.io). Prints the best of 7
- * rounds of 100,000 requests, in µs per request.
+ * `socket.withSession` does around an increment (without socket.io). The same again with the
+ * data of a typical app in each session (a user object, a setting, a cart: `APP_DATA`). Prints
+ * the best of 7 rounds of 100,000 requests, in µs per request.
  *
  * Usage: `node --import tsx bench/manager.ts`, `deno run -A bench/manager.ts`, `bun bench/manager.ts`.
  * @module
@@ -27,28 +28,15 @@ function n(state: ReturnType<SessionManager["open"]>): number {
 
 type Manager = SessionManager;
 
-async function visitors(m: Manager): Promise<string[]> {
-  const cookies: string[] = [];
-  for (let i = 0; i < 10; i++) {
-    const state = m.open(null);
-    state.session.n = i;
-    const { cookies: set } = await m.commit(state);
-    cookies.push(set.map((c) => c.split(";")[0]).join("; "));
-  }
-  return cookies;
-}
-
-// A and B: the 10 visitors' sessions. C: each new session in a store of its own manager, so the
-// sessions C adds (700,000 per case over the rounds) do not grow the store A and B read.
-const signed: Manager = createSessions({ store: new MapStore(), keys: [KEY] });
-const fresh: Manager = createSessions({ store: new MapStore(), keys: [KEY] });
-const withoutClient: Manager = createSessions({
-  store: new MapStore(),
-  keys: [KEY],
-  client: false,
-});
-const jars = await visitors(signed);
-const ids = jars.map((jar) => signed.open(jar).id!);
+/**
+ * A session of a typical app besides `n`: who is logged in, a setting, a cart (what the rows
+ * "with app data" store, against `n` alone).
+ */
+const APP_DATA = {
+  user: { id: 42, name: "ada", roles: ["admin", "editor"] },
+  theme: "dark",
+  cart: [{ sku: "A-1", qty: 2 }, { sku: "B-7", qty: 1 }],
+};
 
 /**
  * D: what socket.withSession does around a handler (the adapters' shared steps, `linkedHost`),
@@ -65,32 +53,72 @@ function followingSocket(sid: string): FollowingSocket<FollowedLink> {
   };
   return { clientId: undefined, sessionId: sid, data: undefined, link };
 }
-const sockets = ids.map(followingSocket);
-const host = linkedHost<FollowingSocket<FollowedLink>, FollowedLink>({
-  manager: signed as SessionManager<object>,
-  bySession: new Map(sockets.map((b) => [b.sessionId!, new Set([b.link!])])),
-  context: (_b, _sid, draft) => ({ session: draft }),
-  gone() {},
-  active: () => true,
-  follow() {},
-});
+
 const increment = ({ session }: { session: { n: number } }) => (session.n = session.n + 1);
 
+/**
+ * The 10 visitors of `npm run bench` (each its session with `n`, and `extra`) on manager `m`:
+ * A, B and D over them.
+ */
+async function visitorCases(
+  m: Manager,
+  extra: object,
+  label: string,
+): Promise<[string, (i: number) => Promise<unknown>][]> {
+  const jars: string[] = [];
+  for (let i = 0; i < 10; i++) {
+    const state = m.open(null);
+    Object.assign(state.session, structuredClone(extra), { n: i });
+    const { cookies: set } = await m.commit(state);
+    jars.push(set.map((c) => c.split(";")[0]).join("; "));
+  }
+  const sockets = jars.map((jar) => followingSocket(m.open(jar).id!));
+  const host = linkedHost<FollowingSocket<FollowedLink>, FollowedLink>({
+    manager: m as SessionManager<object>,
+    bySession: new Map(sockets.map((b) => [b.sessionId!, new Set([b.link!])])),
+    context: (_b, _sid, draft) => ({ session: draft }),
+    gone() {},
+    active: () => true,
+    follow() {},
+  });
+  const withUser = "user" in extra;
+  return [
+    [`A read (open, read n${withUser ? " and user.name" : ""}, commit)${label}`, (i) => {
+      const state = m.open(jars[i % 10]);
+      n(state);
+      if (withUser && (state.session.user as { name: string }).name !== "ada") {
+        throw new Error("wrong user");
+      }
+      return m.commit(state);
+    }],
+    [`B increment (open, n + 1, commit)${label}`, (i) => {
+      const state = m.open(jars[i % 10]);
+      state.session.n = n(state) + 1;
+      return m.commit(state);
+    }],
+    [
+      `D withSession increment (no socket)${label}`,
+      (i) => withSessionOn(host, sockets[i % 10]!, increment, undefined),
+    ],
+  ];
+}
+
+// C: each new session in a store of its own manager, so the sessions C adds (700,000 per case
+// over the rounds) do not grow the stores A, B and D read.
+const fresh: Manager = createSessions({ store: new MapStore(), keys: [KEY] });
+const withoutClient: Manager = createSessions({
+  store: new MapStore(),
+  keys: [KEY],
+  client: false,
+});
+
 const cases: [string, (i: number) => Promise<unknown>][] = [
-  ["A read (open, read n, commit)", (i) => {
-    const state = signed.open(jars[i % 10]);
-    n(state);
-    return signed.commit(state);
-  }],
-  ["B increment (open, n + 1, commit)", (i) => {
-    const state = signed.open(jars[i % 10]);
-    state.session.n = n(state) + 1;
-    return signed.commit(state);
-  }],
-  [
-    "D withSession increment (no socket)",
-    (i) => withSessionOn(host, sockets[i % 10]!, increment, undefined),
-  ],
+  ...await visitorCases(createSessions({ store: new MapStore(), keys: [KEY] }), {}, ""),
+  ...await visitorCases(
+    createSessions({ store: new MapStore(), keys: [KEY] }),
+    APP_DATA,
+    ", with app data",
+  ),
   ["C new (client-id cookie on: the default)", () => {
     const state = fresh.open(null);
     state.session.n = 1;
