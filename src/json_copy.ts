@@ -5,6 +5,7 @@
  * read it (Node 20 and Deno 2.9; on Bun 0.17 against 0.35). Runtime-neutral; not public API.
  * @module
  */
+import { SessionSerializationError } from "./errors.ts";
 
 /** Sets one data key without invoking setters (`__proto__` stays a plain key). */
 export function defineKey(target: Record<string, unknown>, key: string, value: unknown): void {
@@ -128,4 +129,22 @@ export function sameJson(tree: unknown, value: unknown): boolean {
     }
   }
   return true;
+}
+
+/**
+ * A private copy of a value as JSON would give it back (the data rules of every serialising
+ * store): a JSON-exact one (see {@linkcode exactCopy}: most session data) copied without JSON
+ * text, anything else through JSON; undefined for what JSON leaves out.
+ * @throws {SessionSerializationError} when JSON cannot hold the value
+ */
+export function jsonCopy(value: unknown): unknown {
+  const copy = exactCopy(value);
+  if (copy !== NOT_EXACT) return copy;
+  let json: string | undefined;
+  try {
+    json = JSON.stringify(value);
+  } catch (err) {
+    throw new SessionSerializationError({ cause: err });
+  }
+  return json === undefined ? undefined : JSON.parse(json);
 }

@@ -14,6 +14,7 @@ import {
   defineKey,
   exactCopy,
   isExactPrimitive,
+  jsonCopy,
   NOT_EXACT,
   sameJson,
 } from "./json_copy.ts";
@@ -34,19 +35,6 @@ function deepFreeze<V>(value: V): V {
     for (const k of Object.keys(value)) deepFreeze((value as SessionData)[k]);
   }
   return value;
-}
-
-/**
- * A private copy of a value as JSON would give it back: a JSON-exact one (see
- * {@linkcode exactCopy}: most session data) copied without JSON text, anything else through
- * JSON; undefined for what JSON leaves out.
- * @throws {SessionSerializationError} when JSON cannot hold the value
- */
-function jsonCopy(value: unknown): unknown {
-  const copy = exactCopy(value);
-  if (copy !== NOT_EXACT) return copy;
-  const j = toJson(value);
-  return j === undefined ? undefined : JSON.parse(j);
 }
 
 /** A private deep copy (as JSON would give it back, prototype-safe), deeply frozen. */

@@ -7,6 +7,7 @@ import { SessionSerializationError, StoreError } from "./errors.ts";
 import { andThen, isThenable, promiseOf } from "./awaitable.ts";
 import { KeyedQueue } from "./keyed_queue.ts";
 import { RecordUserIndex } from "./user_index.ts";
+import { jsonCopy } from "./json_copy.ts";
 
 /** What cleanup reads of an expired record: all of it, except that `data` may be left out. */
 export type ExpiredRecord = Omit<StoredRecord, "data"> & { data?: StoredRecord["data"] };
@@ -695,12 +696,3 @@ function wrap(op: string, err: unknown): Error {
 }
 
 function noop(): void {}
-
-/** A JSON round trip: the same data rules as every serialising store. */
-function jsonCopy(value: unknown): unknown {
-  try {
-    return JSON.parse(JSON.stringify(value));
-  } catch (err) {
-    throw new SessionSerializationError({ cause: err });
-  }
-}

@@ -265,10 +265,29 @@ describe("toStore: foreign store shapes", () => {
   test("a plain Map store keeps a copy: the Map never aliases what was set or read", async () => {
     const map = new Map<string, unknown>();
     const store = toStore(map);
-    const rec = record({ list: [1] });
+    const rec = record({ list: [1], o: { deep: { k: "v" } } });
     await store.set("a", rec, 1000);
     assert.notEqual(map.get("a"), rec);
     assert.deepEqual(map.get("a"), rec);
+    ((rec.data.o as Record<string, Record<string, string>>).deep!).k = "changed after set";
+    const read = (await store.get("a"))!;
+    assert.deepEqual(read.data, { list: [1], o: { deep: { k: "v" } } });
+    (read.data.list as number[]).push(2); // changed by its reader
+    assert.deepEqual((await store.get("a"))!.data, { list: [1], o: { deep: { k: "v" } } });
+  });
+
+  test("a plain Map store holds what JSON makes of the data, and refuses what JSON cannot hold", async () => {
+    const map = new Map<string, unknown>();
+    const store = toStore(map);
+    const data = { at: new Date(0), nan: NaN, neg: -0, u: undefined, list: [undefined, 1] };
+    await store.set("a", record(data), 1000);
+    assert.deepEqual((await store.get("a"))!.data, JSON.parse(JSON.stringify(data)));
+    // Set directly in the Map (a store shared with older code): read as JSON gives it back.
+    map.set("b", { ...record({}), data: { at: new Date(0) } });
+    assert.deepEqual((await store.get("b"))!.data, { at: "1970-01-01T00:00:00.000Z" });
+    const cyclic: Record<string, unknown> = {};
+    cyclic.self = cyclic;
+    assert.throws(() => store.set("c", record(cyclic), 1000), SessionSerializationError);
   });
 
   test("hono-session store: get/delete receive the context as their second argument", async () => {
