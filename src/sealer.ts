@@ -9,11 +9,12 @@ import { bytesToHex } from "@noble/hashes/utils.js";
 import { utf8 } from "./encoding.ts";
 import { type IronKey, ironSeal, ironUnseal } from "./iron.ts";
 import { BoundedMap } from "./sharded_map.ts";
+import { copyJson, exactCopy, NOT_EXACT } from "./json_copy.ts";
 
 /**
  * How many unsealed cookies to remember: a browser sending the same cookie again (every read-only
- * request) costs a Map lookup and a JSON.parse instead of an HMAC and AES through Web Crypto
- * (50–90 µs). Bounded by count: at most ~8 MB for cookies at the 4096-byte limit.
+ * request) costs a Map lookup and a copy of what it held instead of an HMAC and AES through Web
+ * Crypto (50–90 µs). Bounded by count: at most ~8 MB for cookies at the 4096-byte limit.
  */
 const CACHE_SIZE = 1000;
 /** Longest sealed value accepted before any crypto. */
@@ -28,8 +29,11 @@ const SEALED_SHAPE = /^Fe26\.2\*[\w*-]+$/;
 export class Sealer {
   readonly #current: IronKey;
   readonly #all = new Map<string, IronKey>();
-  /** Sealed value → the JSON of what it unsealed to (a fresh copy per hit), and its key's age. */
-  readonly #cache = new BoundedMap<string, { json: string; stale: boolean }>(CACHE_SIZE);
+  /**
+   * Sealed value → what it unsealed to (never handed out: a fresh copy per hit, made without
+   * JSON.parse), and its key's age.
+   */
+  readonly #cache = new BoundedMap<string, { value: unknown; stale: boolean }>(CACHE_SIZE);
 
   /** @param keys secrets of at least 32 characters, newest first */
   constructor(keys: readonly string[]) {
@@ -50,7 +54,13 @@ export class Sealer {
     const json = JSON.stringify(value); // a BigInt or a cycle throws here (a rejection)
     if (json === undefined) throw new TypeError("Cannot seal a value that has no JSON form");
     const sealed = await ironSeal(json, this.#current);
-    if (sealed.length <= MAX_SEALED_LENGTH) this.#cache.set(sealed, { json, stale: false });
+    if (sealed.length <= MAX_SEALED_LENGTH) {
+      const copy = exactCopy(value);
+      this.#cache.set(sealed, {
+        value: copy === NOT_EXACT ? JSON.parse(json) : copy,
+        stale: false,
+      });
+    }
     return sealed;
   }
 
@@ -63,7 +73,7 @@ export class Sealer {
   ): Promise<{ value: unknown; stale: boolean } | undefined> {
     if (typeof sealed !== "string" || sealed.length > MAX_SEALED_LENGTH) return undefined;
     const hit = this.#cache.get(sealed);
-    if (hit !== undefined) return { value: JSON.parse(hit.json), stale: hit.stale };
+    if (hit !== undefined) return { value: copyJson(hit.value), stale: hit.stale };
     if (!SEALED_SHAPE.test(sealed)) return undefined;
     const json = await ironUnseal(sealed, this.#all);
     if (json === undefined) return undefined;
@@ -75,7 +85,7 @@ export class Sealer {
     }
     const id = sealed.slice(7, sealed.indexOf("*", 7));
     const stale = id !== this.#current.id;
-    this.#cache.set(sealed, { json, stale });
+    this.#cache.set(sealed, { value: copyJson(value), stale });
     return { value, stale };
   }
 }

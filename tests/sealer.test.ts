@@ -141,6 +141,18 @@ describe("Sealer", () => {
     const first = (await sealer.unseal(sealed))!.value as { list: number[] };
     first.list.push(2);
     assert.deepEqual((await sealer.unseal(sealed))!.value, { list: [1] });
+    // What was sealed, changed afterwards, and values JSON changes: the memory answers as the
+    // cookie would.
+    const value = { o: { k: "v" }, at: new Date(0), nan: NaN };
+    const other = await sealer.seal(value);
+    value.o.k = "changed after seal";
+    const json = { o: { k: "v" }, at: "1970-01-01T00:00:00.000Z", nan: null };
+    assert.deepEqual((await sealer.unseal(other))!.value, json);
+    // A cookie opened by decryption (another sealer's memory is empty), changed by its reader.
+    const fresh = new Sealer([SECRET]);
+    const opened = (await fresh.unseal(other))!.value as typeof json;
+    opened.o.k = "changed by the reader";
+    assert.deepEqual((await fresh.unseal(other))!.value, json);
   });
 
   test("values without a JSON form are rejected with an error, not sealed", async () => {
