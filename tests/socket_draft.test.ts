@@ -92,7 +92,7 @@ describe("withSession drafts", () => {
   });
 
   test("a handler that changes nothing writes nothing", async () => {
-    const { m, sid, host, written } = await withSessionHost();
+    const { m, host, written } = await withSessionHost();
     let events = 0;
     m.on("sessionSet", () => events++);
     await withSessionOn(host, {}, ({ session }: { session: Data }) => {
