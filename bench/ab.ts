@@ -1,0 +1,140 @@
+/**
+ * A/B of the session manager in one process: this tree against another git revision, the same
+ * cases as `bench/manager.ts`, rounds alternating between the two, the median and best round of
+ * each. On a noisy machine, runs of two separate processes can differ by 30 % for nothing; rounds
+ * alternating in one process see the same noise.
+ *
+ * Usage: `node --import tsx bench/ab.ts <revision> [filter...]` (also `deno run -A`, `bun`): checks
+ * the revision out into a temporary git worktree (with this tree's node_modules), runs, removes it.
+ * Filters keep the cases whose name contains one of them.
+ * @module
+ */
+import { execFileSync } from "node:child_process";
+import { mkdtempSync, rmSync, symlinkSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+
+const ROOT = fileURLToPath(new URL("..", import.meta.url));
+const KEY = "a-secret-of-at-least-32-characters!!";
+const [revision, ...filters] = process.argv.slice(2);
+if (!revision) throw new Error("usage: bench/ab.ts <revision> [filter...]");
+
+/** A session of a typical app besides `n` (as `APP_DATA` in bench/manager.ts). */
+const APP_DATA = {
+  user: { id: 42, name: "ada", roles: ["admin", "editor"] },
+  theme: "dark",
+  cart: [{ sku: "A-1", qty: 2 }, { sku: "B-7", qty: 1 }],
+};
+
+type Run = (i: number) => unknown;
+
+// deno-lint-ignore no-explicit-any
+type Any = any;
+
+/** The cases over the checkout at `root`. */
+async function casesOf(root: string): Promise<Map<string, Run>> {
+  const mod: Any = await import(join(root, "mod.ts"));
+  const draft: Any = await import(join(root, "src/socket_draft.ts"));
+  const cases = new Map<string, Run>();
+  const visitors = async (label: string, store: unknown, extra: object) => {
+    const m = createManager(mod, store);
+    const jars: string[] = [];
+    for (let i = 0; i < 10; i++) {
+      const state = m.open(null);
+      Object.assign(state.session, structuredClone(extra), { n: i });
+      const { cookies } = await m.commit(state);
+      jars.push(cookies.map((c: string) => c.split(";")[0]).join("; "));
+    }
+    const sealed = store === undefined;
+    const withUser = "user" in extra;
+    cases.set(`A read ${label}`, async (i) => {
+      const state = m.open(jars[i % 10]);
+      if (sealed) await m.prepare(state);
+      if (typeof state.session.n !== "number") throw new Error("no session");
+      if (withUser && state.session.user.name !== "ada") throw new Error("wrong user");
+      return m.commit(state);
+    });
+    if (sealed) return; // a sealed write is Web Crypto's AES: nothing to compare
+    cases.set(`B increment ${label}`, (i) => {
+      const state = m.open(jars[i % 10]);
+      state.session.n = state.session.n + 1;
+      return m.commit(state);
+    });
+    const sockets = jars.map((jar) => {
+      const sid = m.open(jar).id;
+      const link = {
+        sessionId: sid,
+        data: undefined,
+        gen: 0,
+        running: undefined,
+        remap: false,
+        dropped: false,
+      };
+      return { clientId: undefined, sessionId: sid, data: undefined, link };
+    });
+    const host = draft.linkedHost({
+      manager: m,
+      bySession: new Map(sockets.map((b) => [b.sessionId, new Set([b.link])])),
+      context: (_b: unknown, _sid: unknown, d: unknown) => ({ session: d }),
+      gone() {},
+      active: () => true,
+      follow() {},
+    });
+    const increment = ({ session }: Any) => (session.n = session.n + 1);
+    cases.set(
+      `D withSession ${label}`,
+      (i) => draft.withSessionOn(host, sockets[i % 10], increment, undefined),
+    );
+  };
+  await visitors("(MapStore, n)", new mod.MapStore(), {});
+  await visitors("(MapStore, app data)", new mod.MapStore(), APP_DATA);
+  await visitors("(plain Map, n)", new Map(), {});
+  await visitors("(sealed, n)", undefined, {});
+  return cases;
+}
+
+function createManager(mod: Any, store: unknown): Any {
+  return mod.createSessions({ ...(store === undefined ? {} : { store }), keys: [KEY] });
+}
+
+const dir = mkdtempSync(join(tmpdir(), "unisession-ab-"));
+const other = join(dir, "tree");
+execFileSync("git", ["-C", ROOT, "worktree", "add", "--detach", other, revision], {
+  stdio: "ignore",
+});
+try {
+  symlinkSync(join(ROOT, "node_modules"), join(other, "node_modules"));
+  const trees = { this: await casesOf(ROOT), [revision]: await casesOf(other) };
+  const names = [...trees.this.keys()].filter((name) =>
+    trees[revision]!.has(name) && (filters.length === 0 || filters.some((f) => name.includes(f)))
+  );
+  const N = 20_000;
+  const ROUNDS = 12;
+  console.log(`${ROUNDS} rounds of ${N.toLocaleString("en")} per case, alternating; µs per call`);
+  console.log(
+    `${"case".padEnd(32)} ${"this: median (best)".padStart(20)} ${`${revision}:`.padStart(14)}`,
+  );
+  for (const name of names) {
+    const times: Record<string, number[]> = { this: [], [revision]: [] };
+    for (let round = 0; round < ROUNDS; round++) {
+      const order = round % 2 ? ["this", revision] : [revision, "this"];
+      for (const tree of order) {
+        const run = trees[tree]!.get(name)!;
+        const t0 = performance.now();
+        for (let i = 0; i < N; i++) await run(i);
+        if (round >= 2) times[tree]!.push((performance.now() - t0) * 1000 / N); // 2 warm-ups
+      }
+    }
+    const show = (v: number[]) => {
+      const s = [...v].sort((a, b) => a - b);
+      return `${s[s.length >> 1]!.toFixed(2)} (${s[0]!.toFixed(2)})`;
+    };
+    console.log(
+      `${name.padEnd(32)} ${show(times.this!).padStart(20)} ${show(times[revision]!).padStart(14)}`,
+    );
+  }
+} finally {
+  execFileSync("git", ["-C", ROOT, "worktree", "remove", "--force", other], { stdio: "ignore" });
+  rmSync(dir, { recursive: true, force: true });
+}
