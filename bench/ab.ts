@@ -14,18 +14,12 @@ import { mkdtempSync, rmSync, symlinkSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
+import { APP_DATA, followingSocket, increment } from "./in_process.ts";
 
 const ROOT = fileURLToPath(new URL("..", import.meta.url));
 const KEY = "a-secret-of-at-least-32-characters!!";
 const [revision, ...filters] = process.argv.slice(2);
 if (!revision) throw new Error("usage: bench/ab.ts <revision> [filter...]");
-
-/** A session of a typical app besides `n` (as `APP_DATA` in bench/manager.ts). */
-const APP_DATA = {
-  user: { id: 42, name: "ada", roles: ["admin", "editor"] },
-  theme: "dark",
-  cart: [{ sku: "A-1", qty: 2 }, { sku: "B-7", qty: 1 }],
-};
 
 type Run = (i: number) => unknown;
 
@@ -61,18 +55,7 @@ async function casesOf(root: string): Promise<Map<string, Run>> {
       state.session.n = state.session.n + 1;
       return m.commit(state);
     });
-    const sockets = jars.map((jar) => {
-      const sid = m.open(jar).id;
-      const link = {
-        sessionId: sid,
-        data: undefined,
-        gen: 0,
-        running: undefined,
-        remap: false,
-        dropped: false,
-      };
-      return { clientId: undefined, sessionId: sid, data: undefined, link };
-    });
+    const sockets = jars.map((jar) => followingSocket(m.open(jar).id));
     const host = draft.linkedHost({
       manager: m,
       bySession: new Map(sockets.map((b) => [b.sessionId, new Set([b.link])])),
@@ -81,7 +64,6 @@ async function casesOf(root: string): Promise<Map<string, Run>> {
       active: () => true,
       follow() {},
     });
-    const increment = ({ session }: Any) => (session.n = session.n + 1);
     cases.set(
       `D withSession ${label}`,
       (i) => draft.withSessionOn(host, sockets[i % 10], increment, undefined),

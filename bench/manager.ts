@@ -18,6 +18,7 @@ import {
 } from "../src/socket_draft.ts";
 
 import { KEY } from "./servers/common.ts";
+import { APP_DATA, followingSocket, increment } from "./in_process.ts";
 
 /** `n` of a request's session (every visitor has one). */
 function n(state: ReturnType<SessionManager["open"]>): number {
@@ -27,34 +28,6 @@ function n(state: ReturnType<SessionManager["open"]>): number {
 }
 
 type Manager = SessionManager;
-
-/**
- * A session of a typical app besides `n`: who is logged in, a setting, a cart (what the rows
- * "with app data" store, against `n` alone).
- */
-const APP_DATA = {
-  user: { id: 42, name: "ada", roles: ["admin", "editor"] },
-  theme: "dark",
-  cart: [{ sku: "A-1", qty: 2 }, { sku: "B-7", qty: 1 }],
-};
-
-/**
- * D: what socket.withSession does around a handler (the adapters' shared steps, `linkedHost`),
- * for a socket that follows session `sid` and keeps its snapshot.
- */
-function followingSocket(sid: string): FollowingSocket<FollowedLink> {
-  const link: FollowedLink = {
-    sessionId: sid,
-    data: undefined,
-    gen: 0,
-    running: undefined,
-    remap: false,
-    dropped: false,
-  };
-  return { clientId: undefined, sessionId: sid, data: undefined, link };
-}
-
-const increment = ({ session }: { session: { n: number } }) => (session.n = session.n + 1);
 
 /**
  * The 10 visitors of `npm run bench` (each its session with `n`, and `extra`) on manager `m`:
