@@ -14,70 +14,22 @@ import { mkdtempSync, rmSync, symlinkSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { APP_DATA, followingSocket, increment } from "./in_process.ts";
+import { APP_DATA, type Run, visitorCases } from "./in_process.ts";
 
 const ROOT = fileURLToPath(new URL("..", import.meta.url));
-const KEY = "a-secret-of-at-least-32-characters!!";
 const [revision, ...filters] = process.argv.slice(2);
 if (!revision) throw new Error("usage: bench/ab.ts <revision> [filter...]");
 
-type Run = (i: number) => unknown;
-
-// deno-lint-ignore no-explicit-any
-type Any = any;
-
 /** The cases over the checkout at `root`. */
 async function casesOf(root: string): Promise<Map<string, Run>> {
-  const mod: Any = await import(join(root, "mod.ts"));
-  const draft: Any = await import(join(root, "src/socket_draft.ts"));
-  const cases = new Map<string, Run>();
-  const visitors = async (label: string, store: unknown, extra: object) => {
-    const m = createManager(mod, store);
-    const jars: string[] = [];
-    for (let i = 0; i < 10; i++) {
-      const state = m.open(null);
-      Object.assign(state.session, structuredClone(extra), { n: i });
-      const { cookies } = await m.commit(state);
-      jars.push(cookies.map((c: string) => c.split(";")[0]).join("; "));
-    }
-    const sealed = store === undefined;
-    const withUser = "user" in extra;
-    cases.set(`A read ${label}`, async (i) => {
-      const state = m.open(jars[i % 10]);
-      if (sealed) await m.prepare(state);
-      if (typeof state.session.n !== "number") throw new Error("no session");
-      if (withUser && state.session.user.name !== "ada") throw new Error("wrong user");
-      return m.commit(state);
-    });
-    if (sealed) return; // a sealed write is Web Crypto's AES: nothing to compare
-    cases.set(`B increment ${label}`, (i) => {
-      const state = m.open(jars[i % 10]);
-      state.session.n = state.session.n + 1;
-      return m.commit(state);
-    });
-    const sockets = jars.map((jar) => followingSocket(m.open(jar).id));
-    const host = draft.linkedHost({
-      manager: m,
-      bySession: new Map(sockets.map((b) => [b.sessionId, new Set([b.link])])),
-      context: (_b: unknown, _sid: unknown, d: unknown) => ({ session: d }),
-      gone() {},
-      active: () => true,
-      follow() {},
-    });
-    cases.set(
-      `D withSession ${label}`,
-      (i) => draft.withSessionOn(host, sockets[i % 10], increment, undefined),
-    );
-  };
-  await visitors("(MapStore, n)", new mod.MapStore(), {});
-  await visitors("(MapStore, app data)", new mod.MapStore(), APP_DATA);
-  await visitors("(plain Map, n)", new Map(), {});
-  await visitors("(sealed, n)", undefined, {});
-  return cases;
-}
-
-function createManager(mod: Any, store: unknown): Any {
-  return mod.createSessions({ ...(store === undefined ? {} : { store }), keys: [KEY] });
+  const mod = await import(join(root, "mod.ts"));
+  const draft = await import(join(root, "src/socket_draft.ts"));
+  return new Map([
+    ...await visitorCases(mod, draft, "(MapStore, n)", new mod.MapStore(), {}),
+    ...await visitorCases(mod, draft, "(MapStore, app data)", new mod.MapStore(), APP_DATA),
+    ...await visitorCases(mod, draft, "(plain Map, n)", new Map(), {}),
+    ...await visitorCases(mod, draft, "(sealed, n)", undefined, {}),
+  ]);
 }
 
 const dir = mkdtempSync(join(tmpdir(), "unisession-ab-"));
