@@ -6,14 +6,7 @@ import { SessionSerializationError } from "./errors.ts";
 import { JAVASCRIPTCORE } from "./engine.ts";
 import { ShardedMap, shardsFor } from "./sharded_map.ts";
 import { copyJson, defineKey, exactCopy, isExactPrimitive, NOT_EXACT } from "./json_copy.ts";
-import {
-  type ExpiredRecord,
-  isPrefixedKey,
-  type RecordMutator,
-  type Store,
-  type StoredRecord,
-  type TakenRecord,
-} from "./store.ts";
+import type { ExpiredRecord, RecordMutator, Store, StoredRecord, TakenRecord } from "./store.ts";
 
 /** Options of {@linkcode MapStore}. */
 export interface MapStoreOptions {
@@ -77,7 +70,19 @@ function expiryOf(held: Held): number {
   return n;
 }
 
-/** Marks a client mapping `takeExpired` took along with its session (never a held record: those are not empty). */
+/**
+ * True when `key` is `prefix + rest`, without building that string (a client mapping's key and
+ * its client id, compared once per session in a cleanup of millions).
+ */
+function isPrefixedKey(key: string, prefix: string, rest: string): boolean {
+  return key.length === prefix.length + rest.length && key.endsWith(rest) &&
+    key.startsWith(prefix);
+}
+
+/**
+ * Marks a client mapping `takeExpired` took along with its session, in the Map and among the
+ * taken records (never a held record: those are not empty).
+ */
 const TAKEN = "";
 
 /** The n-th space-separated field of a compact held record (n ≥ 2), or undefined when empty. */
@@ -532,9 +537,9 @@ export class MapStore implements Store {
    * along the record `mappingPrefix + clientId` if its `sid` names it (the browser's client
    * mapping goes with its session), read without decoding: next to it in the Map (where the
    * manager wrote it) or found by key; the session's entry then says so (`true`, its third
-   * element) and the mapping is not returned. When
-   * most records go, the Map is rebuilt from the survivors instead of the taken ones being
-   * deleted one by one (`npm run bench:memory`). An empty `mappingPrefix` takes no mapping.
+   * element) and the mapping is not returned. When most records go, the Map is rebuilt from the
+   * survivors instead of the taken ones being deleted one by one (`npm run bench:memory`). An
+   * empty `mappingPrefix` takes no mapping.
    */
   *takeExpired(expiredBy: number, mappingPrefix?: string): Iterable<TakenRecord> {
     const map = this.#map;

@@ -351,15 +351,6 @@ export function isStoredRecord(x: unknown): x is StoredRecord {
     (r.user === undefined || typeof r.user === "string");
 }
 
-/**
- * True when `key` is `prefix + rest`, without building that string (a client mapping's key and
- * its client id, compared once per session in a cleanup of millions).
- */
-export function isPrefixedKey(key: string, prefix: string, rest: string): boolean {
-  return key.length === prefix.length + rest.length && key.endsWith(rest) &&
-    key.startsWith(prefix);
-}
-
 /** True for what cleanup can act on: a record whose `data` may be missing (`takeExpired`). */
 function isExpiredRecord(x: unknown): boolean {
   if (x === null || typeof x !== "object") return false;
