@@ -371,7 +371,7 @@ export interface GatewayOptions {
    * (`listUser`), or else a best-effort one in `uid:<userId>` records. Default false.
    */
   indexUsers?: boolean;
-  /** Clock of the fallback index, in epoch ms. Default `Date.now`. */
+  /** Clock in epoch ms (a record's TTL, the fallback index). Default `Date.now`. */
   now?: () => number;
 }
 
@@ -384,6 +384,7 @@ export class StoreGateway {
   readonly synchronous: boolean;
   readonly #opts: GatewayOptions;
   readonly #queue = new KeyedQueue();
+  readonly #now: () => number;
   /** The fallback user index, for stores without `listUser` (only with `indexUsers`). */
   readonly #users: RecordUserIndex | undefined;
 
@@ -391,12 +392,13 @@ export class StoreGateway {
     this.store = store;
     this.synchronous = store.synchronous === true;
     this.#opts = opts;
+    this.#now = opts.now ?? Date.now;
     if (opts.indexUsers && typeof store.listUser !== "function") {
       this.#users = new RecordUserIndex({
         get: (id) => this.get(id),
         set: (id, rec, ttl) => this.#set(id, rec, ttl),
         delete: (id) => this.#delete(id),
-      }, opts.now ?? Date.now);
+      }, this.#now);
     }
   }
 
@@ -505,7 +507,7 @@ export class StoreGateway {
       return this.#queue.run(id, async () => {
         const cur = await this.get(id, ctx);
         const rec = cur && checked(cur);
-        if (rec) await this.#set(id, rec, rec.expiresAt - Date.now(), ctx);
+        if (rec) await this.#set(id, rec, rec.expiresAt - this.#now(), ctx);
         return this.#updated(id, m, rec);
       });
     }

@@ -1237,6 +1237,25 @@ describe("StoreGateway", () => {
     assert.equal(err.cause, boom);
   });
 
+  test("update() on a store without update(): the TTL it writes is by the gateway's clock", async () => {
+    const now = 1_767_225_600_000; // not the wall clock
+    const ttls: number[] = [];
+    const map = new Map<string, StoredRecord>();
+    const store: Store = {
+      get: (id) => map.get(id),
+      set(id, rec, ttl) {
+        map.set(id, rec);
+        ttls.push(ttl);
+      },
+      delete: (id) => void map.delete(id),
+    };
+    map.set("s", { data: { n: 1 }, expiresAt: now + 5000, createdAt: now });
+    const gw = new StoreGateway(store, { timeoutMs: 1000, onCorrupt() {}, now: () => now });
+    await gw.update("s", (cur) => ({ ...cur, data: { n: 2 }, expiresAt: now + 60_000 }));
+    assert.deepEqual(ttls, [60_000]);
+    assert.equal(map.get("s")?.data.n, 2);
+  });
+
   test("a store set/delete that fails is a StoreError with the cause", async () => {
     const boom = new Error("READONLY");
     const gw = gateway({
