@@ -58,6 +58,20 @@ import { MapStore } from "./map_store.ts";
 /** Store key prefix of client-id → session-id mappings (session ids never contain ':'). */
 export const CLIENT_PREFIX = "cid:";
 const ATTACHED_LIMIT = 100_000;
+/**
+ * How long a cleanup on a synchronous store runs before it lets other work run (the event loop's
+ * next turn): long enough that the pauses cost little, short enough that requests wait little.
+ */
+const CLEANUP_SLICE_MS = 10;
+const setImmediateOf = (globalThis as { setImmediate?: (fn: () => void) => unknown }).setImmediate;
+/**
+ * Calls `fn` on a later turn of the event loop, once pending I/O has had its turn: `setImmediate`
+ * where there is one (Node, Deno, Bun), else a timer (which Node and browsers delay by 1 ms or
+ * more: a tenth of a cleanup's slice).
+ */
+const nextTurn: (fn: () => void) => unknown = setImmediateOf
+  ? (fn) => setImmediateOf(fn)
+  : (fn) => setTimeout(fn, 0);
 /** How many managers use each MapStore (see `hearsEveryWrite`). */
 const mapStoreUsers = new WeakMap<MapStore, number>();
 /** The shape of every id this library issues (sealed records carrying anything else are refused). */
@@ -164,6 +178,8 @@ export class SessionManager<T extends object = SessionData> {
   readonly #queue = new KeyedQueue();
   readonly #host: SessionHost;
   #cleanupTimer: ReturnType<typeof setInterval> | undefined;
+  /** The cleanup running, if any. */
+  #cleaning: Promise<number> | undefined;
   /** This manager's id in cross-instance events (to ignore its own). */
   readonly #origin = generateUid();
   #unsubscribe: (() => void) | undefined;
@@ -892,15 +908,26 @@ export class SessionManager<T extends object = SessionData> {
 
   /**
    * Removes expired sessions (and their client mappings), emitting `sessionDestroy` for each and
-   * `cleanup` with the count. Needs a store with `list()`.
+   * `cleanup` with the count. Needs a store with `list()` (or `takeExpired()`). Requests go on
+   * being served meanwhile: on a synchronous store (MapStore) it lets other work run every
+   * 10 ms. A call while a cleanup is running gets that cleanup's result.
    * @returns the number of sessions removed
    */
-  async cleanup(): Promise<number> {
+  cleanup(): Promise<number> {
+    if (this.#cleaning) return this.#cleaning;
+    const run = this.#cleanup().finally(() => {
+      this.#cleaning = undefined;
+    });
+    this.#cleaning = run;
+    return run;
+  }
+
+  async #cleanup(): Promise<number> {
     const gateway = this.#gatewayOrThrow();
     const now = this.#o.now();
     const sync = gateway.listSync(now, CLIENT_PREFIX);
     let count = 0;
-    if (sync) count = await this.#cleanupSync(gateway, sync.records, sync.taken, now);
+    if (sync) count = await this.#cleanupSync(gateway, sync.batches, sync.taken, now);
     else {
       for await (const [id, rec] of gateway.list()) {
         if (id.startsWith(USER_PREFIX)) {
@@ -924,11 +951,13 @@ export class SessionManager<T extends object = SessionData> {
 
   /**
    * {@linkcode cleanup} on a synchronous store (MapStore): the same steps without a promise per
-   * record, over the records the store took (removed already) or listed.
+   * record, over the batches of records the store took (removed already) or listed. Every
+   * CLEANUP_SLICE_MS it lets other work run (the event loop's next turn) before the next batch,
+   * so that a cleanup of millions of sessions does not stop the server for seconds.
    */
   async #cleanupSync(
     gateway: StoreGateway,
-    records: Iterable<TakenRecord>,
+    batches: Iterable<TakenRecord[]>,
     taken: boolean,
     now: number,
   ): Promise<number> {
@@ -939,32 +968,39 @@ export class SessionManager<T extends object = SessionData> {
       if (p) pending.push(p);
     };
     let loopError: { error: unknown } | undefined;
+    let sliceEnd = performance.now() + CLEANUP_SLICE_MS;
     try {
-      for (const entry of records) {
-        const id = entry[0];
-        const rec = entry[1];
-        if (id.startsWith(USER_PREFIX)) {
-          if (!taken && rec.expiresAt <= now) remove(id);
-          continue;
+      for (const batch of batches) {
+        if (performance.now() >= sliceEnd) {
+          await new Promise<void>((resolve) => nextTurn(resolve));
+          sliceEnd = performance.now() + CLEANUP_SLICE_MS;
         }
-        // Taken records are gone already: the store's clock expired them.
-        if (!taken) {
-          if (!this.#expired(rec, now)) continue;
-          remove(id);
-        }
-        if (id.startsWith(CLIENT_PREFIX)) continue;
-        count++;
-        const clientId = rec.clientId;
-        // The client mapping goes too if it still names this session, unless the store took it
-        // along (in a store of 2,000,000 records, reading it back costs about as much as all the
-        // rest of the cleanup of a session).
-        try {
-          if (clientId && !(taken && entry[2] === true)) {
-            const key = CLIENT_PREFIX + clientId;
-            if (gateway.getSync(key)?.sid === id) remove(key);
+        for (const entry of batch) {
+          const id = entry[0];
+          const rec = entry[1];
+          if (id.startsWith(USER_PREFIX)) {
+            if (!taken && rec.expiresAt <= now) remove(id);
+            continue;
           }
-        } finally {
-          this.#emitDestroy(id, clientId, "expired"); // gone from the store, whatever failed
+          // Taken records are gone (they read as missing already): the store's clock expired them.
+          if (!taken) {
+            if (!this.#expired(rec, now)) continue;
+            remove(id);
+          }
+          if (id.startsWith(CLIENT_PREFIX)) continue;
+          count++;
+          const clientId = rec.clientId;
+          // The client mapping goes too if it still names this session, unless the store took it
+          // along (in a store of 2,000,000 records, reading it back costs about as much as all the
+          // rest of the cleanup of a session).
+          try {
+            if (clientId && !(taken && entry[2] === true)) {
+              const key = CLIENT_PREFIX + clientId;
+              if (gateway.getSync(key)?.sid === id) remove(key);
+            }
+          } finally {
+            this.#emitDestroy(id, clientId, "expired"); // gone from the store, whatever failed
+          }
         }
       }
     } catch (err) {

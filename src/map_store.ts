@@ -80,8 +80,8 @@ function isPrefixedKey(key: string, prefix: string, rest: string): boolean {
 }
 
 /**
- * Marks a client mapping `takeExpired` took along with its session, in the Map and among the
- * taken records (never a held record: those are not empty).
+ * Marks, in the Map, a client mapping `takeExpired` found by key and took along with its
+ * session, until it removes it (never a held record: those are not empty). It reads as missing.
  */
 const TAKEN = "";
 
@@ -140,6 +140,18 @@ function recordOf(held: Held, withData = true): ExpiredRecord {
   if (c > b + 1) record.clientId = held.slice(b + 1, c);
   if (d > c + 1) record.sid = held.slice(c + 1, d);
   return record;
+}
+
+/** Records a takeExpired walks per batch (about a millisecond of work on Node). */
+const SWEEP_SLICE = 1024;
+
+/**
+ * A takeExpired in progress: the ids written since it began (while its backlog or rebuild
+ * needs them), and whether `clear()` ended it.
+ */
+interface Sweep {
+  written: Set<string> | undefined;
+  cleared: boolean;
 }
 
 /** Slots of the decoded-record cache, minus one (a power of two). */
@@ -348,7 +360,9 @@ export class MapStore implements Store {
    * 80,000 records makes every write cost tens of µs of garbage collection). With a `maxEntries`
    * of up to 32,768 there is one shard, evicted in exact order.
    */
-  readonly #map: ShardedMap<Held>;
+  #map: ShardedMap<Held>;
+  /** The takeExpired in progress, if any. */
+  #sweep: Sweep | undefined;
   /**
    * With `maxEntries`: the ids written again since they were stored or last given a second
    * chance. A rewrite keeps its record's place in the Map instead of moving it to the end: on V8
@@ -454,6 +468,7 @@ export class MapStore implements Store {
     } else this.#cache(id, undefined, undefined);
     // A known id keeps its place (see #rewritten).
     const known = this.#map.set(flatten(id), flatten(held));
+    this.#sweep?.written?.add(id);
     const user = typeof record.user === "string" ? record.user : undefined;
     let indexed = false;
     if (known) {
@@ -487,11 +502,16 @@ export class MapStore implements Store {
 
   /** Removes a record (and its entry in the user index). */
   delete(id: string): void {
-    if (this.#map.delete(id)) {
-      this.#unindexUser(id);
-      this.#rewritten.delete(id);
-      this.#cache(id, undefined, undefined);
-    }
+    if (this.#remove(id)) this.#sweep?.written?.add(id);
+  }
+
+  /** Removes a record and its entries in the indexes and cache; true when there was one. */
+  #remove(id: string): boolean {
+    if (!this.#map.delete(id)) return false;
+    this.#unindexUser(id);
+    this.#rewritten.delete(id);
+    this.#cache(id, undefined, undefined);
+    return true;
   }
 
   /** Drops a removed record's entry in the user index. */
@@ -527,71 +547,95 @@ export class MapStore implements Store {
 
   /** Every record, expired ones included: cleanup decides by `expiresAt` and reports them. */
   *list(): Iterable<[string, StoredRecord]> {
-    for (const [id, held] of this.#map) yield [id, recordOf(held)];
+    for (const [id, held] of this.#map) {
+      if (held !== TAKEN) yield [id, recordOf(held)]; // a mapping a takeExpired took: gone
+    }
   }
 
   /**
-   * Removes the records expired by `expiredBy` (epoch ms) and returns them, for cleanup: the
-   * others are skipped without being decoded, and the manager's sessions and client mappings
-   * come without their data. With `mappingPrefix`, each removed record with a `clientId` takes
+   * Removes the records expired by `expiredBy` (epoch ms) and returns them, for cleanup, in
+   * batches: one per slice of about {@linkcode SWEEP_SLICE} records walked (empty when the slice
+   * took none), so that the caller can let other work run between them. The store stays usable
+   * meanwhile: a record written, deleted or added between batches is kept as written (even one
+   * taken earlier). A taken record is gone from the store when the iteration ends or is stopped
+   * (stopping early leaves the records not walked yet); until then a taken session reads as
+   * missing (it expired), and a client mapping taken along may still be read, naming it. A second
+   * `takeExpired` while one is in progress returns nothing (the first takes them); `clear()`
+   * ends one.
+   *
+   * The others are skipped without being decoded, and the manager's sessions and client mappings
+   * come without their data. With `mappingPrefix`, each taken record with a `clientId` takes
    * along the record `mappingPrefix + clientId` if its `sid` names it (the browser's client
    * mapping goes with its session), read without decoding: next to it in the Map (where the
    * manager wrote it) or found by key; the session's entry then says so (`true`, its third
-   * element) and the mapping is not returned. When most records go, the Map is rebuilt from the
-   * survivors instead of the taken ones being deleted one by one (`npm run bench:memory`). An
-   * empty `mappingPrefix` takes no mapping.
+   * element) and the mapping is not returned. An empty `mappingPrefix` takes no mapping.
+   *
+   * In a large store each keyed access costs a cache miss (about 0.8 µs per record among
+   * 2,000,000 on the benchmark machine, `npm run bench:memory`), so the taken records are
+   * removed the cheaper way: one by one when fewer are taken than kept, else by building a new
+   * Map of the survivors, in slices too, which replaces the old one at the end.
    */
-  *takeExpired(expiredBy: number, mappingPrefix?: string): Iterable<TakenRecord> {
+  *takeExpired(expiredBy: number, mappingPrefix?: string): Iterable<TakenRecord[]> {
+    if (this.#sweep !== undefined) return;
+    const sweep: Sweep = { written: new Set(), cleared: false };
+    this.#sweep = sweep;
     const map = this.#map;
+    const nextEntry = map.cursor();
+    const prefix = mappingPrefix ?? "";
+    const plen = prefix.length;
     /**
-     * The taken records, each client mapping taken along right after its session, held as
-     * TAKEN (it is not returned: its session's entry says it went too).
-     */
-    const ids: string[] = [];
-    const helds: Held[] = [];
-    /**
-     * The others, to rebuild the Map from when most records go: collected until half the
-     * records are kept (then the taken ones are deleted one by one instead).
+     * The survivors walked, to rebuild the Map from, collected while they are fewer than half
+     * the records (then the taken ones are removed one by one instead, in each slice).
      */
     const keptIds: string[] = [];
     const keptHelds: Held[] = [];
     const half = map.size / 2;
-    let collecting = true;
-    const prefix = mappingPrefix ?? "";
-    const plen = prefix.length;
+    let keeping = true;
+    /** Taken records not removed yet (while keeping), and how many of them were removed since. */
+    const backlogIds: string[] = [];
+    const backlogHelds: Held[] = [];
+    let backlogDone = 0;
     /**
-     * How many mappings were taken by lookup: each is marked TAKEN in place (skipped when met,
-     * left out of the rebuild). A mark, not a Set of their keys: a cleanup on Bun, where the
-     * records are in shards and so rarely next to each other, would grow that Set by a key per
-     * session, and a growing collection is what JavaScriptCore collects expensively.
+     * The slice's taken records and their held strings (TAKEN for a mapping marked in place),
+     * and per record what to report: 1 itself, 2 itself with its mapping taken along, 0 nothing
+     * (a mapping taken along).
      */
-    let lookedUp = 0;
-    // The live record just passed (a mapping may name the expired session that follows), and an
-    // expired session whose mapping was not found yet (it may follow). The manager writes a
-    // session and its mapping one after the other, so most pairs are next to each other in the
-    // Map and found without a lookup: in a Map of 2,000,000 records a lookup costs as much as
-    // all the rest of taking a session (`npm run bench:memory`).
+    let ids: string[] = [];
+    let helds: Held[] = [];
+    let kinds: number[] = [];
+    // The live record just passed in this slice (a mapping may name the expired session that
+    // follows), and an expired session whose mapping was not found yet (it may follow; a slice
+    // goes on until it is found or not). The manager writes a session and its mapping one after
+    // the other, so most pairs are next to each other and found without a keyed lookup.
     let lastKey: string | undefined;
     let lastHeld: Held = "";
+    /** How many mappings were found by key (and marked). */
+    let lookedUp = 0;
     let waitingId: string | undefined;
     let waitingClient = "";
-    const take = (key: string, held: Held) => {
+    const take = (key: string, held: Held, kind: number) => {
       ids.push(key);
       helds.push(held);
+      kinds.push(kind);
     };
-    /** The mapping of `id` found by lookup, taken if it is live and names `id`. */
+    /** The mapping of the session taken last, found by key: taken if live and naming it. */
     const lookUp = (id: string, clientId: string) => {
       const key = prefix + clientId;
       const mapping = map.get(key);
       if (mapping === undefined || mapping === TAKEN || expiryOf(mapping) <= expiredBy) return;
       if (!namesSession(mapping, id)) return;
-      take(key, TAKEN);
+      kinds[kinds.length - 1] = 2;
+      take(key, TAKEN, 0);
+      // Marked in place until removed: it reads as missing, the walk skips it, and a rebuild
+      // leaves it out. A mark, not a Set of their keys: on Bun, where the records are in shards
+      // and so rarely next to each other, that Set would grow by a key per session, and a
+      // growing collection is what JavaScriptCore collects expensively.
       map.set(key, TAKEN);
       lookedUp++;
     };
-    // Nothing in this loop throws (the id fields of JSON-shaped records are read defensively), so
-    // what it takes is always removed below, before any record is decoded.
-    map.forEach((held, key) => {
+    // Nothing here throws (the id fields of JSON-shaped records are read defensively), so what
+    // a slice takes is always removed or set aside before any record of it is decoded.
+    const visit = (key: string, held: Held) => {
       if (held === TAKEN) return;
       if (waitingId !== undefined) {
         const id = waitingId;
@@ -600,23 +644,22 @@ export class MapStore implements Store {
         // is met here for the first time), else left to the checks below (it may name the
         // session that follows).
         if (isPrefixedKey(key, prefix, waitingClient)) {
-          if (namesSession(held, id)) return take(key, TAKEN);
+          if (namesSession(held, id)) {
+            kinds[kinds.length - 1] = 2;
+            return take(key, held, 0);
+          }
         } else lookUp(id, waitingClient);
       }
-      const expired = expiryOf(held) <= expiredBy;
-      if (!expired) {
-        if (collecting && keptIds.length < half) {
+      if (expiryOf(held) > expiredBy) {
+        if (keeping && keptIds.length < half) {
           keptIds.push(key);
           keptHelds.push(held);
-        } else if (collecting) {
-          collecting = false; // most records stay: the taken ones are deleted one by one
-          keptIds.length = keptHelds.length = 0;
-        }
+        } else keeping = false;
         lastKey = key;
         lastHeld = held;
         return;
       }
-      take(key, held);
+      take(key, held, 1);
       const last = lastKey;
       lastKey = undefined;
       if (plen === 0) return;
@@ -624,8 +667,9 @@ export class MapStore implements Store {
       if (clientId === undefined) return;
       if (last !== undefined && isPrefixedKey(last, prefix, clientId)) {
         if (!namesSession(lastHeld, key)) return;
-        take(last, TAKEN);
-        if (collecting) {
+        kinds[kinds.length - 1] = 2;
+        take(last, lastHeld, 0);
+        if (keeping) {
           keptIds.pop(); // it was the last one kept
           keptHelds.pop();
         }
@@ -633,34 +677,133 @@ export class MapStore implements Store {
       }
       waitingId = key;
       waitingClient = clientId;
-    });
-    if (waitingId !== undefined) lookUp(waitingId, waitingClient);
-    if (collecting && ids.length > half) {
-      if (lookedUp > 0) {
-        let n = 0;
-        for (let i = 0; i < keptIds.length; i++) {
-          if (map.get(keptIds[i]!) === TAKEN) continue;
-          keptIds[n] = keptIds[i]!;
-          keptHelds[n++] = keptHelds[i]!;
+    };
+    let finished = false;
+    try {
+      for (let done = false; !done;) {
+        ids = [];
+        helds = [];
+        kinds = [];
+        lastKey = undefined; // it may have been rewritten since the last slice
+        for (let n = 0; n < SWEEP_SLICE || waitingId !== undefined; n++) {
+          const entry = nextEntry();
+          if (entry === undefined) {
+            if (waitingId !== undefined) lookUp(waitingId, waitingClient);
+            waitingId = undefined;
+            done = true;
+            break;
+          }
+          visit(entry[0], entry[1]);
         }
-        keptIds.length = keptHelds.length = n;
+        if (keeping) {
+          for (let i = 0; i < ids.length; i++) {
+            backlogIds.push(ids[i]!);
+            backlogHelds.push(helds[i]!);
+          }
+        } else {
+          for (let i = 0; i < ids.length; i++) this.#remove(ids[i]!);
+          backlogDone = this.#removeBacklog(backlogIds, backlogHelds, backlogDone, SWEEP_SLICE);
+          keptIds.length = keptHelds.length = 0;
+          // Only a backlog or a rebuild needs to know what was written since.
+          if (backlogDone === backlogIds.length) sweep.written = undefined;
+        }
+        const batch: TakenRecord[] = [];
+        for (let i = 0; i < ids.length; i++) {
+          const kind = kinds[i]!;
+          if (kind === 0) continue;
+          const record = recordOf(helds[i]!, false);
+          batch.push(kind === 2 ? [ids[i]!, record, true] : [ids[i]!, record]);
+        }
+        yield batch;
+        if (sweep.cleared) return;
       }
-      map.replaceAll(keptIds, keptHelds);
-      if (this.#userOf.size > 0) { for (const id of ids) this.#unindexUser(id); }
-      if (this.#rewritten.size > 0) { for (const id of ids) this.#rewritten.delete(id); }
-      this.#uncacheAll(); // cheaper than a slot per taken record
-    } else for (const id of ids) this.delete(id);
-    for (let i = 0; i < ids.length; i++) {
-      const held = helds[i]!;
-      if (held === TAKEN) continue; // a client mapping, reported with its session
-      yield helds[i + 1] === TAKEN
-        ? [ids[i]!, recordOf(held, false), true]
-        : [ids[i]!, recordOf(held, false)];
+      // Fewer kept than taken: a new Map of the survivors, built in slices, replaces the old one.
+      if (keeping && keptIds.length < backlogIds.length) {
+        const fresh = new ShardedMap<Held>(shardsFor(this.#max));
+        for (let i = 0; i < keptIds.length; i++) {
+          if (i > 0 && i % SWEEP_SLICE === 0) {
+            yield [];
+            if (sweep.cleared) return;
+          }
+          const id = keptIds[i]!;
+          // What was written since is copied at the end; a mapping kept, then found by key and
+          // marked, is left out.
+          if (sweep.written!.has(id) || (lookedUp > 0 && map.get(id) === TAKEN)) continue;
+          fresh.set(id, keptHelds[i]!);
+        }
+        this.#replaceMap(fresh, sweep.written!, backlogIds, backlogHelds);
+        finished = true;
+        return;
+      }
+      while (backlogDone < backlogIds.length) {
+        backlogDone = this.#removeBacklog(backlogIds, backlogHelds, backlogDone, SWEEP_SLICE);
+        if (backlogDone < backlogIds.length) {
+          yield [];
+          if (sweep.cleared) return;
+        }
+      }
+      finished = true;
+    } finally {
+      // Stopped early (or a record failed to decode): what was taken goes; the rest stays.
+      if (!finished && !sweep.cleared) {
+        this.#removeBacklog(backlogIds, backlogHelds, backlogDone, Infinity);
+      }
+      if (this.#sweep === sweep) this.#sweep = undefined;
     }
   }
 
-  /** Removes every record. */
+  /**
+   * Removes up to `limit` taken records of a takeExpired's backlog from `from` on, each unless
+   * it was written again since it was taken; returns the index after the last one handled.
+   */
+  #removeBacklog(ids: string[], helds: Held[], from: number, limit: number): number {
+    const written = this.#sweep?.written; // undefined once the backlog was empty
+    const end = Math.min(ids.length, from + limit);
+    for (let i = from; i < end; i++) {
+      const id = ids[i]!;
+      if (written === undefined || !written.has(id) || this.#map.get(id) === helds[i]) {
+        this.#remove(id);
+      }
+    }
+    return end;
+  }
+
+  /**
+   * Ends a takeExpired's rebuild: `fresh` (the survivors, less those written since) takes what
+   * was written since from the old Map, and replaces it; the taken records leave the indexes.
+   */
+  #replaceMap(fresh: ShardedMap<Held>, written: Set<string>, ids: string[], helds: Held[]): void {
+    const old = this.#map;
+    /** The taken records written since (added expired) that are still as taken. */
+    const stillTaken = new Set<string>();
+    /** The taken records written again since: kept. */
+    const rewritten = new Set<string>();
+    if (written.size > 0) {
+      for (let i = 0; i < ids.length; i++) {
+        const id = ids[i]!;
+        if (written.has(id)) (old.get(id) === helds[i] ? stillTaken : rewritten).add(id);
+      }
+    }
+    for (const id of written) {
+      const held = old.get(id);
+      if (held === undefined || held === TAKEN || stillTaken.has(id)) fresh.delete(id);
+      else fresh.set(id, held);
+    }
+    if (this.#userOf.size > 0 || this.#rewritten.size > 0) {
+      for (const id of ids) {
+        if (rewritten.has(id)) continue;
+        this.#unindexUser(id);
+        this.#rewritten.delete(id);
+      }
+    }
+    this.#map = fresh;
+    this.#uncacheAll();
+  }
+
+  /** Removes every record (and ends a takeExpired in progress). */
   clear(): void {
+    if (this.#sweep !== undefined) this.#sweep.cleared = true;
+    this.#sweep = undefined;
     this.#map.clear();
     this.#uncacheAll();
     this.#rewritten.clear();

@@ -105,22 +105,23 @@ export class ShardedMap<V> {
   }
 
   /**
-   * Replaces every entry by `keys[i]` → `values[i]`, in that order within each shard (the order
-   * {@linkcode forEach} gave them, for the survivors of a cleanup): cheaper than deleting most
-   * entries one by one (each deletion leaves a slot behind until a rehash).
+   * A live cursor over every entry, shard by shard (insertion order within each), for a walk
+   * that other work interleaves with: it follows the deletions, insertions and rehashes made
+   * meanwhile, as a Map iterator does (a key added to a shard it has passed is not met). Each
+   * call returns the next entry, undefined once every shard is done.
    */
-  replaceAll(keys: readonly string[], values: readonly V[]): void {
-    this.clear(); // the eviction cursors restart at the oldest survivor
-    for (let i = 0; i < keys.length; i++) this.set(keys[i]!, values[i]!);
-  }
-
-  /**
-   * Calls `fn` for every entry, shard by shard (insertion order within each). Several times
-   * faster than iterating the entries, and already fast the first time (a cleanup runs once in a
-   * while, before V8 optimises a loop).
-   */
-  forEach(fn: (value: V, key: string) => void): void {
-    for (const shard of this.#shards) shard.forEach(fn);
+  cursor(): () => [string, V] | undefined {
+    const shards = this.#shards;
+    let i = 0;
+    let it = shards[0]!.entries();
+    return () => {
+      for (;;) {
+        const r = it.next();
+        if (!r.done) return r.value;
+        if (i + 1 >= shards.length) return undefined;
+        it = shards[++i]!.entries();
+      }
+    };
   }
 
   /**

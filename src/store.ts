@@ -84,15 +84,19 @@ export interface Store {
   /**
    * Synchronous stores: a cheaper cleanup. Removes the records whose expiry has passed by
    * `expiredBy` (epoch ms) and returns them, with or without their `data` (cleanup does not read
-   * it), so cleanup needs one pass and no delete per record. Used instead of `list()` when
-   * present; cleanup reports each record returned as expired (and skips the client mappings).
+   * it), so cleanup needs one pass and no delete per record. Returns them in batches (any size,
+   * empty ones too): cleanup lets other work run between batches when it has run for a few
+   * milliseconds, so a store can walk and remove a large collection in slices (MapStore does),
+   * as long as a record written between batches is kept as written. Used instead of `list()`
+   * when present; cleanup reports each record returned as expired (and skips the client
+   * mappings).
    * The manager passes `mappingPrefix` (`"cid:"`): a store may then also remove, for each
    * removed record with a `clientId`, the record `mappingPrefix + clientId` whose `sid` names it
    * (the browser's client mapping), and say so with `true` as the third element of that record's
    * entry instead of returning the mapping, so that cleanup need not read the mapping back
    * (MapStore does). Otherwise cleanup reads the mapping back and removes it.
    */
-  takeExpired?(expiredBy: number, mappingPrefix?: string): Iterable<TakenRecord>;
+  takeExpired?(expiredBy: number, mappingPrefix?: string): Iterable<readonly TakenRecord[]>;
   /**
    * Atomic read-modify-write: calls `mutate` with the latest record (possibly more than once,
    * under optimistic concurrency) and writes its result to live until its `expiresAt`; does
@@ -351,6 +355,9 @@ export function isStoredRecord(x: unknown): x is StoredRecord {
     (r.user === undefined || typeof r.user === "string");
 }
 
+/** Records of a synchronous store's `list()` that cleanup handles between pauses. */
+const LIST_BATCH = 1024;
+
 /** True for what cleanup can act on: a record whose `data` may be missing (`takeExpired`). */
 function isExpiredRecord(x: unknown): boolean {
   if (x === null || typeof x !== "object") return false;
@@ -547,14 +554,15 @@ export class StoreGateway {
   /**
    * Cleanup without a promise per record, when the store is synchronous and keeps no fallback
    * user index (whose updates are asynchronous): the records the store's `takeExpired` removed
-   * (`taken: true`), else all its records from `list()` (corrupt ones skipped either way).
-   * Otherwise undefined: use {@linkcode list}. `mappingPrefix` goes to `takeExpired`.
-   * @throws {StoreError} when the store fails
+   * (`taken: true`), in its batches, else all its records from `list()` in batches of
+   * 1,024 (corrupt ones skipped either way). Otherwise undefined: use
+   * {@linkcode list}. `mappingPrefix` goes to `takeExpired`.
+   * @throws {StoreError} when the store fails (also when iterated)
    */
   listSync(
     expiredBy: number,
     mappingPrefix?: string,
-  ): { records: Iterable<TakenRecord>; taken: boolean } | undefined {
+  ): { batches: Iterable<TakenRecord[]>; taken: boolean } | undefined {
     const store = this.store;
     if (!this.synchronous || this.#users) return undefined;
     const taken = typeof store.takeExpired === "function";
@@ -565,23 +573,37 @@ export class StoreGateway {
     } catch (err) {
       throw new StoreError("Cannot list sessions: store failed", { cause: err });
     }
-    const it = iterable as Iterable<TakenRecord>;
+    const it = iterable as Iterable<unknown>;
     if (typeof it?.[Symbol.iterator] !== "function") return undefined;
-    return { records: this.#validSync(it, taken ? isExpiredRecord : isStoredRecord), taken };
+    return { batches: this.#validBatches(it, taken), taken };
   }
 
-  *#validSync(
-    iterable: Iterable<TakenRecord>,
-    valid: (x: unknown) => boolean,
-  ): Iterable<TakenRecord> {
+  /** The valid records of `takeExpired`'s batches, or of `list()`'s records in batches. */
+  *#validBatches(iterable: Iterable<unknown>, taken: boolean): Iterable<TakenRecord[]> {
+    const valid = taken ? isExpiredRecord : isStoredRecord;
+    let out: TakenRecord[] = [];
+    const add = (entry: TakenRecord) => {
+      if (valid(entry[1])) out.push(entry);
+      else if (entry[1] !== undefined && entry[1] !== null) this.#opts.onCorrupt("list");
+    };
     try {
-      for (const entry of iterable) {
-        if (valid(entry[1])) yield entry;
-        else if (entry[1] !== undefined && entry[1] !== null) this.#opts.onCorrupt("list");
+      for (const item of iterable) {
+        if (!taken) {
+          add(item as TakenRecord);
+          if (out.length < LIST_BATCH) continue;
+        } else {
+          if (!Array.isArray(item) || typeof item[0] === "string") {
+            throw new TypeError("takeExpired() must return batches (arrays) of [id, record]");
+          }
+          for (const entry of item as TakenRecord[]) add(entry);
+        }
+        yield out;
+        out = [];
       }
     } catch (err) {
       throw new StoreError("Cannot list sessions: store failed", { cause: err });
     }
+    if (out.length > 0) yield out;
   }
 
   /**

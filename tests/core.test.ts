@@ -221,16 +221,36 @@ describe("ShardedMap (large collections in shards)", () => {
     );
     for (const short of ["", "a", "ab"]) m.set(short, -1); // keys shorter than the hash reads
     assert.deepEqual([m.get(""), m.get("a"), m.get("ab"), m.size], [-1, -1, -1, 5002]);
+    const next = m.cursor();
     const seen: [string, number][] = [];
-    m.forEach((v, k) => seen.push([k, v]));
-    assert.deepEqual(seen, [...m], "forEach: the entries, in the iteration's order");
-    const kept = seen.filter(([k, v]) => v % 2 === 0 && k !== "");
-    m.replaceAll(kept.map(([k]) => k), kept.map(([, v]) => v));
-    assert.deepEqual([...m], kept, "replaceAll: those entries, in that order");
-    assert.equal(m.size, kept.length);
+    for (let e = next(); e !== undefined; e = next()) seen.push(e);
+    assert.deepEqual(seen, [...m], "cursor: the entries, in the iteration's order");
+    assert.equal(next(), undefined, "a finished cursor stays finished");
     m.clear();
     assert.deepEqual([m.size, [...m].length, m.get("key-8")], [0, 0, undefined]);
     assert.throws(() => new ShardedMap(3), RangeError);
+  });
+
+  test("a cursor follows what is written while it walks: deleted keys skipped, new and rewritten ones met", () => {
+    for (const shards of [1, 64]) {
+      const m = new ShardedMap<number>(shards);
+      for (let i = 0; i < 1000; i++) m.set(`k${i}`, i);
+      const next = m.cursor();
+      const met = new Map<string, number>();
+      for (let i = 0; i < 500; i++) met.set(...next()!);
+      const ahead = [...m].map(([k]) => k).filter((k) => !met.has(k));
+      m.delete(ahead[0]!);
+      m.set(ahead[1]!, -1);
+      m.set("late", 1000);
+      for (let e = next(); e !== undefined; e = next()) {
+        assert.ok(!met.has(e[0]), `${e[0]} met once`);
+        met.set(...e);
+      }
+      assert.ok(!met.has(ahead[0]!), "a key deleted ahead of the cursor is not met");
+      assert.equal(met.get(ahead[1]!), -1, "a key rewritten ahead is met with its new value");
+      assert.equal(met.size, shards === 1 ? 1000 : met.has("late") ? 1000 : 999);
+      if (shards === 1) assert.equal(met.get("late"), 1000, "a key added is met (one shard)");
+    }
   });
 
   test("eviction takes the oldest of the fullest shard: the shards stay level, every key once", () => {

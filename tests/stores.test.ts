@@ -855,12 +855,15 @@ describe("MapStore", () => {
     store.set("generic", { data: {}, expiresAt: now + 1000, createdAt: now, csrf: "t" }, 1000);
     store.set("forever", { data: {}, expiresAt: Infinity, createdAt: now }, Infinity);
     now += 999;
-    assert.deepEqual([...store.takeExpired(now)].map(([id]) => id), []);
+    assert.deepEqual([...store.takeExpired(now)].flat().map(([id]) => id), []);
     assert.ok(store.get("compact") && store.get("generic"));
     now += 1;
     assert.equal(store.get("compact"), undefined);
     assert.equal(store.get("generic"), undefined);
-    assert.deepEqual([...store.takeExpired(now)].map(([id]) => id).sort(), ["compact", "generic"]);
+    assert.deepEqual([...store.takeExpired(now)].flat().map(([id]) => id).sort(), [
+      "compact",
+      "generic",
+    ]);
     now += 1e15;
     assert.ok(store.get("forever"), "a record without expiry never expires");
   });
@@ -895,14 +898,14 @@ describe("MapStore", () => {
     store.set("gone", rec(3, -1), -1);
     store.set("other", { ...rec(4, -1), csrf: "t" }, -1);
     const start = now;
-    const taken = new Map([...store.takeExpired(now)].map(([id, rec]) => [id, rec]));
+    const taken = new Map([...store.takeExpired(now)].flat().map(([id, rec]) => [id, rec]));
     assert.deepEqual([...taken.keys()].sort(), ["gone", "other"]);
     assert.deepEqual(taken.get("gone"), { expiresAt: start - 1, createdAt: start }, "no data");
     assert.deepEqual(taken.get("other"), { ...rec(4, -1), csrf: "t" }, "generic shape: whole");
     assert.deepEqual([...store.list()].map(([id]) => id).sort(), ["long", "short"]);
     now += 1000;
-    assert.deepEqual([...store.takeExpired(now)].map(([id]) => id), ["short"]);
-    assert.deepEqual([...store.takeExpired(now)], [], "nothing is taken twice");
+    assert.deepEqual([...store.takeExpired(now)].flat().map(([id]) => id), ["short"]);
+    assert.deepEqual([...store.takeExpired(now)].flat(), [], "nothing is taken twice");
     assert.equal(store.size, 1);
     assert.deepEqual(store.get("long"), {
       data: { v: 2 },
@@ -913,19 +916,21 @@ describe("MapStore", () => {
 
   /**
    * The ids `takeExpired(by, prefix)` returned, each client mapping it took along (its session's
-   * entry says `true`) listed right after its session: such a mapping is gone from the store, and
-   * no record is returned twice.
+   * entry says `true`) listed right after its session: such a mapping is gone from the store once
+   * the iteration ends, and no record is returned twice.
    */
   function takenIds(store: MapStore, by: number, prefix: string): string[] {
     const out: string[] = [];
-    for (const [id, rec, mappingTaken] of store.takeExpired(by, prefix)) {
+    const mappings: string[] = [];
+    for (const [id, rec, mappingTaken] of [...store.takeExpired(by, prefix)].flat()) {
       out.push(id);
       if (mappingTaken === true) {
         assert.equal(typeof rec.clientId, "string");
         out.push(prefix + rec.clientId);
-        assert.equal(store.get(prefix + rec.clientId), undefined);
+        mappings.push(prefix + rec.clientId);
       }
     }
+    for (const key of mappings) assert.equal(store.get(key), undefined, `${key} gone`);
     assert.equal(new Set(out).size, out.length, "no record returned twice");
     return out;
   }
@@ -966,7 +971,7 @@ describe("MapStore", () => {
     store.set("s6", session(10, "f"), 10);
     store.set("cid:f", mapping("s6"), 1e9);
     now += 10;
-    assert.deepEqual([...store.takeExpired(now)].map(([id]) => id), ["s6"]);
+    assert.deepEqual([...store.takeExpired(now)].flat().map(([id]) => id), ["s6"]);
     assert.ok(store.get("cid:f"));
     // A client id that is not a non-empty string names no mapping.
     store.set("s8", { ...session(10), clientId: 5 as unknown as string }, 10);
@@ -981,7 +986,7 @@ describe("MapStore", () => {
     const broken = { toJSON: () => 1, expiresAt: now + 10, createdAt: now };
     store.set("bad", broken as unknown as StoredRecord, 10);
     now += 10;
-    assert.throws(() => [...store.takeExpired(now, "cid:")]);
+    assert.throws(() => [...store.takeExpired(now, "cid:")].flat());
     assert.equal(store.get("cid:h"), undefined);
     assert.deepEqual([...store.list()].map(([id]) => id).sort(), [
       "alive",
@@ -994,7 +999,7 @@ describe("MapStore", () => {
     store.set("cid:g", mapping("s7"), 1e9);
     now += 10;
     // The session's entry says its mapping went too; the mapping is not returned itself.
-    assert.deepEqual([...store.takeExpired(now, "cid:")], [
+    assert.deepEqual([...store.takeExpired(now, "cid:")].flat(), [
       ["s7", { expiresAt: now, createdAt: now - 10, clientId: "g" }, true],
     ]);
     assert.equal(store.get("cid:g"), undefined);
@@ -1048,7 +1053,7 @@ describe("MapStore", () => {
       const left = [...store.list()].map(([id]) => id);
       assert.deepEqual(left.filter((id) => !id.startsWith("live")), ["between"]);
       assert.equal(store.size, left.length);
-      assert.deepEqual([...store.takeExpired(now, "cid:")], [], "nothing is taken twice");
+      assert.deepEqual([...store.takeExpired(now, "cid:")].flat(), [], "nothing is taken twice");
     }
   });
 
@@ -1086,7 +1091,7 @@ describe("MapStore", () => {
     store.set("keep1", { data: { k: 1 }, expiresAt: now + 1e6, createdAt: now, user: "u2" }, 1e6);
     store.set("keep2", { data: { k: 2 }, expiresAt: now + 1e6, createdAt: now }, 1e6);
     now += 10;
-    assert.equal([...store.takeExpired(now)].length, 8);
+    assert.equal([...store.takeExpired(now)].flat().length, 8);
     assert.deepEqual([...store.list()].map(([id]) => id), ["keep1", "keep2"]);
     assert.deepEqual(store.listUser("u1"), []);
     assert.deepEqual(store.listUser("u2").map(([id]) => id), ["keep1"]);
@@ -1370,7 +1375,7 @@ describe("StoreGateway", () => {
       list: () => map.entries(),
     } as unknown as Store).listSync(Date.now());
     assert.equal(sync!.taken, false);
-    assert.deepEqual([...sync!.records].map(([id]) => id), ["good"]);
+    assert.deepEqual([...sync!.batches].flat().map(([id]) => id), ["good"]);
     assert.equal(gateway(toStore(koaRedisStore())).listSync(Date.now()), undefined);
   });
 
@@ -1395,11 +1400,11 @@ describe("StoreGateway", () => {
       },
       takeExpired: (by: number) => {
         asked = by;
-        return entries;
+        return [entries.slice(0, 2), [], entries.slice(2)];
       },
     } as unknown as Store).listSync(now);
     assert.equal(listed!.taken, true);
-    assert.deepEqual([...listed!.records].map(([id]) => id), ["header", "whole"]);
+    assert.deepEqual([...listed!.batches].flat().map(([id]) => id), ["header", "whole"]);
     assert.equal(asked, now);
   });
 
@@ -1481,8 +1486,8 @@ describe("StoreGateway", () => {
   test("cleanup() whose taken records fail after a session: that session is still reported and its mapping removed", async () => {
     const { m, inner, ids, destroyed } = await expiredThrough((inner) => ({
       *takeExpired(by: number) {
-        for (const entry of inner.takeExpired(by)) { // sessions only: mappings stay
-          yield entry;
+        for (const batch of inner.takeExpired(by)) { // sessions only: mappings stay
+          yield batch;
           throw new Error("disk on fire");
         }
       },
