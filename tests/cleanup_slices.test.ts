@@ -7,6 +7,7 @@ import fc from "fast-check";
 import { MapStore } from "../src/map_store.ts";
 import type { StoredRecord, TakenRecord } from "../src/store.ts";
 import { createSessions } from "../src/manager.ts";
+import { wrappedMapStore } from "./helpers/wrapped_map_store.ts";
 
 const T0 = 1_767_225_600_000;
 
@@ -191,14 +192,8 @@ describe("takeExpired in slices", () => {
 
 describe("cleanup() in slices", () => {
   /** A manager over a MapStore whose takeExpired takes `busyMs` of CPU per batch. */
-  async function slowCleanup(sessions: number, busyMs: number) {
-    let now = T0;
-    const inner = new MapStore({ now: () => now });
-    const store = {
-      synchronous: true as const,
-      get: (id: string) => inner.get(id),
-      set: (id: string, rec: StoredRecord, ttl: number) => inner.set(id, rec, ttl),
-      delete: (id: string) => inner.delete(id),
+  function slowCleanup(sessions: number, busyMs: number) {
+    return wrappedMapStore((inner) => ({
       *takeExpired(by: number, prefix?: string) {
         for (const batch of inner.takeExpired(by, prefix)) {
           const end = performance.now() + busyMs;
@@ -206,25 +201,7 @@ describe("cleanup() in slices", () => {
           yield batch;
         }
       },
-    };
-    const m = createSessions({
-      store,
-      keys: ["k".repeat(32)],
-      now: () => now,
-      logger: { warn() {} },
-    });
-    const ids: string[] = [];
-    const cookies: string[] = [];
-    for (let i = 0; i < sessions; i++) {
-      const s = m.open(null);
-      s.session.n = i;
-      const out = await m.commit(s);
-      ids.push(s.id!);
-      cookies.push(out.cookies.map((c) => c.split(";")[0]).join("; "));
-    }
-    const destroyed: string[] = [];
-    m.on("sessionDestroy", (e) => destroyed.push(e.sessionId));
-    return { m, inner, ids, cookies, destroyed, tick: (ms: number) => (now += ms) };
+    }), sessions);
   }
 
   test("other work runs during a long cleanup, and sessions used meanwhile are kept", async () => {

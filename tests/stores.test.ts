@@ -15,7 +15,7 @@ import {
   toStore,
 } from "../src/store.ts";
 import { SessionSerializationError, StoreError, UnisessionError } from "../src/errors.ts";
-import { createSessions } from "../src/manager.ts";
+import { wrappedMapStore } from "./helpers/wrapped_map_store.ts";
 
 // ------------------------------------------------------------------------------------ helpers
 
@@ -1428,33 +1428,10 @@ describe("StoreGateway", () => {
    * their expiry.
    */
   async function expiredThrough(methods: (inner: MapStore) => Partial<Store>, sessions: number) {
-    let now = 1_767_225_600_000;
-    const inner = new MapStore({ now: () => now });
-    const store = {
-      synchronous: true as const,
-      get: (id: string) => inner.get(id),
-      set: (id: string, rec: StoredRecord, ttl: number) => inner.set(id, rec, ttl),
-      delete: (id: string) => inner.delete(id),
-      ...methods(inner),
-    };
-    const m = createSessions({
-      store,
-      keys: ["k".repeat(32)],
-      now: () => now,
-      logger: { warn() {} },
-    });
-    const destroyed: string[] = [];
-    m.on("sessionDestroy", (e) => destroyed.push(e.sessionId));
-    const ids: string[] = [];
-    for (let i = 0; i < sessions; i++) {
-      const s = m.open(null);
-      s.session.n = i;
-      await m.commit(s);
-      ids.push(s.id!);
-    }
-    assert.equal(inner.size, 2 * sessions, "each session and its client mapping");
-    now += m.maxAge + 1;
-    return { m, inner, ids, destroyed };
+    const made = await wrappedMapStore(methods, sessions);
+    assert.equal(made.inner.size, 2 * sessions, "each session and its client mapping");
+    made.tick(made.m.maxAge + 1);
+    return made;
   }
 
   test("cleanup() through a takeExpired() that does not take the client mappings: it removes them itself", async () => {
