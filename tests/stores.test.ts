@@ -1465,7 +1465,7 @@ describe("StoreGateway", () => {
       *takeExpired(by: number) {
         for (const batch of inner.takeExpired(by)) { // sessions only: mappings stay
           yield batch;
-          throw new Error("disk on fire");
+          if (batch.length > 0) throw new Error("disk on fire"); // after the session's batch
         }
       },
     }), 1);
