@@ -6,6 +6,7 @@
 // lets other work run between slices of its work).
 //
 //   node --expose-gc --import tsx bench/mapstore_scale.ts [sessions=1000000]
+//   bun bench/mapstore_scale.ts [sessions=1000000]
 //
 // Configurations: the client-id cookie off (one record per session) and on (the default: one
 // more `cid:` mapping record per browser). "Data" is the session data's JSON, the part the
@@ -15,8 +16,9 @@ import { createSessions, MapStore } from "../mod.ts";
 
 const N = Number(process.argv[2] ?? 1_000_000);
 const KEY = "a-secret-of-at-least-32-characters!!";
-const gc = (globalThis as { gc?: () => void }).gc;
-if (!gc) throw new Error("run with --expose-gc (node --expose-gc --import tsx ...)");
+const bun = (globalThis as { Bun?: { gc(force: boolean): void } }).Bun;
+const gc = (globalThis as { gc?: () => void }).gc ?? (bun && (() => bun.gc(true)));
+if (!gc) throw new Error("run with --expose-gc (node --expose-gc --import tsx ...), or on Bun");
 
 function heap(): number {
   gc!();
@@ -89,7 +91,10 @@ async function measure(clientCookie: boolean, expiredShare: 1 | 0.5) {
   };
 }
 
-console.log(`MapStore, ${N.toLocaleString("en-US")} sessions, ${process.version}\n`);
+const runtime = bun
+  ? `Bun ${(bun as unknown as { version: string }).version}`
+  : `Node ${process.version}`;
+console.log(`MapStore, ${N.toLocaleString("en-US")} sessions, ${runtime}\n`);
 console.log(
   "| configuration | heap per session | of which data | overhead | create all | cleanup() | longest stop |",
 );

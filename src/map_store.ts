@@ -154,6 +154,57 @@ interface Sweep {
   cleared: boolean;
 }
 
+/**
+ * Ids and their held strings, kept in the arrays of the slices they were collected in: no array
+ * grows to millions (growing one copies it, at 2,000,000 a stop of tens of ms of its own). Read
+ * in order, a part at a time.
+ */
+class Slices {
+  readonly #ids: string[][] = [];
+  readonly #helds: Held[][] = [];
+  #size = 0;
+  /** Where {@linkcode Slices.next} resumes: a slice, and an index in it. */
+  #slice = 0;
+  #index = 0;
+
+  get size(): number {
+    return this.#size;
+  }
+
+  /** Adds a slice's ids and held strings (the arrays are kept, not copied). */
+  push(ids: string[], helds: Held[]): void {
+    if (ids.length === 0) return;
+    this.#ids.push(ids);
+    this.#helds.push(helds);
+    this.#size += ids.length;
+  }
+
+  /**
+   * Calls `fn` for the next `limit` entries, from where the last call stopped; false once every
+   * entry was passed.
+   */
+  next(limit: number, fn: (id: string, held: Held) => void): boolean {
+    for (let n = 0; this.#slice < this.#ids.length; this.#slice++, this.#index = 0) {
+      const ids = this.#ids[this.#slice]!;
+      const helds = this.#helds[this.#slice]!;
+      for (; this.#index < ids.length; this.#index++, n++) {
+        if (n === limit) return true;
+        fn(ids[this.#index]!, helds[this.#index]!);
+      }
+    }
+    return false;
+  }
+
+  /** Calls `fn` for every entry. */
+  forEach(fn: (id: string, held: Held) => void): void {
+    for (let s = 0; s < this.#ids.length; s++) {
+      const ids = this.#ids[s]!;
+      const helds = this.#helds[s]!;
+      for (let i = 0; i < ids.length; i++) fn(ids[i]!, helds[i]!);
+    }
+  }
+}
+
 /** Slots of the decoded-record cache, minus one (a power of two). */
 const SLOT_MASK = 1023;
 
@@ -585,16 +636,21 @@ export class MapStore implements Store {
     const plen = prefix.length;
     /**
      * The survivors walked, to rebuild the Map from, collected while they are fewer than half
-     * the records (then the taken ones are removed one by one instead, in each slice).
+     * the records (then the taken ones are removed one by one instead, in each slice): those of
+     * the slices before, and of this one.
      */
-    const keptIds: string[] = [];
-    const keptHelds: Held[] = [];
+    let kept = new Slices();
+    let keptIds: string[] = [];
+    let keptHelds: Held[] = [];
     const half = map.size / 2;
     let keeping = true;
-    /** Taken records not removed yet (while keeping), and how many of them were removed since. */
-    const backlogIds: string[] = [];
-    const backlogHelds: Held[] = [];
-    let backlogDone = 0;
+    /** Taken records not removed yet (set aside while keeping). */
+    const backlog = new Slices();
+    /** Removes a taken record of the backlog, unless it was written again since it was taken. */
+    const removeTaken = (id: string, held: Held) => {
+      const written = sweep.written; // undefined once the backlog was empty
+      if (written === undefined || !written.has(id) || map.get(id) === held) this.#remove(id);
+    };
     /**
      * The slice's taken records and their held strings (TAKEN for a mapping marked in place),
      * and per record what to report: 1 itself, 2 itself with its mapping taken along, 0 nothing
@@ -651,7 +707,7 @@ export class MapStore implements Store {
         } else lookUp(id, waitingClient);
       }
       if (expiryOf(held) > expiredBy) {
-        if (keeping && keptIds.length < half) {
+        if (keeping && kept.size + keptIds.length < half) {
           keptIds.push(key);
           keptHelds.push(held);
         } else keeping = false;
@@ -685,6 +741,8 @@ export class MapStore implements Store {
         helds = [];
         kinds = [];
         lastKey = undefined; // it may have been rewritten since the last slice
+        keptIds = [];
+        keptHelds = [];
         for (let n = 0; n < SWEEP_SLICE || waitingId !== undefined; n++) {
           const entry = nextEntry();
           if (entry === undefined) {
@@ -696,16 +754,13 @@ export class MapStore implements Store {
           visit(entry[0], entry[1]);
         }
         if (keeping) {
-          for (let i = 0; i < ids.length; i++) {
-            backlogIds.push(ids[i]!);
-            backlogHelds.push(helds[i]!);
-          }
+          backlog.push(ids, helds);
+          kept.push(keptIds, keptHelds);
         } else {
           for (let i = 0; i < ids.length; i++) this.#remove(ids[i]!);
-          backlogDone = this.#removeBacklog(backlogIds, backlogHelds, backlogDone, SWEEP_SLICE);
-          keptIds.length = keptHelds.length = 0;
+          if (kept.size > 0) kept = new Slices(); // no rebuild now
           // Only a backlog or a rebuild needs to know what was written since.
-          if (backlogDone === backlogIds.length) sweep.written = undefined;
+          if (!backlog.next(SWEEP_SLICE, removeTaken)) sweep.written = undefined;
         }
         const batch: TakenRecord[] = [];
         for (let i = 0; i < ids.length; i++) {
@@ -718,71 +773,49 @@ export class MapStore implements Store {
         if (sweep.cleared) return;
       }
       // Fewer kept than taken: a new Map of the survivors, built in slices, replaces the old one.
-      if (keeping && keptIds.length < backlogIds.length) {
+      if (keeping && kept.size < backlog.size) {
         const fresh = new ShardedMap<Held>(shardsFor(this.#max));
-        for (let i = 0; i < keptIds.length; i++) {
-          if (i > 0 && i % SWEEP_SLICE === 0) {
-            yield [];
-            if (sweep.cleared) return;
-          }
-          const id = keptIds[i]!;
+        const written = sweep.written!;
+        const copy = (id: string, held: Held) => {
           // What was written since is copied at the end; a mapping kept, then found by key and
           // marked, is left out.
-          if (sweep.written!.has(id) || (lookedUp > 0 && map.get(id) === TAKEN)) continue;
-          fresh.set(id, keptHelds[i]!);
-        }
-        this.#replaceMap(fresh, sweep.written!, backlogIds, backlogHelds);
-        finished = true;
-        return;
-      }
-      while (backlogDone < backlogIds.length) {
-        backlogDone = this.#removeBacklog(backlogIds, backlogHelds, backlogDone, SWEEP_SLICE);
-        if (backlogDone < backlogIds.length) {
+          if (written.has(id) || (lookedUp > 0 && map.get(id) === TAKEN)) return;
+          fresh.set(id, held);
+        };
+        while (kept.next(SWEEP_SLICE, copy)) {
           yield [];
           if (sweep.cleared) return;
         }
+        this.#replaceMap(fresh, written, backlog);
+        finished = true;
+        return;
+      }
+      while (backlog.next(SWEEP_SLICE, removeTaken)) {
+        yield [];
+        if (sweep.cleared) return;
       }
       finished = true;
     } finally {
       // Stopped early (or a record failed to decode): what was taken goes; the rest stays.
-      if (!finished && !sweep.cleared) {
-        this.#removeBacklog(backlogIds, backlogHelds, backlogDone, Infinity);
-      }
+      if (!finished && !sweep.cleared) backlog.next(Infinity, removeTaken);
       if (this.#sweep === sweep) this.#sweep = undefined;
     }
-  }
-
-  /**
-   * Removes up to `limit` taken records of a takeExpired's backlog from `from` on, each unless
-   * it was written again since it was taken; returns the index after the last one handled.
-   */
-  #removeBacklog(ids: string[], helds: Held[], from: number, limit: number): number {
-    const written = this.#sweep?.written; // undefined once the backlog was empty
-    const end = Math.min(ids.length, from + limit);
-    for (let i = from; i < end; i++) {
-      const id = ids[i]!;
-      if (written === undefined || !written.has(id) || this.#map.get(id) === helds[i]) {
-        this.#remove(id);
-      }
-    }
-    return end;
   }
 
   /**
    * Ends a takeExpired's rebuild: `fresh` (the survivors, less those written since) takes what
    * was written since from the old Map, and replaces it; the taken records leave the indexes.
    */
-  #replaceMap(fresh: ShardedMap<Held>, written: Set<string>, ids: string[], helds: Held[]): void {
+  #replaceMap(fresh: ShardedMap<Held>, written: Set<string>, taken: Slices): void {
     const old = this.#map;
     /** The taken records written since (added expired) that are still as taken. */
     const stillTaken = new Set<string>();
     /** The taken records written again since: kept. */
     const rewritten = new Set<string>();
     if (written.size > 0) {
-      for (let i = 0; i < ids.length; i++) {
-        const id = ids[i]!;
-        if (written.has(id)) (old.get(id) === helds[i] ? stillTaken : rewritten).add(id);
-      }
+      taken.forEach((id, held) => {
+        if (written.has(id)) (old.get(id) === held ? stillTaken : rewritten).add(id);
+      });
     }
     for (const id of written) {
       const held = old.get(id);
@@ -790,11 +823,11 @@ export class MapStore implements Store {
       else fresh.set(id, held);
     }
     if (this.#userOf.size > 0 || this.#rewritten.size > 0) {
-      for (const id of ids) {
-        if (rewritten.has(id)) continue;
+      taken.forEach((id) => {
+        if (rewritten.has(id)) return;
         this.#unindexUser(id);
         this.#rewritten.delete(id);
-      }
+      });
     }
     this.#map = fresh;
     this.#uncacheAll();
