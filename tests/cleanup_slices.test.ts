@@ -246,6 +246,26 @@ describe("cleanup() in slices", () => {
     assert.ok(mapping, "the browser's mapping names its new session");
   });
 
+  test("a synchronous store with list() only: cleanup() also lets other work run, and removes all", async () => {
+    const { m, inner, ids, destroyed, tick } = await wrappedMapStore((inner) => ({
+      *list() {
+        for (const entry of inner.list()) {
+          const end = performance.now() + 0.01;
+          while (performance.now() < end) { /* a record of a slow store */ }
+          yield entry;
+        }
+      },
+    }), 1500);
+    tick(m.maxAge + 1);
+    let ran = 0;
+    const timer = setInterval(() => ran++, 1);
+    assert.equal(await m.cleanup(), 1500);
+    clearInterval(timer);
+    assert.ok(ran >= 1, `timers ran ${ran} times during the cleanup`);
+    assert.deepEqual(destroyed.sort(), ids.sort());
+    assert.equal(inner.size, 0, "sessions and their mappings");
+  });
+
   test("cleanup() in stateless (sealed-cookie) mode: a rejected promise with a TypeError, not a throw", async () => {
     const m = createSessions({ keys: ["k".repeat(32)], logger: { warn() {} } });
     let promise: Promise<number> | undefined;
