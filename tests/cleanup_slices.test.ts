@@ -205,7 +205,9 @@ describe("cleanup() in slices", () => {
   }
 
   test("other work runs during a long cleanup, and sessions used meanwhile are kept", async () => {
-    const { m, inner, ids, cookies, destroyed, tick } = await slowCleanup(3000, 4);
+    // Each batch takes 11 ms, more than cleanup's 10 ms slice: a pause before every batch but the
+    // first, and a timer's turn in each.
+    const { m, inner, ids, cookies, destroyed, tick } = await slowCleanup(3000, 11);
     // Half the sessions were used once less than half their time was left: renewed, they live on.
     tick(m.maxAge / 2 + 1000);
     for (let i = 0; i < 1500; i++) {
