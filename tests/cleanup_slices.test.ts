@@ -234,8 +234,7 @@ describe("cleanup() in slices", () => {
       await m.commit(back);
       during = { id: back.id, n: back.session.n };
     })();
-    const count = await m.cleanup();
-    clearInterval(timer);
+    const count = await m.cleanup().finally(() => clearInterval(timer));
     await job;
     assert.ok(ran >= 2, `timers ran ${ran} times during the cleanup`);
     assert.equal(count, 1500);
@@ -261,8 +260,7 @@ describe("cleanup() in slices", () => {
     tick(m.maxAge + 1);
     let ran = 0;
     const timer = setInterval(() => ran++, 1);
-    assert.equal(await m.cleanup(), 1500);
-    clearInterval(timer);
+    assert.equal(await m.cleanup().finally(() => clearInterval(timer)), 1500);
     assert.ok(ran >= 1, `timers ran ${ran} times during the cleanup`);
     assert.deepEqual(destroyed.sort(), ids.sort());
     assert.equal(inner.size, 0, "sessions and their mappings");
