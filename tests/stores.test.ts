@@ -1408,6 +1408,26 @@ describe("StoreGateway", () => {
     assert.equal(asked, now);
   });
 
+  test("listSync() through a takeExpired() that returns records, not batches of them: a StoreError naming the shape", () => {
+    const now = Date.now();
+    const listed = gateway({
+      synchronous: true,
+      get: () => undefined,
+      set() {},
+      delete() {},
+      takeExpired: () => [["s", { expiresAt: now, createdAt: now }]],
+    } as unknown as Store).listSync(now);
+    let caught: unknown;
+    try {
+      for (const _ of listed!.batches) { /* nothing */ }
+    } catch (err) {
+      caught = err;
+    }
+    assert.ok(caught instanceof StoreError, "a StoreError");
+    assert.ok(caught.cause instanceof TypeError);
+    assert.match((caught.cause as Error).message, /batches/);
+  });
+
   test("cleanup() on a synchronous store whose delete throws or rejects: a StoreError, no unhandled rejection", async () => {
     for (const failure of ["throws", "rejects"] as const) {
       const { m } = await expiredThrough((inner) => ({
