@@ -912,6 +912,20 @@ export class SessionManager<T extends object = SessionData> {
    * being served meanwhile: on a synchronous store (MapStore) it lets other work run every
    * 10 ms. A call while a cleanup is running gets that cleanup's result.
    * @returns the number of sessions removed
+   *
+   * @example Usage
+   * ```ts
+   * import { createSessions, MapStore } from "unisession";
+   * const sessions = createSessions({
+   *   store: new MapStore(),
+   *   keys: ["a-secret-of-at-least-32-characters!!"],
+   * });
+   * sessions.on("cleanup", (count) => console.log(`${count} expired sessions removed`));
+   * const removed = await sessions.cleanup(); // the server keeps answering meanwhile
+   * console.log(removed); // 0: nothing has expired yet
+   * sessions.startAutoCleanup(); // or let it run every maxAge / 4
+   * sessions.stopAutoCleanup();
+   * ```
    */
   cleanup(): Promise<number> {
     if (this.#cleaning) return this.#cleaning;
