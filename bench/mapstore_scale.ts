@@ -7,6 +7,7 @@
 //
 //   node --expose-gc --import tsx bench/mapstore_scale.ts [sessions=1000000]
 //   bun bench/mapstore_scale.ts [sessions=1000000]
+//   deno run -A --v8-flags=--expose-gc bench/mapstore_scale.ts [sessions=1000000]
 //
 // Configurations: the client-id cookie off (one record per session) and on (the default: one
 // more `cid:` mapping record per browser). "Data" is the session data's JSON, the part the
@@ -91,8 +92,11 @@ async function measure(clientCookie: boolean, expiredShare: 1 | 0.5) {
   };
 }
 
+const deno = (globalThis as { Deno?: { version: { deno: string } } }).Deno;
 const runtime = bun
   ? `Bun ${(bun as unknown as { version: string }).version}`
+  : deno
+  ? `Deno ${deno.version.deno}`
   : `Node ${process.version}`;
 console.log(`MapStore, ${N.toLocaleString("en-US")} sessions, ${runtime}\n`);
 console.log(
