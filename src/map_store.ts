@@ -605,12 +605,12 @@ export class MapStore implements Store {
 
   /**
    * Removes the records expired by `expiredBy` (epoch ms) and returns them, for cleanup, in
-   * batches: one per slice of about {@linkcode SWEEP_SLICE} records walked (empty when the slice
-   * took none), so that the caller can let other work run between them. The store stays usable
-   * meanwhile: a record written, deleted or added between batches is kept as written (even one
-   * taken earlier). A taken record is gone from the store when the iteration ends or is stopped
-   * (stopping early leaves the records not walked yet); until then a taken session reads as
-   * missing (it expired), and a client mapping taken along may still be read, naming it. A second
+   * batches: one per slice of 1,024 records walked (empty when the slice took none), so that
+   * the caller can let other work run between them. The store stays usable meanwhile: a record
+   * written, deleted or added between batches is kept as written (even one taken earlier). A
+   * taken record is gone from the store when the iteration ends or is stopped (stopping early
+   * leaves the records not walked yet); until then a taken session reads as missing (it
+   * expired), and a client mapping taken along may still be read, naming it. A second
    * `takeExpired` while one is in progress returns nothing (the first takes them); `clear()`
    * ends one.
    *
@@ -674,14 +674,18 @@ export class MapStore implements Store {
       helds.push(held);
       kinds.push(kind);
     };
+    /** Takes the mapping of the session taken last along with it (its entry says so). */
+    const takeAlong = (key: string, held: Held) => {
+      kinds[kinds.length - 1] = 2;
+      take(key, held, 0);
+    };
     /** The mapping of the session taken last, found by key: taken if live and naming it. */
     const lookUp = (id: string, clientId: string) => {
       const key = prefix + clientId;
       const mapping = map.get(key);
       if (mapping === undefined || mapping === TAKEN || expiryOf(mapping) <= expiredBy) return;
       if (!namesSession(mapping, id)) return;
-      kinds[kinds.length - 1] = 2;
-      take(key, TAKEN, 0);
+      takeAlong(key, TAKEN);
       // Marked in place until removed: it reads as missing, the walk skips it, and a rebuild
       // leaves it out. A mark, not a Set of their keys: on Bun, where the records are in shards
       // and so rarely next to each other, that Set would grow by a key per session, and a
@@ -700,10 +704,7 @@ export class MapStore implements Store {
         // is met here for the first time), else left to the checks below (it may name the
         // session that follows).
         if (isPrefixedKey(key, prefix, waitingClient)) {
-          if (namesSession(held, id)) {
-            kinds[kinds.length - 1] = 2;
-            return take(key, held, 0);
-          }
+          if (namesSession(held, id)) return takeAlong(key, held);
         } else lookUp(id, waitingClient);
       }
       if (expiryOf(held) > expiredBy) {
@@ -723,8 +724,7 @@ export class MapStore implements Store {
       if (clientId === undefined) return;
       if (last !== undefined && isPrefixedKey(last, prefix, clientId)) {
         if (!namesSession(lastHeld, key)) return;
-        kinds[kinds.length - 1] = 2;
-        take(last, lastHeld, 0);
+        takeAlong(last, lastHeld);
         if (keeping) {
           keptIds.pop(); // it was the last one kept
           keptHelds.pop();
@@ -811,10 +811,10 @@ export class MapStore implements Store {
     /** The taken records written since (added expired) that are still as taken. */
     const stillTaken = new Set<string>();
     /** The taken records written again since: kept. */
-    const rewritten = new Set<string>();
+    const writtenAgain = new Set<string>();
     if (written.size > 0) {
       taken.forEach((id, held) => {
-        if (written.has(id)) (old.get(id) === held ? stillTaken : rewritten).add(id);
+        if (written.has(id)) (old.get(id) === held ? stillTaken : writtenAgain).add(id);
       });
     }
     for (const id of written) {
@@ -824,7 +824,7 @@ export class MapStore implements Store {
     }
     if (this.#userOf.size > 0 || this.#rewritten.size > 0) {
       taken.forEach((id) => {
-        if (rewritten.has(id)) return;
+        if (writtenAgain.has(id)) return;
         this.#unindexUser(id);
         this.#rewritten.delete(id);
       });
