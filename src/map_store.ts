@@ -27,7 +27,8 @@ export interface MapStoreOptions {
  * whole epoch ms, read without decoding the record. Two shapes:
  * - compact, `expiry createdAt clientId sid dataJSON` (numbers in base 36, space-separated, an
  *   absent id empty), for a record made of those fields only whose `expiresAt` is the expiry: the
- *   sessions and client mappings the manager writes (its clock is the store's). Half the size of
+ *   sessions and client mappings the manager writes (its clock is the store's, see
+ *   {@linkcode CLOCK_SLACK_MS}). Half the size of
  *   the record's JSON: 1,000,000 sessions with their client mappings fit in under 300 bytes each.
  * - the JSON of `[expiry, record]` for any other, without `expiresAt` when that is the expiry.
  */
@@ -35,6 +36,16 @@ type Held = string;
 
 const OPEN_BRACKET = 91;
 const SPACE = 32;
+
+/**
+ * How far a record's `expiresAt` (still to come) may be from `now + ttlMs` and still be its
+ * expiry. The caller
+ * computed the TTL from it a moment earlier (the manager does, on its own reading of the
+ * clock); a clock that ticked on meanwhile must neither expire the record a millisecond after
+ * the time it states nor hold it in the JSON shape, decoded on every read instead of cached (a
+ * session created as the millisecond turned cost a JSON.parse per request for its whole life).
+ */
+const CLOCK_SLACK_MS = 10;
 
 /** The expiry to hold: whole ms, rounded up; never (or NaN) is the largest safe integer. */
 function holdExpiry(at: number): number {
@@ -504,7 +515,12 @@ export class MapStore implements Store {
 
   /** Writes a record for `ttlMs` milliseconds. @throws {SessionSerializationError} */
   set(id: string, record: StoredRecord, ttlMs: number): void {
-    const expiry = holdExpiry(this.#now() + ttlMs);
+    const now = this.#now();
+    const at = now + ttlMs;
+    const stated = record.expiresAt;
+    const expiry = holdExpiry(
+      stated > now && Math.abs(at - stated) <= CLOCK_SLACK_MS ? stated : at,
+    );
     let snap: ReturnType<typeof snapshot>;
     try {
       snap = snapshot(expiry, record);

@@ -829,16 +829,15 @@ describe("MapStore", () => {
         user: fc.string(),
         csrf: fc.string(),
         maxAge: fc.integer({ min: 1, max: 1e9 }),
-        sameExpiry: fc.boolean(),
+        // expiresAt: now + ttl; a ms before (a TTL computed just before the clock ticked: held
+        // as its expiry); or further off (held apart from the expiry, in the JSON shape)
+        offset: fc.constantFrom(0, -1, -11, 11),
       },
-      { requiredKeys: ["data", "ttl", "createdAt", "sameExpiry"] },
+      { requiredKeys: ["data", "ttl", "createdAt", "offset"] },
     );
     fc.assert(
-      fc.property(record, ({ ttl, sameExpiry, ...fields }) => {
-        const rec = {
-          ...fields,
-          expiresAt: sameExpiry ? now + ttl : now + ttl - 1,
-        } as StoredRecord;
+      fc.property(record, ({ ttl, offset, ...fields }) => {
+        const rec = { ...fields, expiresAt: now + ttl + offset } as StoredRecord;
         const expected = JSON.parse(JSON.stringify(rec)) as StoredRecord;
         store.set("r", rec, ttl);
         assert.deepEqual(store.get("r"), expected);
@@ -1149,6 +1148,36 @@ describe("MapStore", () => {
     now += 1;
     assert.equal(store.get("a"), undefined, "expired at exactly ttl ms");
     assert.equal(store.size, 1, "held until cleanup, which reports it");
+  });
+
+  test("a TTL computed from expiresAt just before the clock ticked: the record expires at its expiresAt", () => {
+    // The manager reads the clock, computes expiresAt and ttl = expiresAt - now, and the store
+    // reads the clock again: a millisecond may have turned in between.
+    const start = 1_767_225_600_000;
+    let now = start;
+    const store = new MapStore({ now: () => now });
+    const expiresAt = start + 1000;
+    now += 3; // the clock ticked on before set()
+    store.set("late", { data: { v: 1 }, expiresAt, createdAt: start }, expiresAt - start);
+    store.set(
+      "user",
+      { data: { v: 2 }, expiresAt, createdAt: start, user: "u" },
+      expiresAt - start,
+    );
+    // Beyond 10 ms the TTL is not about this expiresAt: it rules; so it does for a record that
+    // states it is due already.
+    store.set("ttl", { data: { v: 3 }, expiresAt: start + 500, createdAt: start }, 1000);
+    store.set("due", { data: { v: 4 }, expiresAt: now, createdAt: start }, 1);
+    assert.equal(store.get("due")?.data.v, 4, "due by its expiresAt, not by its TTL");
+    now = expiresAt - 1;
+    assert.deepEqual(store.get("late"), { data: { v: 1 }, expiresAt, createdAt: start });
+    assert.equal(store.get("user")?.data.v, 2);
+    now = expiresAt;
+    assert.equal(store.get("late"), undefined, "expired at the expiresAt it states");
+    assert.equal(store.get("user"), undefined, "the JSON shape too");
+    assert.equal(store.get("ttl")?.expiresAt, start + 500, "read back as written");
+    now = start + 3 + 1000;
+    assert.equal(store.get("ttl"), undefined, "expired at now + ttl");
   });
 
   test("list() also yields expired records (cleanup decides by expiresAt)", () => {
