@@ -85,13 +85,20 @@ function bunProfile(): string[] {
   return dir ? ["--cpu-prof-md", `--cpu-prof-dir=${dir}`] : [];
 }
 
+/** Deno's profiler flags when `DENO_PROF` names a folder (written when the server exits). */
+function denoProfile(): string[] {
+  const dir = process.env.DENO_PROF;
+  return dir ? ["--cpu-prof-md", `--cpu-prof-dir=${dir}`] : [];
+}
+
 /** The command line that runs `file` on `runtime`. */
 export function command(runtime: Runtime, file: string, args: string[]): string[] {
   switch (runtime) {
     case "node":
       return [process.execPath, "--import", "tsx", file, ...args];
     case "deno":
-      return [`${BIN}deno`, "run", "-A", file, ...args];
+      // DENO_PROF=<dir>: a V8 CPU profile of each Deno server, with a markdown summary.
+      return [`${BIN}deno`, "run", "-A", ...denoProfile(), file, ...args];
     case "bun":
       // BUN_PROF=<dir>: a CPU profile of each Bun server, in markdown (Bun's --cpu-prof-md).
       return [`${BIN}bun`, ...bunProfile(), file, ...args];

@@ -28,8 +28,8 @@ export interface MapStoreOptions {
  * - compact, `expiry createdAt clientId sid dataJSON` (numbers in base 36, space-separated, an
  *   absent id empty), for a record made of those fields only whose `expiresAt` is the expiry: the
  *   sessions and client mappings the manager writes (its clock is the store's, see
- *   {@linkcode CLOCK_SLACK_MS}). Half the size of
- *   the record's JSON: 1,000,000 sessions with their client mappings fit in under 300 bytes each.
+ *   {@linkcode CLOCK_SLACK_MS}). Half the size of the record's JSON: 1,000,000 sessions with
+ *   their client mappings fit in under 300 bytes each.
  * - the JSON of `[expiry, record]` for any other, without `expiresAt` when that is the expiry.
  */
 type Held = string;
@@ -39,11 +39,11 @@ const SPACE = 32;
 
 /**
  * How far a record's `expiresAt` (still to come) may be from `now + ttlMs` and still be its
- * expiry. The caller
- * computed the TTL from it a moment earlier (the manager does, on its own reading of the
- * clock); a clock that ticked on meanwhile must neither expire the record a millisecond after
- * the time it states nor hold it in the JSON shape, decoded on every read instead of cached (a
- * session created as the millisecond turned cost a JSON.parse per request for its whole life).
+ * expiry. The caller computed the TTL from it a moment earlier (the manager does, on its own
+ * reading of the clock); a clock that ticked on meanwhile must neither expire the record a
+ * millisecond after the time it states nor hold it in the JSON shape, decoded on every read
+ * instead of cached (a session created as the millisecond turned cost a JSON.parse per request
+ * for its whole life).
  */
 const CLOCK_SLACK_MS = 10;
 

@@ -10,7 +10,13 @@ export const KEY = "bench-secret-of-at-least-32-characters!";
 export const HEX_KEY = "8f3b1c2d4e5f60718293a4b5c6d7e8f90a1b2c3d4e5f60718293a4b5c6d7e8f9";
 
 interface RuntimeGlobals {
-  Deno?: { args: string[]; pid: number; version: { deno: string } };
+  Deno?: {
+    args: string[];
+    pid: number;
+    version: { deno: string };
+    addSignalListener(signal: "SIGTERM", handler: () => void): void;
+    exit(code: number): never;
+  };
   Bun?: { version: string };
   process?: { argv: string[]; pid: number; version: string; exit(code: number): never };
 }
@@ -65,10 +71,10 @@ await profileOnSignal();
 /** Tells the runner where the server listens and which process to measure. */
 export function ready(port: number): void {
   const pid = g.Deno ? g.Deno.pid : g.process!.pid;
-  // A clean exit on SIGTERM lets `node --cpu-prof` and `bun --cpu-prof-md` write their profiles.
-  if (!g.Deno) {
-    (g.process as unknown as NodeProcess).on("SIGTERM", () => g.process!.exit(0));
-  }
+  // A clean exit on SIGTERM lets `--cpu-prof` (Node, Deno) and `bun --cpu-prof-md` write their
+  // profiles.
+  if (g.Deno) g.Deno.addSignalListener("SIGTERM", () => g.Deno!.exit(0));
+  else (g.process as unknown as NodeProcess).on("SIGTERM", () => g.process!.exit(0));
   console.log(JSON.stringify({ port, pid, runtime: runtimeName() }));
 }
 
