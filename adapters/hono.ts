@@ -368,7 +368,8 @@ let lightweightKey: symbol | undefined;
 /**
  * Per response prototype, whether it is @hono/node-server's lightweight Response class (its
  * prototype has a method under a symbol described "getResponseCache"). Any other response is
- * ruled out without listing its own symbols (on Deno, about 1 µs per response that sets a cookie).
+ * ruled out without listing its own symbols (a Deno Response has 12: 0.55 µs per response that
+ * sets a cookie, against 0.02 for this check, measured in a loop).
  */
 const lightweightClass = new WeakMap<object, boolean>();
 
