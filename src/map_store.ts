@@ -583,6 +583,7 @@ export class MapStore implements Store {
 
   /** Drops a removed record's entry in the user index. */
   #unindexUser(id: string): void {
+    if (this.#userOf.size === 0) return; // no session names a user: no lookup per write
     const user = this.#userOf.get(id);
     if (user === undefined) return;
     this.#userOf.delete(id);
