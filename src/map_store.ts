@@ -513,7 +513,11 @@ export class MapStore implements Store {
     this.#recentRecord.fill(undefined);
   }
 
-  /** Writes a record for `ttlMs` milliseconds. @throws {SessionSerializationError} */
+  /**
+   * Writes a record for `ttlMs` milliseconds; a record whose `expiresAt` is still to come and
+   * within 10 ms of that expires at its `expiresAt` (the TTL was computed from it).
+   * @throws {SessionSerializationError}
+   */
   set(id: string, record: StoredRecord, ttlMs: number): void {
     const now = this.#now();
     const at = now + ttlMs;
