@@ -282,14 +282,33 @@ function snapshot(
 }
 
 /**
- * A copy of a cached compact record: a new record object and new data, a shallow copy when the
- * data is flat (`deep` false), else a deep one.
+ * How a cached decoded record is copied for a read: a compact record whose data is flat (its
+ * values are not objects: a shallow copy of the data), a compact one with objects in its data (a
+ * deep copy), or a JSON-shaped record (a deep copy of all of it: its other fields, such as
+ * `meta` or `flash`, may hold objects too).
  */
-function copyCached(r: StoredRecord, deep: boolean): StoredRecord {
+const FLAT = 0;
+const DEEP = 1;
+const WHOLE = 2;
+type CopyKind = typeof FLAT | typeof DEEP | typeof WHOLE;
+
+/**
+ * Whether JSON-shaped records are cached too (copied on write, to be copied again on each read,
+ * instead of JSON.parse on each read). A session with a user, a CSRF secret and `describe`'s meta,
+ * ten sessions read in turn in a loop (µs per read, then per read and write, against the MapStore
+ * that parsed them): Node 2.74 → 1.10 and 7.58 → 7.28, Deno 3.01 → 1.61 and 6.40 → 4.79. On
+ * JavaScriptCore JSON.parse is about as fast as the copies: Bun 1.21 → 1.09 but 4.17 → 5.01, so
+ * there they are parsed as before.
+ */
+const CACHE_WHOLE = !JAVASCRIPTCORE;
+
+/** A copy of a cached decoded record (see {@linkcode CopyKind}). */
+function copyCached(r: StoredRecord, kind: CopyKind): StoredRecord {
+  if (kind === WHOLE) return copyJson(r) as StoredRecord;
   const copy: StoredRecord = {
     expiresAt: r.expiresAt,
     createdAt: r.createdAt,
-    data: deep ? copyJson(r.data) as StoredRecord["data"] : { ...r.data },
+    data: kind === DEEP ? copyJson(r.data) as StoredRecord["data"] : { ...r.data },
   };
   if (r.clientId !== undefined) copy.clientId = r.clientId;
   if (r.sid !== undefined) copy.sid = r.sid;
@@ -442,8 +461,8 @@ export class MapStore implements Store {
   /** The cache of `#decode`: a held string and its decoded record (never handed out) per slot. */
   readonly #recentHeld: (Held | undefined)[] = new Array(SLOT_MASK + 1).fill(undefined);
   readonly #recentRecord: (StoredRecord | undefined)[] = new Array(SLOT_MASK + 1).fill(undefined);
-  /** Per slot, 1 when the cached record's data has objects in it (copied deeply). */
-  readonly #recentDeep = new Uint8Array(SLOT_MASK + 1);
+  /** Per slot, how the cached record is copied for a read (a {@linkcode CopyKind}). */
+  readonly #recentKind = new Uint8Array(SLOT_MASK + 1);
 
   /**
    * Creates a MapStore.
@@ -474,37 +493,43 @@ export class MapStore implements Store {
   }
 
   /**
-   * Decodes a held record, through a small direct-mapped cache of recently decoded compact
-   * records: those are copied instead of parsed again (JSON.parse costs about 0.3 µs per read of
-   * `{"n":1000}` on V8, and 1.1–1.8 µs for a 90-character object with nested ones), shallowly
-   * when their data is flat (its values are not objects). The cache is keyed by the held string
-   * itself, so it can never be stale: a write holds a new string. It is fixed arrays, not a Map:
-   * on JavaScriptCore each Map mutation in a busy process costs microseconds of garbage
-   * collection.
+   * Decodes a held record, through a small direct-mapped cache of recently decoded records: those
+   * are copied instead of parsed again (JSON.parse costs about 0.3 µs per read of `{"n":1000}` on
+   * V8, 1.1–1.8 µs for a 90-character object with nested ones, and 2.5 µs for a JSON-shaped
+   * session with a user, a CSRF secret and `describe`'s meta), shallowly when a compact record's
+   * data is flat (its values are not objects). What JSON.parse made is copied exactly by
+   * `copyJson`. The cache is keyed by the held string itself, so it can never be stale: a write
+   * holds a new string. It is fixed arrays, not a Map: on JavaScriptCore each Map mutation in a
+   * busy process costs microseconds of garbage collection.
    */
   #decode(id: string, held: Held): StoredRecord {
     const slot = slotOf(id);
     if (this.#recentHeld[slot] === held) {
-      return copyCached(this.#recentRecord[slot]!, this.#recentDeep[slot] === 1);
+      return copyCached(this.#recentRecord[slot]!, this.#recentKind[slot] as CopyKind);
     }
     const record = recordOf(held);
     if (held.charCodeAt(0) !== OPEN_BRACKET) {
-      const deep = !isFlat(record.data);
-      this.#cache(id, held, copyCached(record, deep), deep);
-    }
+      const kind = isFlat(record.data) ? FLAT : DEEP;
+      this.#cache(id, held, copyCached(record, kind), kind);
+    } else if (CACHE_WHOLE) this.#cache(id, held, copyCached(record, WHOLE), WHOLE);
     return record;
   }
 
   /**
    * Sets an id's slot of the decoded-record cache: a held string and its decoded record (never
-   * handed out; `deep` when its data has objects in it), or nothing, so that a removed or
-   * replaced record's data is not kept.
+   * handed out; copied for reads as `kind` says), or nothing, so that a removed or replaced
+   * record's data is not kept.
    */
-  #cache(id: string, held: Held | undefined, record: StoredRecord | undefined, deep = false): void {
+  #cache(
+    id: string,
+    held: Held | undefined,
+    record: StoredRecord | undefined,
+    kind: CopyKind = FLAT,
+  ): void {
     const slot = slotOf(id);
     this.#recentHeld[slot] = held;
     this.#recentRecord[slot] = record;
-    this.#recentDeep[slot] = deep ? 1 : 0;
+    this.#recentKind[slot] = kind;
   }
 
   /** Empties every slot of the decoded-record cache. */
@@ -526,16 +551,30 @@ export class MapStore implements Store {
       stated > now && Math.abs(at - stated) <= CLOCK_SLACK_MS ? stated : at,
     );
     let snap: ReturnType<typeof snapshot>;
+    /**
+     * A record the compact shape cannot hold (a user, a CSRF secret, `describe`'s meta...), copied
+     * when JSON reads it back exactly: the copy is held and cached, from one read of each value.
+     */
+    let whole: StoredRecord | undefined;
     try {
       snap = snapshot(expiry, record);
+      if (snap === undefined && CACHE_WHOLE) {
+        const copy = exactCopy(record);
+        if (copy !== NOT_EXACT) whole = copy as StoredRecord;
+      }
     } catch (err) {
       throw new SessionSerializationError({ cause: err }); // a getter or Proxy trap threw
     }
-    const held = snap ? hold(expiry, snap.copy, true) : hold(expiry, record);
+    const held = snap ? hold(expiry, snap.copy, true) : hold(expiry, whole ?? record);
     // The next read of a session usually follows its write: it finds the copy here. Otherwise
     // the data this write replaces is not kept there either.
     if (snap?.exact && held.charCodeAt(0) !== OPEN_BRACKET) {
-      this.#cache(id, held, snap.copy, snap.deep);
+      this.#cache(id, held, snap.copy, snap.deep ? DEEP : FLAT);
+    } else if (
+      whole !== undefined && typeof whole.expiresAt === "number" &&
+      held.charCodeAt(0) === OPEN_BRACKET
+    ) {
+      this.#cache(id, held, whole, WHOLE); // what decoding `held` gives (see recordOf)
     } else this.#cache(id, undefined, undefined);
     // A known id keeps its place (see #rewritten).
     const known = this.#map.set(flatten(id), flatten(held));

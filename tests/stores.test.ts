@@ -792,6 +792,54 @@ describe("MapStore", () => {
     assert.ok(Object.is(store.get("z")!.createdAt, 0));
   });
 
+  test("a session the compact shape cannot hold (user, CSRF secret, meta, flash): every read is its own copy of what was written", () => {
+    const now = 1_767_225_600_000;
+    const store = new MapStore({ now: () => now });
+    const at = now + 1000;
+    let uaReads = 0;
+    const meta = {
+      get ua() {
+        return `browser ${++uaReads}`; // read once per set(): held and read back as "browser 1"
+      },
+      ip: "203.0.113.7",
+    };
+    const written: StoredRecord = {
+      data: { n: 1, profile: { name: "ada", roles: ["admin"] } },
+      expiresAt: at,
+      createdAt: now,
+      clientId: "c1",
+      user: "u1",
+      seenAt: now,
+      csrf: "secret",
+      flash: ["notice"],
+      meta,
+    };
+    store.set("s", written, 1000);
+    assert.equal(uaReads, 1, "each value is read once");
+    const expected = {
+      ...written,
+      data: { n: 1, profile: { name: "ada", roles: ["admin"] } },
+      meta: { ua: "browser 1", ip: "203.0.113.7" },
+      flash: ["notice"],
+    };
+    for (let read = 0; read < 3; read++) {
+      const got = store.get("s")!;
+      assert.deepEqual(got, expected, `read ${read}`);
+      // What a read gets is its own: changing it changes nothing held.
+      (got.data.profile as { roles: string[] }).roles.push("root");
+      got.data.n = 99;
+      got.meta!.ip = "x";
+      got.flash!.push("other");
+      got.user = "someone else";
+    }
+    assert.deepEqual(new Map(store.list()).get("s"), expected);
+    // A write replaces what reads get at once (a new held string is never served from the cache).
+    store.set("s", { ...expected, data: { n: 2 }, user: "u2" }, 1000);
+    assert.deepEqual(store.get("s"), { ...expected, data: { n: 2 }, user: "u2" });
+    assert.deepEqual(store.listUser("u2").map(([id]) => id), ["s"]);
+    assert.deepEqual(store.listUser("u1"), []);
+  });
+
   test("many sessions read and written in turn each read back their own data", () => {
     const now = 1_767_225_600_000;
     const store = new MapStore({ now: () => now });
