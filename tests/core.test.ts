@@ -1,5 +1,6 @@
 import { describe, test } from "node:test";
 import assert from "node:assert/strict";
+import fc from "fast-check";
 import {
   createSessions,
   generateUid,
@@ -21,6 +22,7 @@ import { OldestKey } from "../src/oldest_key.ts";
 import { BoundedMap, ShardedMap } from "../src/sharded_map.ts";
 import { KeyedQueue } from "../src/keyed_queue.ts";
 import { Sealer } from "../src/sealer.ts";
+import { copyJson } from "../src/json_copy.ts";
 import { parseCookieHeader, resolveCookieOptions, serializeCookie } from "../src/cookie.ts";
 
 const KEY = "k".repeat(32);
@@ -116,6 +118,62 @@ describe("BoundedMap (the bounded caches)", () => {
     const gone = keys.flatMap((k, i) => m.has(k) ? [] : [i]);
     assert.equal(gone.length, 10_000);
     assert.ok(Math.max(...gone) < 20_000, `evicted up to #${Math.max(...gone)}`);
+  });
+});
+
+describe("copyJson (the copies of cached records, snapshots and drafts)", () => {
+  /** True when no object or array is shared between the two trees. */
+  function disjoint(a: unknown, b: unknown, seen = new Set<unknown>()): boolean {
+    if (typeof a !== "object" || a === null) return true;
+    if (a === b) return false;
+    seen.add(a);
+    for (const key of Object.keys(a)) {
+      const x = (a as Record<string, unknown>)[key];
+      const y = (b as Record<string, unknown>)[key];
+      if (!disjoint(x, y, seen)) return false;
+    }
+    return true;
+  }
+
+  test("any JSON value: an equal copy, keys in the same order, nothing shared (property)", () => {
+    fc.assert(
+      fc.property(fc.jsonValue(), (value) => {
+        const parsed = JSON.parse(JSON.stringify(value)) as unknown;
+        const copy = copyJson(parsed);
+        assert.equal(JSON.stringify(copy), JSON.stringify(parsed));
+        assert.deepEqual(copy, parsed);
+        assert.ok(disjoint(copy, parsed), "no object is shared");
+      }),
+      { numRuns: 500, seed: 7 },
+    );
+  });
+
+  test("an own __proto__ key stays an own data key; an inherited enumerable key is not copied in", () => {
+    const parsed = JSON.parse('{"__proto__":{"admin":true},"list":[{"a":1}]}') as Record<
+      string,
+      unknown
+    >;
+    const copy = copyJson(parsed) as Record<string, unknown>;
+    assert.equal(Object.getPrototypeOf(copy), Object.prototype);
+    assert.ok(Object.hasOwn(copy, "__proto__"));
+    assert.deepEqual(Object.getOwnPropertyDescriptor(copy, "__proto__")?.value, { admin: true });
+    assert.notEqual(Object.getOwnPropertyDescriptor(copy, "__proto__")?.value, parsed.__proto__);
+    assert.equal((copy as { admin?: unknown }).admin, undefined);
+    // A polluted prototype (an enumerable object-valued key) does not end up in copies.
+    Object.defineProperty(Object.prototype, "polluted", {
+      value: { x: 1 },
+      enumerable: true,
+      configurable: true,
+      writable: true,
+    });
+    try {
+      const again = copyJson({ a: { b: 1 } }) as Record<string, unknown>;
+      assert.deepEqual(Object.keys(again), ["a"]);
+      assert.equal(Object.hasOwn(again, "polluted"), false);
+      assert.equal(Object.hasOwn(again.a as object, "polluted"), false);
+    } finally {
+      delete (Object.prototype as Record<string, unknown>).polluted;
+    }
   });
 });
 
