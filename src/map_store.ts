@@ -292,16 +292,6 @@ const DEEP = 1;
 const WHOLE = 2;
 type CopyKind = typeof FLAT | typeof DEEP | typeof WHOLE;
 
-/**
- * Whether JSON-shaped records are cached too (copied on write, to be copied again on each read,
- * instead of JSON.parse on each read). A session with a user, a CSRF secret and `describe`'s meta,
- * ten sessions read in turn in a loop (µs per read, then per read and write, against the MapStore
- * that parsed them): Node 2.74 → 1.10 and 7.58 → 7.28, Deno 3.01 → 1.61 and 6.40 → 4.79. On
- * JavaScriptCore JSON.parse is about as fast as the copies: Bun 1.21 → 1.09 but 4.17 → 5.01, so
- * there they are parsed as before.
- */
-const CACHE_WHOLE = !JAVASCRIPTCORE;
-
 /** A copy of a cached decoded record (see {@linkcode CopyKind}). */
 function copyCached(r: StoredRecord, kind: CopyKind): StoredRecord {
   if (kind === WHOLE) return copyJson(r) as StoredRecord;
@@ -495,10 +485,11 @@ export class MapStore implements Store {
   /**
    * Decodes a held record, through a small direct-mapped cache of recently decoded records: those
    * are copied instead of parsed again (JSON.parse costs about 0.3 µs per read of `{"n":1000}` on
-   * V8, 1.1–1.8 µs for a 90-character object with nested ones, and 2.5 µs for a JSON-shaped
-   * session with a user, a CSRF secret and `describe`'s meta), shallowly when a compact record's
+   * V8, 1.1–1.8 µs for a 90-character object with nested ones), shallowly when a compact record's
    * data is flat (its values are not objects). What JSON.parse made is copied exactly by
-   * `copyJson`. The cache is keyed by the held string itself, so it can never be stale: a write
+   * `copyJson`: a JSON-shaped session with a user, a CSRF secret and `describe`'s meta, ten of
+   * them read in turn in a loop, took 3.49 → 1.19 µs per read on Node, 1.06–1.33 → 0.37–0.55 on
+   * Bun (where a read and a write together cost 0–0.6 µs more: the write copies the record). The cache is keyed by the held string itself, so it can never be stale: a write
    * holds a new string. It is fixed arrays, not a Map: on JavaScriptCore each Map mutation in a
    * busy process costs microseconds of garbage collection.
    */
@@ -511,7 +502,7 @@ export class MapStore implements Store {
     if (held.charCodeAt(0) !== OPEN_BRACKET) {
       const kind = isFlat(record.data) ? FLAT : DEEP;
       this.#cache(id, held, copyCached(record, kind), kind);
-    } else if (CACHE_WHOLE) this.#cache(id, held, copyCached(record, WHOLE), WHOLE);
+    } else this.#cache(id, held, copyCached(record, WHOLE), WHOLE);
     return record;
   }
 
@@ -558,7 +549,7 @@ export class MapStore implements Store {
     let whole: StoredRecord | undefined;
     try {
       snap = snapshot(expiry, record);
-      if (snap === undefined && CACHE_WHOLE) {
+      if (snap === undefined) {
         const copy = exactCopy(record);
         if (copy !== NOT_EXACT) whole = copy as StoredRecord;
       }
