@@ -27,6 +27,14 @@ async function casesOf(root: string): Promise<Map<string, Run>> {
   return new Map([
     ...await visitorCases(mod, draft, "(MapStore, n)", new mod.MapStore(), {}),
     ...await visitorCases(mod, draft, "(MapStore, app data)", new mod.MapStore(), APP_DATA),
+    ...await visitorCases(
+      mod,
+      draft,
+      "(MapStore, app data, signed in)",
+      new mod.MapStore(),
+      APP_DATA,
+      true,
+    ),
     ...await visitorCases(mod, draft, "(plain Map, n)", new Map(), {}),
     ...await visitorCases(mod, draft, "(sealed, n)", undefined, {}),
   ]);

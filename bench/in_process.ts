@@ -38,10 +38,24 @@ function followingSocket(sid: string): FollowingSocket<FollowedLink> {
 const increment = ({ session }: { session: { n: number } }): number => (session.n = session.n + 1);
 
 /**
+ * What a signed-in visitor's session holds besides its data, with `signedIn`: its user (the
+ * manager's `identify` option, for the per-user index), what `describe` recorded when it was
+ * created, and a CSRF secret. The store keeps such a record in its JSON shape.
+ */
+const SIGNED_IN = {
+  identify: (data: Record<string, unknown>) => data.userId,
+  describe: () => ({
+    userAgent: "Mozilla/5.0 (X11; Linux x86_64) Chrome/120.0",
+    ip: "203.0.113.7",
+  }),
+};
+
+/**
  * The cases over 10 visitors of a new manager of `mod` (`store`, or sealed cookies without one),
- * each with a session holding `n` and `extra`, named `A read <label>`, `B increment <label>` and
- * `D withSession <label>`. A reads `user.name` too when `extra` has a user. Sealed: A only (a
- * sealed write is Web Crypto's AES).
+ * each with a session holding `n` and `extra` (and signed in, with `signedIn`: see
+ * {@linkcode SIGNED_IN}), named `A read <label>`, `B increment <label>` and `D withSession
+ * <label>`. A reads `user.name` too when `extra` has a user. Sealed: A only (a sealed write is Web
+ * Crypto's AES).
  */
 export async function visitorCases(
   mod: typeof Mod,
@@ -49,12 +63,21 @@ export async function visitorCases(
   label: string,
   store: Mod.StoreLike | undefined,
   extra: object,
+  signedIn = false,
 ): Promise<Map<string, Run>> {
-  const m = mod.createSessions({ ...(store === undefined ? {} : { store }), keys: [KEY] });
+  const m = mod.createSessions({
+    ...(store === undefined ? {} : { store }),
+    keys: [KEY],
+    ...(signedIn ? SIGNED_IN : {}),
+  });
   const jars: string[] = [];
   for (let i = 0; i < 10; i++) {
     const state = m.open(null);
     Object.assign(state.session, structuredClone(extra), { n: i });
+    if (signedIn) {
+      state.session.userId = `user-${i}`;
+      state.session.csrfToken();
+    }
     const { cookies } = await m.commit(state);
     jars.push(cookies.map((c) => c.split(";")[0]).join("; "));
   }

@@ -33,6 +33,7 @@ const cases = new Map<string, Run>([
     new mod.MapStore(),
     APP_DATA,
   ),
+  ...await visitorCases(mod, draft, "(app data, signed in)", new mod.MapStore(), APP_DATA, true),
   ["C new (client-id cookie on: the default)", () => {
     const state = fresh.open(null);
     state.session.n = 1;
