@@ -30,7 +30,8 @@ export interface MapStoreOptions {
  *   sessions and client mappings the manager writes (its clock is the store's, see
  *   {@linkcode CLOCK_SLACK_MS}). Half the size of the record's JSON: 1,000,000 sessions with
  *   their client mappings fit in under 300 bytes each.
- * - the JSON of `[expiry, record]` for any other, without `expiresAt` when that is the expiry.
+ * - the JSON of `[expiry, record]` for any other (`expiresAt` included: leaving it out when it is
+ *   the expiry saved 26 bytes, but copying the record without it cost 0.5–1.7 µs per write).
  */
 type Held = string;
 
@@ -366,8 +367,7 @@ const COMPACT_MAX_TIME = 2 ** 47;
  */
 function hold(expiry: number, record: StoredRecord, compact?: true): Held {
   try {
-    if (record.expiresAt !== expiry) return JSON.stringify([expiry, record]);
-    if (compact || compactable(expiry, record)) {
+    if (record.expiresAt === expiry && (compact || compactable(expiry, record))) {
       const data = JSON.stringify(record.data);
       if (data !== undefined) {
         const { createdAt, clientId = "", sid = "" } = record;
@@ -377,8 +377,7 @@ function hold(expiry: number, record: StoredRecord, compact?: true): Held {
         return [base36(expiry), base36(createdAt), clientId, sid, data].join(" ");
       }
     }
-    const { expiresAt: _, ...rest } = record;
-    return JSON.stringify([expiry, rest]);
+    return JSON.stringify([expiry, record]);
   } catch (err) {
     throw new SessionSerializationError({ cause: err });
   }
