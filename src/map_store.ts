@@ -488,9 +488,10 @@ export class MapStore implements Store {
    * data is flat (its values are not objects). What JSON.parse made is copied exactly by
    * `copyJson`: a JSON-shaped session with a user, a CSRF secret and `describe`'s meta, ten of
    * them read in turn in a loop, took 3.49 → 1.19 µs per read on Node, 1.06–1.33 → 0.37–0.55 on
-   * Bun (where a read and a write together cost 0–0.6 µs more: the write copies the record). The cache is keyed by the held string itself, so it can never be stale: a write
-   * holds a new string. It is fixed arrays, not a Map: on JavaScriptCore each Map mutation in a
-   * busy process costs microseconds of garbage collection.
+   * Bun (where a read and a write together cost 0–0.6 µs more: the write copies the record). The
+   * cache is keyed by the held string itself, so it can never be stale: a write holds a new
+   * string. It is fixed arrays, not a Map: on JavaScriptCore each Map mutation in a busy process
+   * costs microseconds of garbage collection.
    */
   #decode(id: string, held: Held): StoredRecord {
     const slot = slotOf(id);
