@@ -3,9 +3,15 @@
  * @module
  */
 
-/** A random, growing pause after a lost optimistic write (full jitter, at most 25 ms). */
+/**
+ * A random, growing pause after a lost optimistic write (full jitter, at most 100 ms). The
+ * stores try 50 times: with pauses of up to 100 ms that spans about 2.5 s, which a writer needs
+ * when another process streams its own queue of writes to the same session (2,000 increments of
+ * one session from two processes). With at most 25 ms (0.6 s in all), one of them lost 50 times
+ * in a row in a CI run and failed with a StoreError.
+ */
 export function backoff(attempt: number): Promise<void> {
-  const ms = Math.random() * Math.min(25, 2 ** attempt);
+  const ms = Math.random() * Math.min(100, 2 ** attempt);
   return new Promise((resolve) => setTimeout(resolve, ms));
 }
 

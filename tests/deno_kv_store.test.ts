@@ -10,6 +10,7 @@ import {
   createSessions,
   SessionTooLargeError,
   type StoredRecord,
+  StoreError,
   type StoreEvent,
 } from "../mod.ts";
 import { DenoKvStore, KV_VALUE_LIMIT, type KvLike } from "../stores/deno_kv.ts";
@@ -76,6 +77,47 @@ describe("DenoKvStore", () => {
     } finally {
       one.close();
       two.close();
+    }
+  });
+
+  test("update() that loses every attempt to another writer: a StoreError naming them, its own write never made", async () => {
+    const raw = await openRawKv(":memory:");
+    toClose.push(raw);
+    const other = new DenoKvStore({ kv: raw });
+    let lost = 0;
+    // The KV as the store sees it: before each of its commits, another writer changes the
+    // record, so the commit's versionstamp check fails (an optimistic write lost).
+    const kv = new Proxy(raw, {
+      get(target, prop) {
+        const value = Reflect.get(target, prop, target);
+        if (prop !== "atomic") return typeof value === "function" ? value.bind(target) : value;
+        return () => {
+          const op = target.atomic();
+          const commit = op.commit.bind(op);
+          op.commit = async () => {
+            lost++;
+            await other.set("s", record({ by: `other ${lost}` }), 60_000);
+            return commit();
+          };
+          return op;
+        };
+      },
+    });
+    const store = new DenoKvStore({ kv, maxAttempts: 3 });
+    try {
+      await other.set("s", record({ by: "other 0" }), 60_000);
+      await assert.rejects(
+        store.update("s", (cur) => ({ ...cur, data: { by: "update" } })),
+        (err: unknown) =>
+          err instanceof StoreError && err.code === "ERR_STORE" &&
+          /3 attempts lost to concurrent writers/.test(err.message),
+      );
+      assert.equal(lost, 3);
+      assert.deepEqual((await other.get("s"))?.data, { by: "other 3" }, "the last write stands");
+      assert.throws(() => new DenoKvStore({ kv, maxAttempts: 0 }), RangeError);
+    } finally {
+      store.close();
+      other.close();
     }
   });
 
