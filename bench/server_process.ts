@@ -79,15 +79,12 @@ export function pinCpus(): boolean {
   }
 }
 
-/** Bun's profiler flags when `BUN_PROF` names a folder (written when the server exits). */
-function bunProfile(): string[] {
-  const dir = process.env.BUN_PROF;
-  return dir ? ["--cpu-prof-md", `--cpu-prof-dir=${dir}`] : [];
-}
-
-/** Deno's profiler flags when `DENO_PROF` names a folder (written when the server exits). */
-function denoProfile(): string[] {
-  const dir = process.env.DENO_PROF;
+/**
+ * Bun's or Deno's profiler flags (the same on both) when `variable` names a folder: a CPU profile
+ * with its markdown summary, written when the server exits.
+ */
+function profileFlags(variable: "BUN_PROF" | "DENO_PROF"): string[] {
+  const dir = process.env[variable];
   return dir ? ["--cpu-prof-md", `--cpu-prof-dir=${dir}`] : [];
 }
 
@@ -98,10 +95,10 @@ export function command(runtime: Runtime, file: string, args: string[]): string[
       return [process.execPath, "--import", "tsx", file, ...args];
     case "deno":
       // DENO_PROF=<dir>: a V8 CPU profile of each Deno server, with a markdown summary.
-      return [`${BIN}deno`, "run", "-A", ...denoProfile(), file, ...args];
+      return [`${BIN}deno`, "run", "-A", ...profileFlags("DENO_PROF"), file, ...args];
     case "bun":
       // BUN_PROF=<dir>: a CPU profile of each Bun server, in markdown (Bun's --cpu-prof-md).
-      return [`${BIN}bun`, ...bunProfile(), file, ...args];
+      return [`${BIN}bun`, ...profileFlags("BUN_PROF"), file, ...args];
   }
 }
 
