@@ -283,15 +283,16 @@ function snapshot(
 }
 
 /**
- * How a cached decoded record is copied for a read: a compact record whose data is flat (its
- * values are not objects: a shallow copy of the data), a compact one with objects in its data (a
- * deep copy), or a JSON-shaped record (a deep copy of all of it: its other fields, such as
- * `meta` or `flash`, may hold objects too).
+ * How a cached decoded record is copied for a read: {@linkcode FLAT}, {@linkcode DEEP} or
+ * {@linkcode WHOLE}.
  */
-const FLAT = 0;
-const DEEP = 1;
-const WHOLE = 2;
 type CopyKind = typeof FLAT | typeof DEEP | typeof WHOLE;
+/** A compact record whose data is flat (its values are not objects): a shallow copy of the data. */
+const FLAT = 0;
+/** A compact record with objects in its data: a deep copy of the data. */
+const DEEP = 1;
+/** A JSON-shaped record: a deep copy of all of it (`meta` or `flash` may hold objects too). */
+const WHOLE = 2;
 
 /** A copy of a cached decoded record (see {@linkcode CopyKind}). */
 function copyCached(r: StoredRecord, kind: CopyKind): StoredRecord {
