@@ -545,7 +545,8 @@ export class MapStore implements Store {
     let snap: ReturnType<typeof snapshot>;
     /**
      * A record the compact shape cannot hold (a user, a CSRF secret, `describe`'s meta...), copied
-     * when JSON reads it back exactly: the copy is held and cached, from one read of each value.
+     * when JSON reads it back exactly: the copy is what is held, cached and indexed, so the three
+     * agree even if a getter answers differently each time.
      */
     let whole: StoredRecord | undefined;
     try {
@@ -571,7 +572,9 @@ export class MapStore implements Store {
     // A known id keeps its place (see #rewritten).
     const known = this.#map.set(flatten(id), flatten(held));
     this.#sweep?.written?.add(id);
-    const user = typeof record.user === "string" ? record.user : undefined;
+    // The user as held (the copy's, when there is one).
+    const userField = (whole ?? record).user;
+    const user = typeof userField === "string" ? userField : undefined;
     let indexed = false;
     if (known) {
       if (this.#max !== Infinity) this.#rewritten.set(id, true);

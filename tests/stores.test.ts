@@ -833,6 +833,19 @@ describe("MapStore", () => {
       got.user = "someone else";
     }
     assert.deepEqual(new Map(store.list()).get("s"), expected);
+    // The user index names the user as held, even when a getter answers differently each time.
+    let userReads = 0;
+    store.set("g", {
+      ...expected,
+      get user() {
+        return `getter ${++userReads}`;
+      },
+    }, 1000);
+    const heldUser = store.get("g")!.user!;
+    assert.deepEqual(store.listUser(heldUser).map(([id]) => id), ["g"]);
+    for (let n = 1; n <= userReads; n++) {
+      if (`getter ${n}` !== heldUser) assert.deepEqual(store.listUser(`getter ${n}`), []);
+    }
     // A write replaces what reads get at once (a new held string is never served from the cache).
     store.set("s", { ...expected, data: { n: 2 }, user: "u2" }, 1000);
     assert.deepEqual(store.get("s"), { ...expected, data: { n: 2 }, user: "u2" });
