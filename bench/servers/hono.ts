@@ -1,7 +1,8 @@
 /**
  * Hono benchmark server, on Node (`@hono/node-server`), Deno (`Deno.serve`) and Bun
- * (`Bun.serve`). One variant per process: `bare` or a session library, each used as its README
- * shows. Routes (the same for every variant):
+ * (`Bun.serve`). One variant per process: `bare`, the `floor` (no library: what reading a cookie
+ * and keeping `n` in a Map costs at least), or a session library, each used as its README shows.
+ * Routes (the same for every variant):
  * - `POST /new?n=K`: a new session with `n = K`; answers `K`
  * - `GET /read`: answers the session's `n`
  * - `POST /incr`: `n = n + 1`; answers the new `n`
@@ -48,8 +49,40 @@ type OfficialSession = {
 };
 const official = (c: Context) => (c.var as { session: OfficialSession }).session;
 
+/**
+ * The floor under any session layer, not a library: a random id in an unsigned cookie and `n` in
+ * a Map (no signature, no expiry, no change tracking, no store interface), the Cookie header read
+ * the cheapest way (on Node from the IncomingMessage, as unisession's adapter does: Hono's
+ * `getCookie` first builds a WHATWG `Headers`). What reading the cookie, one lookup, and a
+ * Set-Cookie for each new visitor cost in this framework.
+ */
+function floor(): Lib {
+  const sessions = new Map<string, { n: number }>();
+  return {
+    middleware: async (c, next) => {
+      const incoming = (c.env as { incoming?: { headers: { cookie?: string } } } | undefined)
+        ?.incoming;
+      const header = incoming ? incoming.headers.cookie : c.req.header("cookie");
+      const id = header === undefined ? undefined : /(?:^|; )sid=([^;]*)/.exec(header)?.[1];
+      let session = id === undefined ? undefined : sessions.get(id);
+      if (session === undefined) {
+        const fresh = crypto.randomUUID();
+        sessions.set(fresh, session = { n: 0 });
+        c.header("Set-Cookie", `sid=${fresh}; Path=/; HttpOnly; SameSite=Lax`);
+      }
+      c.set("session" as never, session as never);
+      await next();
+    },
+    read: (c) => (c.get("session" as never) as { n: number }).n,
+    write: (c, n) => {
+      (c.get("session" as never) as { n: number }).n = n;
+    },
+  };
+}
+
 const LIBS: Record<string, () => Lib> = {
   bare: () => ({ read: () => 0, write: () => {} }),
+  floor,
   // unisession with its own API: createSessions + MapStore (signed id; client-id cookie on).
   "unisession": () => ({
     middleware: unisession(createSessions({ store: new MapStore(), keys: [KEY] })),
