@@ -10,7 +10,7 @@
  */
 import fc from "fast-check";
 import { createSessions, MapStore, type SessionManager } from "../mod.ts";
-import { MAX_COOKIE_HEADER, parseCookieHeader } from "../src/cookie.ts";
+import { cookieValue, MAX_COOKIE_HEADER } from "../src/cookie.ts";
 import { CookieSigner, Keyring } from "../src/signer.ts";
 import { Sealer } from "../src/sealer.ts";
 import { generateUid } from "../src/id.ts";
@@ -105,10 +105,10 @@ function cookieParser(): FuzzTarget {
   const protoKeys = Object.getOwnPropertyNames(Object.prototype).join();
   const property = fc.property(cookieHeaders, (header) => {
     stats.runs++;
-    let parsed: Record<string, string | undefined>;
+    let sid: string | undefined;
     let id: string | undefined;
     try {
-      parsed = parseCookieHeader(header);
+      sid = cookieValue(header, "sid");
       id = manager.open(header).id;
     } catch {
       stats.throws++;
@@ -116,14 +116,12 @@ function cookieParser(): FuzzTarget {
     }
     // Only the issued cookie, as the first "sid", yields the session id.
     if (id !== undefined) {
-      if (parsed.sid !== KNOWN_SID || id !== KNOWN_ID) {
+      if (sid !== KNOWN_SID || id !== KNOWN_ID) {
         stats.falseAccepts++;
         return false;
       }
       stats.trueAccepts++;
-    } else if (parsed.sid === KNOWN_SID) return false;
-    if (Object.prototype.isPrototypeOf.call(Object.prototype, parsed)) return false;
-    if (Object.values(parsed).some((v) => typeof v !== "string")) return false;
+    } else if (sid === KNOWN_SID) return false;
     // The first of duplicate names wins (checked where name and value are plain tokens).
     const first = new Map<string, string>();
     for (const pair of header.split(";")) {
@@ -135,13 +133,13 @@ function cookieParser(): FuzzTarget {
     for (const [name, value] of first) {
       const plain = /^[A-Za-z0-9_.-]+$/.test(name) && /^[A-Za-z0-9_.-]*$/.test(value);
       if (plain && header.length <= MAX_COOKIE_HEADER) {
-        if (parsed[name] !== value) return false;
+        if (cookieValue(header, name) !== value) return false;
       }
     }
     return Object.getOwnPropertyNames(Object.prototype).join() === protoKeys;
   });
   return {
-    name: "cookie parser (parseCookieHeader + manager.open)",
+    name: "cookie parser (cookieValue + manager.open)",
     stats,
     run: async (numRuns, seed) => {
       await Promise.resolve();

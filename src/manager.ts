@@ -4,9 +4,9 @@
  * @module
  */
 import {
+  cookieValue,
   MAX_COOKIE_HEADER,
   MAX_COOKIE_SIZE,
-  parseCookieHeader,
   resolveCookieOptions,
   type ResolvedCookie,
   serializeCookie,
@@ -1087,15 +1087,14 @@ export class SessionManager<T extends object = SessionData> {
   } {
     if (!header) return { raw: undefined, sid: undefined, cid: undefined, rawCid: undefined };
     if (header.length > MAX_COOKIE_HEADER) this.#invalid("too-large", ctx);
-    const cookies = parseCookieHeader(header);
-    const raw = cookies[this.#o.cookie.name];
+    const raw = cookieValue(header, this.#o.cookie.name);
     let sid: { value: string; stale: boolean } | undefined;
     if (raw !== undefined && this.#sid) {
       sid = this.#sid.verify(raw);
       if (!sid) this.#invalid(raw === "" ? "malformed" : "signature", ctx);
     }
     let cid: { value: string; stale: boolean } | undefined;
-    const rawCid = this.#o.client ? cookies[this.#o.client.name] : undefined;
+    const rawCid = this.#o.client ? cookieValue(header, this.#o.client.name) : undefined;
     if (rawCid !== undefined) {
       cid = this.#cid!.verify(rawCid);
       if (!cid) this.#invalid("client-signature", ctx);
