@@ -2,10 +2,13 @@
  * HMAC-SHA-256 (RFC 2104 over FIPS 180-4) for the short messages of signed cookies, in plain JS.
  *
  * The key's inner and outer pad blocks are compressed once, so a MAC of a message up to 55 bytes
- * costs two compressions (~1.2 µs on Node, 1.1 on Deno and Bun, with its base64url). Messages are written into a reused buffer (ASCII without a
- * `TextEncoder`), and no object is allocated per call besides the result string. SHA-256 uses
- * only additions, rotations and bitwise operations on 32-bit words: no table is indexed by secret
- * data, so the time taken does not depend on the key or the message's content.
+ * costs two compressions (~1.15 µs on Node and Deno, 1.3 on Bun, with its base64url). A short
+ * ASCII message (a cookie's name and id) goes straight into the words of its one block; longer
+ * ones are written into a reused buffer (ASCII without a `TextEncoder`). No object is allocated
+ * per call besides the result string. SHA-256 uses only additions, rotations and bitwise
+ * operations on 32-bit words: no table is indexed by secret data, so the time taken does not
+ * depend on the key or the message's content (the short path's test for ASCII stops early on a
+ * non-ASCII character, which tells only whether a cookie's name and value are ASCII).
  * `tests/hmac.test.ts` checks it against RFC 4231 and, for random keys and messages, against
  * `crypto.subtle`.
  * @module
@@ -94,6 +97,8 @@ const H0 = new Int32Array([
 ]);
 
 const BLOCK = 64;
+/** The longest message that fits one block with its padding (55 bytes: 1 for 0x80, 8 for the length). */
+const SHORT = BLOCK - 9;
 
 /** The message schedule, shared by every call (JS runs one compression at a time). */
 const W = new Int32Array(64);
@@ -103,6 +108,11 @@ function compress(state: Int32Array, block: Uint8Array, at: number): void {
   for (let t = 0; t < 16; t++, at += 4) {
     W[t] = (block[at]! << 24) | (block[at + 1]! << 16) | (block[at + 2]! << 8) | block[at + 3]!;
   }
+  rounds(state);
+}
+
+/** Runs the compression function on `state` for the block whose 16 words are in `W[0..15]`. */
+function rounds(state: Int32Array): void {
   for (let t = 16; t < 64; t++) {
     const x = W[t - 15]!;
     const y = W[t - 2]!;
@@ -202,6 +212,7 @@ export class HmacSha256 {
 
   /** The 32-byte MAC of `message` (UTF-8), as unpadded base64url (43 characters). */
   base64Url(message: string): string {
+    if (message.length <= SHORT && this.#short(message)) return encodeBase64Url(this.#digest);
     const n = this.#write(message);
     const state = this.#state;
     state.set(this.#inner);
@@ -212,6 +223,37 @@ export class HmacSha256 {
     finish(state, outerBlock, 32, BLOCK);
     writeState(state, this.#digest, 0);
     return encodeBase64Url(this.#digest);
+  }
+
+  /**
+   * The MAC of an ASCII message of at most {@linkcode SHORT} characters (a cookie's name and id)
+   * into the digest, without a byte buffer: the message's characters go straight into the words
+   * of its one padded block, and the inner hash's state into the words of the outer block, whose
+   * padding is always the same. False, with nothing done that matters, for any other message.
+   * 1.46 → 1.16 µs per MAC with its base64url on Node, 1.25 → 1.15 on Deno, 1.40 → 1.32 on Bun
+   * (best of 8 rounds of a million cookie-sized messages).
+   */
+  #short(message: string): boolean {
+    const n = message.length;
+    W.fill(0, 0, 16);
+    for (let i = 0; i < n; i++) {
+      const c = message.charCodeAt(i);
+      if (c > 0x7f) return false;
+      W[i >> 2]! |= c << (24 - ((i & 3) << 3));
+    }
+    W[n >> 2]! |= 0x80 << (24 - ((n & 3) << 3));
+    W[15] = (BLOCK + n) * 8; // the length in bits, after the key's inner pad block
+    const state = this.#state;
+    state.set(this.#inner);
+    rounds(state);
+    for (let i = 0; i < 8; i++) W[i] = state[i]!;
+    W[8] = 0x80000000 | 0;
+    W.fill(0, 9, 15);
+    W[15] = (BLOCK + 32) * 8;
+    state.set(this.#outer);
+    rounds(state);
+    writeState(state, this.#digest, 0);
+    return true;
   }
 
   /** Writes the message's UTF-8 bytes at the start of the buffer; returns their count. */
