@@ -384,6 +384,42 @@ function hold(expiry: number, record: StoredRecord, compact?: true): Held {
   }
 }
 
+/** A compact held record, and what its start states: the expiry, the creation time, the ids. */
+interface Head {
+  held: Held;
+  expiresAt: number;
+  createdAt: number;
+  clientId: string | undefined;
+  sid: string | undefined;
+}
+
+/** True when a compact record (a {@linkcode snapshot} copy) starts as `head` states. */
+function sameHead(head: Head, record: StoredRecord): boolean {
+  return record.expiresAt === head.expiresAt && record.createdAt === head.createdAt &&
+    record.clientId === head.clientId && record.sid === head.sid;
+}
+
+/**
+ * {@linkcode hold} of a compact record that starts as `previous` does (see {@linkcode sameHead}):
+ * that start as it is, then the new data's JSON. Most updates change only the data (the expiry
+ * renews once half the idle window is gone), and then write no time in base 36 (about 0.1 µs
+ * each on V8 when the base-36 memo misses, as it does for any session but the last few written)
+ * and join two parts instead of five.
+ * @throws {SessionSerializationError}
+ */
+function rehold(previous: Held, expiry: number, record: StoredRecord): Held {
+  let data: string | undefined;
+  try {
+    data = JSON.stringify(record.data);
+  } catch (err) {
+    throw new SessionSerializationError({ cause: err });
+  }
+  if (data === undefined) return hold(expiry, record, true);
+  let at = 0;
+  for (let i = 0; i < 4; i++) at = previous.indexOf(" ", at) + 1;
+  return [previous.slice(0, at), data].join("");
+}
+
 /** True when the compact shape holds all of `record` (its `expiresAt` is the expiry). */
 function compactable(expiry: number, record: StoredRecord): boolean {
   const { createdAt } = record;
@@ -536,6 +572,14 @@ export class MapStore implements Store {
    * @throws {SessionSerializationError}
    */
   set(id: string, record: StoredRecord, ttlMs: number): void {
+    this.#write(id, record, ttlMs, undefined);
+  }
+
+  /**
+   * {@linkcode set}, with `before` when an `update()` replaces a compact record: what the replaced
+   * record's held string states at its start (see {@linkcode rehold}).
+   */
+  #write(id: string, record: StoredRecord, ttlMs: number, before: Head | undefined): void {
     const now = this.#now();
     const at = now + ttlMs;
     const stated = record.expiresAt;
@@ -558,7 +602,11 @@ export class MapStore implements Store {
     } catch (err) {
       throw new SessionSerializationError({ cause: err }); // a getter or Proxy trap threw
     }
-    const held = snap ? hold(expiry, snap.copy, true) : hold(expiry, whole ?? record);
+    const held = snap === undefined
+      ? hold(expiry, whole ?? record)
+      : before !== undefined && sameHead(before, snap.copy)
+      ? rehold(before.held, expiry, snap.copy)
+      : hold(expiry, snap.copy, true);
     // The next read of a session usually follows its write: it finds the copy here. Otherwise
     // the data this write replaces is not kept there either.
     if (snap?.exact && held.charCodeAt(0) !== OPEN_BRACKET) {
@@ -644,10 +692,19 @@ export class MapStore implements Store {
 
   /** Atomic read-modify-write (the store is synchronous, so nothing can interleave). */
   update(id: string, mutate: RecordMutator): StoredRecord | undefined {
-    const cur = this.get(id);
-    if (cur === undefined) return undefined;
+    const held = this.#map.get(id);
+    if (held === undefined || expiryOf(held) <= this.#now()) return undefined;
+    const cur = this.#decode(id, held);
+    // Read before `mutate`, which may change `cur` itself.
+    const before: Head | undefined = held.charCodeAt(0) === OPEN_BRACKET ? undefined : {
+      held,
+      expiresAt: cur.expiresAt,
+      createdAt: cur.createdAt,
+      clientId: cur.clientId,
+      sid: cur.sid,
+    };
     const next = mutate(cur);
-    if (next !== undefined) this.set(id, next, next.expiresAt - this.#now());
+    if (next !== undefined) this.#write(id, next, next.expiresAt - this.#now(), before);
     return next;
   }
 

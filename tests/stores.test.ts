@@ -692,6 +692,51 @@ describe("MapStore", () => {
     });
   });
 
+  test("update(): a mutator that changes the record itself (not only its data) is written whole", () => {
+    let now = 1_767_225_600_000;
+    const store = new MapStore({ now: () => now });
+    const fresh = () => ({
+      data: { n: 1 },
+      expiresAt: now + 60_000,
+      createdAt: now,
+      clientId: "c1",
+    });
+    // Each field the compact record's start states, changed in place on the record handed over
+    // (an update that changes only the data keeps that start as it is).
+    const changes: [string, (cur: StoredRecord) => void][] = [
+      ["createdAt", (cur) => (cur.createdAt -= 5_000)],
+      ["clientId", (cur) => (cur.clientId = "c2")],
+      ["clientId removed", (cur) => delete cur.clientId],
+      ["sid", (cur) => (cur.sid = "s9")],
+      ["expiresAt", (cur) => (cur.expiresAt += 30_000)],
+      ["only the data", () => {}],
+    ];
+    for (const [name, change] of changes) {
+      store.set(name, fresh(), 60_000);
+      const written = store.update(name, (cur) => {
+        change(cur);
+        cur.data.n = (cur.data.n as number) + 1;
+        return cur;
+      })!;
+      const read = store.get(name)!;
+      assert.deepEqual(read, written, name);
+      assert.equal(read.data.n, 2, name);
+      // What is held, decoded again (list() does not go through the cache of decoded records).
+      const held = new Map(store.list()).get(name)!;
+      assert.deepEqual(held, written, `${name}, as held`);
+    }
+    // The expiry written is the one the record states: it ends 30 s later than the others.
+    now += 60_000;
+    assert.equal(store.get("only the data"), undefined);
+    assert.equal(store.get("expiresAt")?.data.n, 2);
+    // Updated many times, a record keeps reading back as written.
+    store.set("many", fresh(), 60_000);
+    for (let i = 0; i < 50; i++) {
+      store.update("many", (cur) => ({ ...cur, data: { n: i, s: "a b ".repeat(i % 3) } }));
+    }
+    assert.deepEqual(store.get("many")!.data, { n: 49, s: "a b " });
+  });
+
   test("data read back is what JSON makes of it, also for values JSON changes", () => {
     const now = 1_767_225_600_000;
     const store = new MapStore({ now: () => now });
