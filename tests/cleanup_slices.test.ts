@@ -97,9 +97,16 @@ describe("takeExpired in slices", () => {
             }
             if (batches++ === stopAfter) break;
           }
+          // A second, whole run after one stopped early: it may take along a mapping written
+          // during the first (when it names a session that expired).
+          const later: TakenRecord[] = [];
           if (stopAfter !== -1) {
-            for (const batch of store.takeExpired(clock(), "cid:")) reported.push(...batch);
+            for (const batch of store.takeExpired(clock(), "cid:")) later.push(...batch);
           }
+          reported.push(...later);
+          const takenAlongLater = new Set(
+            later.filter((e) => e[2] === true).map(([, rec]) => `cid:${rec.clientId}`),
+          );
           const ids = reported.map(([id]) => id);
           assert.equal(new Set(ids).size, ids.length, "no record reported twice");
           const takenAlong = new Set(
@@ -109,7 +116,12 @@ describe("takeExpired in slices", () => {
           for (const key of new Set([...initial.keys(), ...touched.keys()])) {
             const now = held.get(key);
             if (touched.has(key)) {
-              assert.deepEqual(shape(now), shape(touched.get(key) ?? undefined), `${key}: written`);
+              if (takenAlongLater.has(key)) assert.ok(!now, `${key}: taken along by the next run`);
+              else {assert.deepEqual(
+                  shape(now),
+                  shape(touched.get(key) ?? undefined),
+                  `${key}: written`,
+                );}
             } else if (key.startsWith("cid:")) {
               const session = initial.get(key)!.sid!;
               const taken = ids.includes(session) && !touched.has(session);
