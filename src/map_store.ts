@@ -97,10 +97,16 @@ function isPrefixedKey(key: string, prefix: string, rest: string): boolean {
  */
 const TAKEN = "";
 
-/** The n-th space-separated field of a compact held record (n ≥ 2), or undefined when empty. */
-function compactField(held: Held, n: number): string | undefined {
+/** Where the n-th space-separated field of a compact held record starts (n ≥ 0). */
+function fieldStart(held: Held, n: number): number {
   let start = 0;
   for (let i = 0; i < n; i++) start = held.indexOf(" ", start) + 1;
+  return start;
+}
+
+/** The n-th space-separated field of a compact held record (n ≥ 2), or undefined when empty. */
+function compactField(held: Held, n: number): string | undefined {
+  const start = fieldStart(held, n);
   const end = held.indexOf(" ", start);
   return end > start ? held.slice(start, end) : undefined;
 }
@@ -363,14 +369,20 @@ const COMPACT_MAX_TIME = 2 ** 47;
 
 /**
  * The held form of a record (see {@linkcode Held}); `compact` when the caller already knows that
- * the compact shape holds it (a {@linkcode snapshot} copy).
+ * the compact shape holds it (a {@linkcode snapshot} copy), and `start` when it also knows the
+ * start of that shape (expiry, creation time and ids: {@linkcode headOf} a held record that states
+ * the same, see {@linkcode sameHead}). Most updates change only the data (the expiry renews once
+ * half the idle window is gone): they then write no time in base 36 (about 0.1 µs each on V8 when
+ * the base-36 memo misses, as it does for any session but the last few written) and join two
+ * parts instead of five.
  * @throws {SessionSerializationError}
  */
-function hold(expiry: number, record: StoredRecord, compact?: true): Held {
+function hold(expiry: number, record: StoredRecord, compact?: true, start?: string): Held {
   try {
     if (record.expiresAt === expiry && (compact || compactable(expiry, record))) {
       const data = JSON.stringify(record.data);
       if (data !== undefined) {
+        if (start !== undefined) return [start, data].join("");
         const { createdAt, clientId = "", sid = "" } = record;
         // join, not a template literal: JavaScriptCore keeps a rope's cell after flattening it
         // (about 110 bytes more per record on Bun, and more garbage-collection work); V8 builds
@@ -399,25 +411,9 @@ function sameHead(head: Head, record: StoredRecord): boolean {
     record.clientId === head.clientId && record.sid === head.sid;
 }
 
-/**
- * {@linkcode hold} of a compact record that starts as `previous` does (see {@linkcode sameHead}):
- * that start as it is, then the new data's JSON. Most updates change only the data (the expiry
- * renews once half the idle window is gone), and then write no time in base 36 (about 0.1 µs
- * each on V8 when the base-36 memo misses, as it does for any session but the last few written)
- * and join two parts instead of five.
- * @throws {SessionSerializationError}
- */
-function rehold(previous: Held, expiry: number, record: StoredRecord): Held {
-  let data: string | undefined;
-  try {
-    data = JSON.stringify(record.data);
-  } catch (err) {
-    throw new SessionSerializationError({ cause: err });
-  }
-  if (data === undefined) return hold(expiry, record, true);
-  let at = 0;
-  for (let i = 0; i < 4; i++) at = previous.indexOf(" ", at) + 1;
-  return [previous.slice(0, at), data].join("");
+/** The start of a compact held record: its expiry, creation time and ids, up to its data. */
+function headOf(held: Held): string {
+  return held.slice(0, fieldStart(held, 4));
 }
 
 /** True when the compact shape holds all of `record` (its `expiresAt` is the expiry). */
@@ -513,9 +509,14 @@ export class MapStore implements Store {
    * (and reports it with `sessionDestroy`) or a write replaces it.
    */
   get(id: string): StoredRecord | undefined {
+    const held = this.#live(id);
+    return held === undefined ? undefined : this.#decode(id, held);
+  }
+
+  /** The held string of a record that has not expired (nor been taken by a takeExpired). */
+  #live(id: string): Held | undefined {
     const held = this.#map.get(id);
-    if (held === undefined || expiryOf(held) <= this.#now()) return undefined;
-    return this.#decode(id, held);
+    return held === undefined || expiryOf(held) <= this.#now() ? undefined : held;
   }
 
   /**
@@ -577,7 +578,7 @@ export class MapStore implements Store {
 
   /**
    * {@linkcode set}, with `before` when an `update()` replaces a compact record: what the replaced
-   * record's held string states at its start (see {@linkcode rehold}).
+   * record's held string states at its start (kept when the new record states the same).
    */
   #write(id: string, record: StoredRecord, ttlMs: number, before: Head | undefined): void {
     const now = this.#now();
@@ -602,11 +603,10 @@ export class MapStore implements Store {
     } catch (err) {
       throw new SessionSerializationError({ cause: err }); // a getter or Proxy trap threw
     }
-    const held = snap === undefined
-      ? hold(expiry, whole ?? record)
-      : before !== undefined && sameHead(before, snap.copy)
-      ? rehold(before.held, expiry, snap.copy)
-      : hold(expiry, snap.copy, true);
+    const start = snap !== undefined && before !== undefined && sameHead(before, snap.copy)
+      ? headOf(before.held)
+      : undefined;
+    const held = snap ? hold(expiry, snap.copy, true, start) : hold(expiry, whole ?? record);
     // The next read of a session usually follows its write: it finds the copy here. Otherwise
     // the data this write replaces is not kept there either.
     if (snap?.exact && held.charCodeAt(0) !== OPEN_BRACKET) {
@@ -692,8 +692,8 @@ export class MapStore implements Store {
 
   /** Atomic read-modify-write (the store is synchronous, so nothing can interleave). */
   update(id: string, mutate: RecordMutator): StoredRecord | undefined {
-    const held = this.#map.get(id);
-    if (held === undefined || expiryOf(held) <= this.#now()) return undefined;
+    const held = this.#live(id);
+    if (held === undefined) return undefined;
     const cur = this.#decode(id, held);
     // Read before `mutate`, which may change `cur` itself.
     const before: Head | undefined = held.charCodeAt(0) === OPEN_BRACKET ? undefined : {
