@@ -939,9 +939,9 @@ class SocketIOBridge<T extends object> implements SocketIOSessions {
  *   after a login (`regenerate()`) the sockets follow the browser's new session and stay
  *   connected (waiting at most `destroyGraceMs` for it). A session found expired by a read (no event) is handled on this
  *   instance, like a regenerate.
- * - Socket activity keeps the session alive for HTTP too: a `withSession` call that changes
- *   nothing still renews the idle window once less than half of it remains
- *   (`manager.touchById`).
+ * - Socket activity keeps the session alive for HTTP too: every `withSession` call, one that
+ *   changes nothing included (`manager.touchById`), renews the idle window once less than half
+ *   of it remains, as HTTP requests do.
  * - Tampered, expired or unknown cookies connect without a session (refused with
  *   `requireSession: true`); a failing store refuses the handshake (`connect_error`). Never hangs.
  *

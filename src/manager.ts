@@ -201,8 +201,7 @@ export class SessionManager<T extends object = SessionData> {
       own(m)
         ? m.#updateNow(sessionId, fn as (draft: object) => void)
         : m.update(sessionId, fn as (draft: object) => void);
-    adapterSteps.touchDue = (m, rec) =>
-      !own(m) || rec.expiresAt - m.#o.now() < (rec.maxAge ?? m.#o.maxAge) / 2;
+    adapterSteps.touchDue = (m, rec) => !own(m) || m.#renewDue(rec, m.#o.now());
   }
 
   /**
@@ -497,6 +496,7 @@ export class SessionManager<T extends object = SessionData> {
 
   /**
    * Replaces a session's data. Sessions are created over HTTP only, so a missing session throws.
+   * The idle window renews with a new `maxAge`, else once less than half of it remains.
    * @param maxAge a new idle window in ms (default: the session's current one)
    * @throws {SessionMissingError} when the session does not exist
    */
@@ -508,7 +508,8 @@ export class SessionManager<T extends object = SessionData> {
     const rec = !isReservedId(sessionId) &&
       await this.#gatewayOrThrow().update(sessionId, (cur) => {
         if (this.#expired(cur, now)) return undefined;
-        return this.#nextRecord(cur, copyData(data), now, maxAge ?? cur.maxAge, cur.flash);
+        const keep = maxAge === undefined && !this.#renewDue(cur, now);
+        return this.#nextRecord(cur, copyData(data), now, maxAge ?? cur.maxAge, cur.flash, keep);
       });
     if (!rec) {
       throw new SessionMissingError(
@@ -523,7 +524,9 @@ export class SessionManager<T extends object = SessionData> {
    * Atomic read-modify-write of a session's data: never loses an increment, across processes when
    * the store has `update()`. `fn` mutates the draft (or returns new data, or `null` to destroy);
    * it must be synchronous and may run more than once under optimistic concurrency. What `fn`
-   * throws rejects the call as it is, and nothing is written.
+   * throws rejects the call as it is, and nothing is written. Like every write, it renews the
+   * idle window only once less than half of it remains (the expiry the browser's cookie states
+   * stays right until then).
    *
    * @returns the new data, or undefined when the session is missing (or was destroyed)
    * @throws {TypeError} when `fn` returns a promise
@@ -569,7 +572,8 @@ export class SessionManager<T extends object = SessionData> {
           "Cannot update session: fn must be synchronous (use withSession for async work)",
         );
       }
-      return this.#nextRecord(cur, copyData(result ?? draft), now, cur.maxAge, cur.flash);
+      const data = copyData(result ?? draft);
+      return this.#nextRecord(cur, data, now, cur.maxAge, cur.flash, !this.#renewDue(cur, now));
     });
     return andThen(rec, (r) => this.#updated(sessionId, r, destroy));
   }
@@ -639,8 +643,7 @@ export class SessionManager<T extends object = SessionData> {
     await this.#gatewayOrThrow().update(sessionId, (cur) => {
       if (this.#expired(cur, now)) return undefined;
       exists = true;
-      const window = cur.maxAge ?? this.#o.maxAge;
-      if (!options.force && cur.expiresAt - now >= window / 2) return undefined;
+      if (!options.force && !this.#renewDue(cur, now)) return undefined;
       return this.#nextRecord(cur, cur.data, now, cur.maxAge, cur.flash);
     });
     return exists;
@@ -1365,6 +1368,14 @@ export class SessionManager<T extends object = SessionData> {
       this.#emitSet(id, state.clientId, true);
       return this.#issue(state, out, rec);
     });
+  }
+
+  /**
+   * Whether a write to `rec` renews its idle window: once less than half of it remains (the
+   * rolling rule of every write and touch, over HTTP, sockets or by id).
+   */
+  #renewDue(rec: StoredRecord, now: number): boolean {
+    return rec.expiresAt - now < (rec.maxAge ?? this.#o.maxAge) / 2;
   }
 
   /**

@@ -1209,6 +1209,32 @@ describe("lookups by id and client", () => {
     assert.equal(await m.touchById(id), false, "expired");
     assert.equal(await m.touchById("unknown"), false);
   });
+
+  test("writes by id renew the idle window by the rolling rule, as HTTP writes do", async () => {
+    let now = 0;
+    const store = new MapStore({ now: () => now });
+    const m = createSessions({ store, keys: [KEY], maxAge: 1000, now: () => now, logger: quiet });
+    const r = await request(m, null, (s) => {
+      s.session.n = 0;
+    });
+    const id = r.state.id!;
+    const expiry = () => store.get(id)?.expiresAt;
+    now = 400;
+    await m.update(id, (d) => void (d.n = 1));
+    assert.equal(expiry(), 1000, "update: more than half remains, the expiry stays");
+    await m.setById(id, { n: 2 });
+    assert.equal(expiry(), 1000, "setById: the same");
+    now = 600;
+    await m.update(id, (d) => void (d.n = 3));
+    assert.equal(expiry(), 1600, "update: renewed once less than half remains");
+    now = 700;
+    await m.setById(id, { n: 4 }, 5000);
+    assert.equal(expiry(), 5700, "setById with a new maxAge: renewed with it");
+    now = 1200;
+    await m.setById(id, { n: 5 });
+    assert.equal(expiry(), 5700, "its window is the new maxAge");
+    assert.deepEqual(await m.getById(id), { n: 5 });
+  });
 });
 
 describe("sealed mode", () => {
