@@ -193,9 +193,43 @@ export function session<T extends object = Session>(
   const manager = options instanceof SessionManager
     ? options
     : createSessions(fromHonoOptions(options));
-  return async function session(c, next) {
+  // One async function per request (handle), not one per layer: each costs a promise and a
+  // microtask turn.
+  return function session(c, next) {
+    let state: SessionState;
     try {
-      await run(c, next);
+      installAccessors(c);
+      state = manager.open(cookieHeader(c), { ctx: c, https: c.req.url.startsWith("https:") });
+    } catch (err) {
+      return Promise.reject(err);
+    }
+    // serialize: load, handle and commit under the session's lock, so `count++` is exact.
+    if (manager.serialize && state.id !== undefined) {
+      return manager.runExclusive(state.id, () => handle(c, next, state));
+    }
+    return handle(c, next, state);
+  };
+
+  async function handle(c: Context, next: () => Promise<void>, state: SessionState): Promise<void> {
+    try {
+      const pending = manager.prepare(state);
+      if (pending) await pending;
+      (c as WithState)[STATE] = { manager, state };
+      c.set("session", state.session as CoreSession<T>);
+      await next();
+      if (c.error) {
+        // The handler failed: save nothing, so no half-done change reaches the store.
+        writeHeaders(c, manager.abandon(state).cookies, false);
+        return;
+      }
+      const current = c.get("session") as unknown;
+      const committed = adapterSteps.commit(
+        manager as SessionManager<object>,
+        state,
+        current === state.session ? undefined : current as object | null,
+      );
+      const result = isThenable(committed) ? await committed : committed;
+      writeHeaders(c, result.cookies, result.noStore);
     } catch (err) {
       // A failing store is the service being unavailable, not a bug: 503 (the StoreError is
       // the cause, for app.onError).
@@ -204,39 +238,6 @@ export function session<T extends object = Session>(
       }
       throw err;
     }
-  };
-
-  async function run(c: Context, next: () => Promise<void>): Promise<void> {
-    installAccessors(c);
-    const state = manager.open(cookieHeader(c), {
-      ctx: c,
-      https: c.req.url.startsWith("https:"),
-    });
-    // serialize: load, handle and commit under the session's lock, so `count++` is exact.
-    if (manager.serialize && state.id !== undefined) {
-      await manager.runExclusive(state.id, () => handle(c, next, state));
-    } else await handle(c, next, state);
-  }
-
-  async function handle(c: Context, next: () => Promise<void>, state: SessionState): Promise<void> {
-    const pending = manager.prepare(state);
-    if (pending) await pending;
-    (c as WithState)[STATE] = { manager, state };
-    c.set("session", state.session as CoreSession<T>);
-    await next();
-    if (c.error) {
-      // The handler failed: save nothing, so no half-done change reaches the store.
-      writeHeaders(c, manager.abandon(state).cookies, false);
-      return;
-    }
-    const current = c.get("session") as unknown;
-    const committed = adapterSteps.commit(
-      manager as SessionManager<object>,
-      state,
-      current === state.session ? undefined : current as object | null,
-    );
-    const result = isThenable(committed) ? await committed : committed;
-    writeHeaders(c, result.cookies, result.noStore);
   }
 }
 
