@@ -369,13 +369,21 @@ function middleware(
     hooks.committed?.(ctx, state, manager);
   }
 
-  return async function unisessionKoa(ctx: Context, next: Next): Promise<void> {
-    installAccessors(ctx);
-    const manager = getManager(ctx);
-    const state = manager.open(ctx.get("cookie"), { ctx, https: ctx.secure });
+  // One async function per request (handle): each layer would cost a promise and a microtask.
+  return function unisessionKoa(ctx: Context, next: Next): Promise<void> {
+    let manager: SessionManager;
+    let state: SessionState;
+    try {
+      installAccessors(ctx);
+      manager = getManager(ctx);
+      state = manager.open(ctx.get("cookie"), { ctx, https: ctx.secure });
+    } catch (err) {
+      return Promise.reject(err);
+    }
     if (manager.serialize && state.id !== undefined) {
-      await manager.runExclusive(state.id, () => handle(ctx, next, manager, state));
-    } else await handle(ctx, next, manager, state);
+      return manager.runExclusive(state.id, () => handle(ctx, next, manager, state));
+    }
+    return handle(ctx, next, manager, state);
   };
 }
 
