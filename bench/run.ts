@@ -66,6 +66,7 @@ export const SUITES: Suite[] = [
     file: "koa.ts",
     variants: [
       ["bare", "(bare framework)"],
+      ["floor", "floor: unsigned id + Map (no library)"],
       ["unisession", "unisession (MapStore)"],
       ["koa-session-cookie", "koa-session (cookie)"],
       ["koa-session-store", "koa-session (store: Map)"],

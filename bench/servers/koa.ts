@@ -1,5 +1,6 @@
 /**
- * Koa benchmark server (Node): `bare` or a session library, each used as its README shows.
+ * Koa benchmark server (Node): `bare`, the `floor` (no library: what reading a cookie and keeping
+ * `n` in a Map costs at least), or a session library, each used as its README shows.
  * Same routes and answers as `hono.ts` (`POST /new?n=K`, `GET /read`, `POST /incr`).
  *
  * Usage: `node --import tsx bench/servers/koa.ts <variant>`.
@@ -26,8 +27,30 @@ function koaSessionStore() {
   };
 }
 
+/**
+ * The floor under any session layer, not a library (as in `hono.ts`): a random id in an unsigned
+ * cookie and `n` in a Map (no signature, no expiry, no change tracking, no store interface), the
+ * Cookie header read the cheapest way. What reading the cookie, one lookup, and a Set-Cookie for
+ * each new visitor cost in Koa.
+ */
+function floor(): Middleware {
+  const sessions = new Map<string, { n: number }>();
+  return async (ctx, next) => {
+    const id = /(?:^|; )sid=([^;]*)/.exec(ctx.get("cookie"))?.[1];
+    let session = id === undefined ? undefined : sessions.get(id);
+    if (session === undefined) {
+      const fresh = crypto.randomUUID();
+      sessions.set(fresh, session = { n: 0 });
+      ctx.set("Set-Cookie", `sid=${fresh}; Path=/; HttpOnly; SameSite=Lax`);
+    }
+    (ctx as SessionContext).session = session;
+    await next();
+  };
+}
+
 const MIDDLEWARE: Record<string, (app: Koa) => Middleware | undefined> = {
   bare: () => undefined,
+  floor,
   // koa-session, default cookie storage (signed base64 JSON).
   "koa-session-cookie": (app) => koaSession({ secure: false }, app) as unknown as Middleware,
   // koa-session with an external (in-memory) store: the cookie holds the id.
