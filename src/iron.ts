@@ -1,9 +1,13 @@
 /**
  * iron seals (`Fe26.2`, the format of @hapi/iron and iron-webcrypto with their default options:
  * AES-256-CBC, HMAC-SHA-256, PBKDF2-SHA-1 keys with 256-bit salts and one iteration). The key
- * derivations and the MAC run synchronously (@noble/hashes for PBKDF2, `./hmac.ts`); only AES goes
- * through `crypto.subtle`, which keeps the cipher in constant-time native code. A forged seal is
- * refused before any asynchronous step.
+ * derivations and the MAC run synchronously (@noble/hashes for PBKDF2, `./hmac.ts`). AES runs in
+ * native code, never in JavaScript (table-based AES leaks timing): through `node:crypto` where the
+ * runtime has it (Node, Deno and Bun, found with `process.getBuiltinModule`, not imported, so the
+ * module still loads where there is none), synchronously; elsewhere through `crypto.subtle`. Per
+ * seal of a small session that is 0.7 µs of CPU against 22 on Bun, 4–6 against 28 on Deno, 5
+ * against 45 on Node (measured in a loop; `crypto.subtle` hops to another thread and back). A
+ * forged seal is refused before any AES.
  *
  * Derived keys are reused: a pair of salts serves up to {@linkcode SEALS_PER_SALT} seals or
  * {@linkcode SALT_LIFETIME_MS}, each seal with its own random IV, and unsealing keeps the keys of
@@ -22,6 +26,7 @@ import { bytesToHex } from "@noble/hashes/utils.js";
 import { decodeBase64Url, encodeBase64Url, timingSafeEqual, utf8 } from "./encoding.ts";
 import { HmacSha256 } from "./hmac.ts";
 import { randomBytes } from "./id.ts";
+import { isThenable } from "./awaitable.ts";
 import { BoundedMap } from "./sharded_map.ts";
 
 const PREFIX = "Fe26.2";
@@ -50,18 +55,96 @@ function derive(secret: Uint8Array, salt: string): Uint8Array {
   return pbkdf2(sha1, secret, utf8(salt), { c: 1, dkLen: 32 });
 }
 
-function aesKey(raw: Uint8Array): Promise<CryptoKey> {
-  return crypto.subtle.importKey("raw", raw as BufferSource, "AES-CBC", false, [
-    "encrypt",
-    "decrypt",
-  ]);
+/** A key as an {@linkcode AesCbc} holds it (a promise of one while Web Crypto imports it). */
+export type CipherKey = unknown;
+
+/** AES-256-CBC with PKCS#7 padding, in native code. */
+export interface AesCbc {
+  /** A key from 32 raw bytes (kept per salt, reused for every seal and unseal). */
+  importKey(raw: Uint8Array): CipherKey;
+  encrypt(key: CipherKey, iv: Uint8Array, plain: Uint8Array): Uint8Array | Promise<Uint8Array>;
+  /** Throws (or rejects) on a bad key or bad padding. */
+  decrypt(key: CipherKey, iv: Uint8Array, data: Uint8Array): Uint8Array | Promise<Uint8Array>;
 }
+
+/** AES through `crypto.subtle`: keys are promises of a CryptoKey. */
+export const webCryptoAes: AesCbc = {
+  importKey: (raw) =>
+    crypto.subtle.importKey("raw", raw as BufferSource, "AES-CBC", false, ["encrypt", "decrypt"]),
+  encrypt: async (key, iv, plain) =>
+    new Uint8Array(
+      await crypto.subtle.encrypt(
+        { name: "AES-CBC", iv: iv as BufferSource },
+        await (key as Promise<CryptoKey>),
+        plain as BufferSource,
+      ),
+    ),
+  decrypt: async (key, iv, data) =>
+    new Uint8Array(
+      await crypto.subtle.decrypt(
+        { name: "AES-CBC", iv: iv as BufferSource },
+        await (key as Promise<CryptoKey>),
+        data as BufferSource,
+      ),
+    ),
+};
+
+/** What {@linkcode nodeCryptoAes} uses of `node:crypto`. */
+interface NodeCrypto {
+  createSecretKey(key: Uint8Array): unknown;
+  createCipheriv(algorithm: string, key: unknown, iv: Uint8Array): NodeCipher;
+  createDecipheriv(algorithm: string, key: unknown, iv: Uint8Array): NodeCipher;
+}
+interface NodeCipher {
+  update(data: Uint8Array): Uint8Array;
+  final(): Uint8Array;
+}
+
+/** `node:crypto` from the runtime (`process.getBuiltinModule`), when it has one. */
+function builtinNodeCrypto(): NodeCrypto | undefined {
+  try {
+    const p = (globalThis as { process?: { getBuiltinModule?: (id: string) => unknown } }).process;
+    const m = p?.getBuiltinModule?.("node:crypto") as Partial<NodeCrypto> | undefined;
+    return typeof m?.createSecretKey === "function" && typeof m.createCipheriv === "function" &&
+        typeof m.createDecipheriv === "function"
+      ? m as NodeCrypto
+      : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** Both parts of a cipher's output, as one array. */
+function run(cipher: NodeCipher, input: Uint8Array): Uint8Array {
+  const head = cipher.update(input);
+  const tail = cipher.final();
+  if (head.length === 0) return tail;
+  if (tail.length === 0) return head;
+  const out = new Uint8Array(head.length + tail.length);
+  out.set(head);
+  out.set(tail, head.length);
+  return out;
+}
+
+/** AES through `node:crypto`, synchronous; undefined on a runtime without it. */
+export const nodeCryptoAes: AesCbc | undefined = (() => {
+  const nc = builtinNodeCrypto();
+  if (nc === undefined) return undefined;
+  return {
+    importKey: (raw) => nc.createSecretKey(raw),
+    encrypt: (key, iv, plain) => run(nc.createCipheriv("aes-256-cbc", key, iv), plain),
+    decrypt: (key, iv, data) => run(nc.createDecipheriv("aes-256-cbc", key, iv), data),
+  };
+})();
+
+/** The AES of this runtime: `node:crypto` where there is one, else Web Crypto. */
+const AES: AesCbc = nodeCryptoAes ?? webCryptoAes;
 
 /** The salts a key currently seals with, and what they derive. */
 interface SealingKeys {
   encryptionSalt: string;
   macSalt: string;
-  cipher: Promise<CryptoKey>;
+  cipher: CipherKey;
   mac: HmacSha256;
   left: number;
   until: number;
@@ -71,33 +154,38 @@ interface SealingKeys {
 interface KeyCache {
   sealing: SealingKeys | undefined;
   macs: BoundedMap<string, HmacSha256>;
-  ciphers: BoundedMap<string, Promise<CryptoKey>>;
+  ciphers: BoundedMap<string, CipherKey>;
 }
 
-/** Per key object (a WeakMap: a Sealer that is dropped takes its keys with it). */
-const caches = new WeakMap<IronKey, KeyCache>();
+/**
+ * Per AES implementation and key object (WeakMaps: a Sealer that is dropped takes its keys with
+ * it).
+ */
+const caches = new WeakMap<AesCbc, WeakMap<IronKey, KeyCache>>();
 
-function cacheOf(key: IronKey): KeyCache {
-  let c = caches.get(key);
+function cacheOf(key: IronKey, aes: AesCbc): KeyCache {
+  let byKey = caches.get(aes);
+  if (byKey === undefined) caches.set(aes, byKey = new WeakMap());
+  let c = byKey.get(key);
   if (c === undefined) {
     c = {
       sealing: undefined,
       macs: new BoundedMap(UNSEAL_KEYS),
       ciphers: new BoundedMap(UNSEAL_KEYS),
     };
-    caches.set(key, c);
+    byKey.set(key, c);
   }
   return c;
 }
 
-function sealingKeys(key: IronKey, now: number): SealingKeys {
-  const cache = cacheOf(key);
+function sealingKeys(key: IronKey, now: number, aes: AesCbc): SealingKeys {
+  const cache = cacheOf(key, aes);
   let k = cache.sealing;
   if (k === undefined || k.left <= 0 || now >= k.until) {
     const salts = randomBytes(2 * SALT_BYTES);
     const encryptionSalt = bytesToHex(salts.subarray(0, SALT_BYTES));
     const macSalt = bytesToHex(salts.subarray(SALT_BYTES));
-    const cipher = aesKey(derive(key.secret, encryptionSalt));
+    const cipher = aes.importKey(derive(key.secret, encryptionSalt));
     k = {
       encryptionSalt,
       macSalt,
@@ -110,9 +198,11 @@ function sealingKeys(key: IronKey, now: number): SealingKeys {
     cache.macs.set(macSalt, k.mac);
     cache.ciphers.set(encryptionSalt, cipher);
     const fresh = k;
-    cipher.catch(() => { // never reuse a failure
-      if (cache.sealing === fresh) cache.sealing = undefined;
-    });
+    if (isThenable(cipher)) {
+      Promise.resolve(cipher).catch(() => { // never reuse a failure
+        if (cache.sealing === fresh) cache.sealing = undefined;
+      });
+    }
     cache.sealing = k;
   }
   k.left--;
@@ -121,22 +211,18 @@ function sealingKeys(key: IronKey, now: number): SealingKeys {
 
 /**
  * Seals `json` (the text to encrypt) with `key`, without an expiration; `now` (epoch ms) decides
- * when the salts are renewed.
+ * when the salts are renewed; `aes` is for tests.
  */
 export async function ironSeal(
   json: string,
   key: IronKey,
   now: number = Date.now(),
+  aes: AesCbc = AES,
 ): Promise<string> {
-  const k = sealingKeys(key, now);
+  const k = sealingKeys(key, now, aes);
   const iv = randomBytes(IV_BYTES);
-  const encrypted = new Uint8Array(
-    await crypto.subtle.encrypt(
-      { name: "AES-CBC", iv: iv as BufferSource },
-      await k.cipher,
-      utf8(json) as BufferSource,
-    ),
-  );
+  const out = aes.encrypt(k.cipher, iv, utf8(json));
+  const encrypted = isThenable(out) ? await out : out;
   const base = `${PREFIX}*${key.id}*${k.encryptionSalt}*${encodeBase64Url(iv)}*` +
     `${encodeBase64Url(encrypted)}*`;
   return `${base}*${k.macSalt}*${k.mac.base64Url(base)}`;
@@ -145,12 +231,13 @@ export async function ironSeal(
 /**
  * The text sealed into `sealed` by one of `keys` (looked up by the seal's key id), or undefined
  * for anything else: wrong shape, unknown key, bad MAC, expired, undecryptable. Never rejects.
- * Base64url parts must be canonical (one spelling per seal).
+ * Base64url parts must be canonical (one spelling per seal). `aes` is for tests.
  */
 export async function ironUnseal(
   sealed: string,
   keys: ReadonlyMap<string, IronKey>,
   now: number = Date.now(),
+  aes: AesCbc = AES,
 ): Promise<string | undefined> {
   const parts = sealed.split("*");
   if (parts.length !== 8 || parts[0] !== PREFIX) return undefined;
@@ -175,31 +262,28 @@ export async function ironUnseal(
   const base = sealed.slice(0, sealed.length - macSalt.length - macPart.length - 2);
   // A salt's keys are remembered only once a MAC made with them verified: forged seals with
   // made-up salts cost a derivation each, as before, and never crowd out real ones.
-  const { macs, ciphers } = cacheOf(key);
+  const { macs, ciphers } = cacheOf(key, aes);
   const known = macs.get(macSalt);
   const mac = known ?? new HmacSha256(derive(key.secret, macSalt));
   // Our canonical spelling of the MAC: any other spelling of the same bytes is refused too.
   if (!timingSafeEqual(mac.base64Url(base), macPart)) return undefined;
   if (!known) macs.set(macSalt, mac);
   let cipher = ciphers.get(encryptionSalt);
-  if (!cipher) {
-    cipher = aesKey(derive(key.secret, encryptionSalt));
+  if (cipher === undefined) {
+    cipher = aes.importKey(derive(key.secret, encryptionSalt));
     ciphers.set(encryptionSalt, cipher);
   }
-  let cipherKey: CryptoKey;
-  try {
-    cipherKey = await cipher;
-  } catch {
-    ciphers.delete(encryptionSalt); // a failed import is not kept
-    return undefined;
+  if (isThenable(cipher)) {
+    try {
+      await cipher;
+    } catch {
+      ciphers.delete(encryptionSalt); // a failed import is not kept
+      return undefined;
+    }
   }
   try {
-    const plain = await crypto.subtle.decrypt(
-      { name: "AES-CBC", iv: iv as BufferSource },
-      cipherKey,
-      encrypted as BufferSource,
-    );
-    return decoder.decode(plain);
+    const out = aes.decrypt(cipher, iv, encrypted);
+    return decoder.decode(isThenable(out) ? await out : out);
   } catch {
     return undefined; // bad padding: only a key holder could have made this MAC
   }

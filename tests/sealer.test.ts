@@ -3,15 +3,22 @@
 import { describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { defaults, seal as ironWebSeal, unseal as ironWebUnseal } from "iron-webcrypto";
+import { hmac } from "@noble/hashes/hmac.js";
+import { sha1 } from "@noble/hashes/legacy.js";
+import { pbkdf2 } from "@noble/hashes/pbkdf2.js";
+import { sha256 } from "@noble/hashes/sha2.js";
 import {
+  type AesCbc,
   type IronKey,
   ironSeal,
   ironUnseal,
+  nodeCryptoAes,
   SALT_LIFETIME_MS,
   SEALS_PER_SALT,
+  webCryptoAes,
 } from "../src/iron.ts";
 import { Sealer } from "../src/sealer.ts";
-import { utf8 } from "../src/encoding.ts";
+import { encodeBase64Url, utf8 } from "../src/encoding.ts";
 
 const SECRET = "a-secret-of-at-least-32-characters!!";
 const OTHER = "another-secret-of-at-least-32-chars!!";
@@ -30,21 +37,64 @@ const VALUES: unknown[] = [
   null,
 ];
 
+/** Both AES implementations: each must interoperate with iron-webcrypto and with the other. */
+const BACKENDS: [string, AesCbc][] = [["Web Crypto", webCryptoAes]];
+if (nodeCryptoAes) BACKENDS.push(["node:crypto", nodeCryptoAes]);
+
 describe("iron seals", () => {
-  test("what unisession seals, iron-webcrypto unseals", async () => {
-    for (const value of VALUES) {
-      const sealed = await ironSeal(JSON.stringify(value), key);
-      assert.match(sealed, /^Fe26\.2\*k1\*[0-9a-f]{64}\*[\w-]+\*[\w-]+\*\*[0-9a-f]{64}\*[\w-]+$/);
-      assert.deepEqual(await ironWebUnseal(sealed, { k1: SECRET }, defaults), value);
-    }
+  test("AES runs through node:crypto on Node, Deno and Bun (found without an import)", () => {
+    assert.ok(nodeCryptoAes, "process.getBuiltinModule('node:crypto') should be there");
   });
 
-  test("what iron-webcrypto seals, unisession unseals", async () => {
+  for (const [name, aes] of BACKENDS) {
+    test(`${name}: what unisession seals, iron-webcrypto unseals`, async () => {
+      for (const value of VALUES) {
+        const sealed = await ironSeal(JSON.stringify(value), key, Date.now(), aes);
+        assert.match(sealed, /^Fe26\.2\*k1\*[0-9a-f]{64}\*[\w-]+\*[\w-]+\*\*[0-9a-f]{64}\*[\w-]+$/);
+        assert.deepEqual(await ironWebUnseal(sealed, { k1: SECRET }, defaults), value);
+      }
+    });
+
+    test(`${name}: what iron-webcrypto seals, unisession unseals`, async () => {
+      for (const value of VALUES) {
+        const sealed = await ironWebSeal(value, { id: "k1", secret: SECRET }, defaults);
+        const json = await ironUnseal(sealed, ring, Date.now(), aes);
+        assert.ok(json !== undefined, `unsealed ${JSON.stringify(value).slice(0, 40)}`);
+        assert.deepEqual(JSON.parse(json), value);
+      }
+    });
+
+    test(`${name}: a seal with a valid MAC over a ciphertext that does not decrypt is refused`, async () => {
+      // Only a key holder can make this: the MAC verifies, AES then fails on the padding.
+      const k: IronKey = { id: "k1", secret: utf8(SECRET) };
+      const parts = (await ironSeal('{"a":1}', k, Date.now(), aes)).split("*");
+      const macKey = pbkdf2(sha1, utf8(SECRET), utf8(parts[6]!), { c: 1, dkLen: 32 });
+      for (let i = 0; i < 20; i++) {
+        parts[4] = encodeBase64Url(crypto.getRandomValues(new Uint8Array(32)));
+        const b = parts.slice(0, 6).join("*");
+        parts[7] = encodeBase64Url(hmac(sha256, macKey, utf8(b)));
+        // Random blocks decrypt to valid padding about once in 256: either way, never a throw.
+        const out = await ironUnseal(parts.join("*"), new Map([["k1", k]]), Date.now(), aes);
+        assert.ok(out === undefined || typeof out === "string");
+      }
+      parts[4] = encodeBase64Url(new Uint8Array(15)); // not a whole block: never decrypts
+      const b = parts.slice(0, 6).join("*");
+      parts[7] = encodeBase64Url(hmac(sha256, macKey, utf8(b)));
+      assert.equal(
+        await ironUnseal(parts.join("*"), new Map([["k1", k]]), Date.now(), aes),
+        undefined,
+      );
+    });
+  }
+
+  test("seals of one AES implementation open with the other", async () => {
+    if (!nodeCryptoAes) return assert.fail("node:crypto is missing");
     for (const value of VALUES) {
-      const sealed = await ironWebSeal(value, { id: "k1", secret: SECRET }, defaults);
-      const json = await ironUnseal(sealed, ring);
-      assert.ok(json !== undefined, `unsealed ${JSON.stringify(value).slice(0, 40)}`);
-      assert.deepEqual(JSON.parse(json), value);
+      const json = JSON.stringify(value);
+      const a = await ironSeal(json, key, Date.now(), nodeCryptoAes);
+      assert.equal(await ironUnseal(a, ring, Date.now(), webCryptoAes), json);
+      const b = await ironSeal(json, key, Date.now(), webCryptoAes);
+      assert.equal(await ironUnseal(b, ring, Date.now(), nodeCryptoAes), json);
     }
   });
 
