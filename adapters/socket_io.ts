@@ -357,6 +357,10 @@ class SocketIOBridge<T extends object> implements SocketIOSessions {
   readonly #hooked = new WeakSet<object>();
   readonly #bindings = new WeakMap<Socket, Binding>();
   readonly #sockets = new Set<Binding>();
+  /**
+   * The links: a browser's by its client id itself (so a `sessionSet` event finds it without
+   * building a key: a client id never contains ':'), a socket's without one by `s:` + session id.
+   */
   readonly #links = new Map<string, Link>();
   readonly #bySession = new Map<string, Set<Link>>();
   readonly #byRoom = new Map<string, Set<Binding>>();
@@ -630,7 +634,7 @@ class SocketIOBridge<T extends object> implements SocketIOSessions {
     this.#sockets.add(b);
     b.socket.on("disconnect", b.onDisconnect);
     if (b.clientId === undefined && b.sessionId === undefined) return; // nothing to follow
-    const key = b.clientId !== undefined ? "c:" + b.clientId : "s:" + b.sessionId;
+    const key = b.clientId !== undefined ? b.clientId : "s:" + b.sessionId;
     let link = this.#links.get(key);
     if (!link) {
       link = {
@@ -804,7 +808,7 @@ class SocketIOBridge<T extends object> implements SocketIOSessions {
 
   readonly #onSet = (e: SessionSetEvent): void => {
     this.#epoch++;
-    const link = e.clientId === undefined ? undefined : this.#links.get("c:" + e.clientId);
+    const link = e.clientId === undefined ? undefined : this.#links.get(e.clientId);
     if (link && link.sessionId !== e.sessionId) {
       // A creation or regeneration links the client to the new session before this event;
       // anything else (a write to another session of this client) is checked in the store.

@@ -388,6 +388,10 @@ class WebSocketBridge<T extends object> implements WebSocketSessions<AnySessionD
   #active = true;
   #epoch = 0;
   readonly #conns = new Set<Conn>();
+  /**
+   * The links: a browser's by its client id itself (so a `sessionSet` event finds it without
+   * building a key: a client id never contains ':'), a socket's without one by `s:` + session id.
+   */
   readonly #links = new Map<string, Link>();
   readonly #bySession = new Map<string, Set<Link>>();
   readonly #pending = new Map<string, Pending>();
@@ -649,7 +653,7 @@ class WebSocketBridge<T extends object> implements WebSocketSessions<AnySessionD
   #register(conn: Conn): void {
     this.#conns.add(conn);
     if (conn.clientId === undefined && conn.sessionId === undefined) return; // nothing to follow
-    const key = conn.clientId !== undefined ? "c:" + conn.clientId : "s:" + conn.sessionId;
+    const key = conn.clientId !== undefined ? conn.clientId : "s:" + conn.sessionId;
     let link = this.#links.get(key);
     if (!link) {
       link = {
@@ -776,7 +780,7 @@ class WebSocketBridge<T extends object> implements WebSocketSessions<AnySessionD
 
   readonly #onSet = (e: SessionSetEvent): void => {
     this.#epoch++;
-    const link = e.clientId === undefined ? undefined : this.#links.get("c:" + e.clientId);
+    const link = e.clientId === undefined ? undefined : this.#links.get(e.clientId);
     if (link && link.sessionId !== e.sessionId) {
       // A creation or regeneration links the client to the new session before this event;
       // anything else (a write to another session of this client) is checked in the store.

@@ -134,7 +134,11 @@ export interface AdapterSteps {
     m: SessionManager<object>,
     sessionId: string,
   ): StoredRecord | undefined | Promise<StoredRecord | undefined>;
-  /** `update()`, returning the record's own data (not to be kept or changed). */
+  /**
+   * `update()`, returning the record's own data (not to be kept or changed). `fn` changes only
+   * the draft's top-level keys and keeps no reference to it (the socket adapters' merge), so the
+   * draft is written as it is, without a copy.
+   */
   update(
     m: SessionManager<object>,
     sessionId: string,
@@ -199,7 +203,7 @@ export class SessionManager<T extends object = SessionData> {
         );
     adapterSteps.update = (m, sessionId, fn) =>
       own(m)
-        ? m.#updateNow(sessionId, fn as (draft: object) => void)
+        ? m.#updateNow(sessionId, fn as (draft: object) => void, true)
         : m.update(sessionId, fn as (draft: object) => void);
     adapterSteps.touchDue = (m, rec) => !own(m) || m.#renewDue(rec, m.#o.now());
   }
@@ -549,12 +553,14 @@ export class SessionManager<T extends object = SessionData> {
 
   /**
    * {@linkcode update}, answered synchronously when the store answers synchronously (MapStore).
+   * `merge`: `fn` is the adapters' (see {@linkcode AdapterSteps.update}), its draft written as is.
    * @returns the data written (the record's own object: not to be kept or changed)
    * @throws what `fn` throws, and a StoreError when the store fails
    */
   #updateNow(
     sessionId: string,
     fn: (draft: T) => T | void | null,
+    merge = false,
   ): T | undefined | Promise<T | undefined> {
     if (isReservedId(sessionId)) return undefined;
     const now = this.#o.now();
@@ -572,7 +578,8 @@ export class SessionManager<T extends object = SessionData> {
           "Cannot update session: fn must be synchronous (use withSession for async work)",
         );
       }
-      const data = copyData(result ?? draft);
+      // A function of the application may keep the draft (or what it returns) and change it later.
+      const data = merge && result === undefined ? draft as SessionData : copyData(result ?? draft);
       return this.#nextRecord(cur, data, now, cur.maxAge, cur.flash, !this.#renewDue(cur, now));
     });
     return andThen(rec, (r) => this.#updated(sessionId, r, destroy));
