@@ -67,26 +67,24 @@ export interface AesCbc {
   decrypt(key: CipherKey, iv: Uint8Array, data: Uint8Array): Uint8Array | Promise<Uint8Array>;
 }
 
+/** One direction of AES-CBC through `crypto.subtle`, with a key that is a promise of a CryptoKey. */
+function subtleCbc(op: "encrypt" | "decrypt"): AesCbc["encrypt"] {
+  return async (key, iv, input) =>
+    new Uint8Array(
+      await crypto.subtle[op](
+        { name: "AES-CBC", iv: iv as BufferSource },
+        await (key as Promise<CryptoKey>),
+        input as BufferSource,
+      ),
+    );
+}
+
 /** AES through `crypto.subtle`: keys are promises of a CryptoKey. */
 export const webCryptoAes: AesCbc = {
   importKey: (raw) =>
     crypto.subtle.importKey("raw", raw as BufferSource, "AES-CBC", false, ["encrypt", "decrypt"]),
-  encrypt: async (key, iv, plain) =>
-    new Uint8Array(
-      await crypto.subtle.encrypt(
-        { name: "AES-CBC", iv: iv as BufferSource },
-        await (key as Promise<CryptoKey>),
-        plain as BufferSource,
-      ),
-    ),
-  decrypt: async (key, iv, data) =>
-    new Uint8Array(
-      await crypto.subtle.decrypt(
-        { name: "AES-CBC", iv: iv as BufferSource },
-        await (key as Promise<CryptoKey>),
-        data as BufferSource,
-      ),
-    ),
+  encrypt: subtleCbc("encrypt"),
+  decrypt: subtleCbc("decrypt"),
 };
 
 /** What {@linkcode nodeCryptoAes} uses of `node:crypto`. */
