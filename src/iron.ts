@@ -99,14 +99,10 @@ interface NodeCipher {
 }
 
 /** `node:crypto` from the runtime (`process.getBuiltinModule`), when it has one. */
-function builtinNodeCrypto(): NodeCrypto | undefined {
+function builtinNodeCrypto(): unknown {
   try {
     const p = (globalThis as { process?: { getBuiltinModule?: (id: string) => unknown } }).process;
-    const m = p?.getBuiltinModule?.("node:crypto") as Partial<NodeCrypto> | undefined;
-    return typeof m?.createSecretKey === "function" && typeof m.createCipheriv === "function" &&
-        typeof m.createDecipheriv === "function"
-      ? m as NodeCrypto
-      : undefined;
+    return p?.getBuiltinModule?.("node:crypto");
   } catch {
     return undefined;
   }
@@ -124,16 +120,41 @@ function run(cipher: NodeCipher, input: Uint8Array): Uint8Array {
   return out;
 }
 
-/** AES through `node:crypto`, synchronous; undefined on a runtime without it. */
-export const nodeCryptoAes: AesCbc | undefined = (() => {
-  const nc = builtinNodeCrypto();
-  if (nc === undefined) return undefined;
-  return {
-    importKey: (raw) => nc.createSecretKey(raw),
-    encrypt: (key, iv, plain) => run(nc.createCipheriv("aes-256-cbc", key, iv), plain),
-    decrypt: (key, iv, data) => run(nc.createDecipheriv("aes-256-cbc", key, iv), data),
+/**
+ * AES through a `node:crypto` module, synchronous; undefined when `nc` is not one whose AES-CBC
+ * works: a round trip of one block is tried first, so a runtime whose compatibility layer lacks
+ * the cipher (or throws in it) keeps Web Crypto instead of failing every seal.
+ */
+export function aesFromNodeCrypto(nc: unknown): AesCbc | undefined {
+  const m = nc as Partial<NodeCrypto> | undefined;
+  if (
+    typeof m?.createSecretKey !== "function" || typeof m.createCipheriv !== "function" ||
+    typeof m.createDecipheriv !== "function"
+  ) {
+    return undefined;
+  }
+  const c = m as NodeCrypto;
+  const aes: AesCbc = {
+    importKey: (raw) => c.createSecretKey(raw),
+    encrypt: (key, iv, plain) => run(c.createCipheriv("aes-256-cbc", key, iv), plain),
+    decrypt: (key, iv, data) => run(c.createDecipheriv("aes-256-cbc", key, iv), data),
   };
-})();
+  try {
+    const key = aes.importKey(new Uint8Array(32).fill(7));
+    const iv = new Uint8Array(16).fill(9);
+    const plain = utf8('{"check":true}');
+    const sealed = aes.encrypt(key, iv, plain) as Uint8Array;
+    const opened = aes.decrypt(key, iv, sealed) as Uint8Array;
+    const same = sealed.length === 16 && opened.length === plain.length &&
+      opened.every((b, i) => b === plain[i]);
+    return same ? aes : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** AES through the runtime's `node:crypto`; undefined on a runtime without a working one. */
+export const nodeCryptoAes: AesCbc | undefined = aesFromNodeCrypto(builtinNodeCrypto());
 
 /** The AES of this runtime: `node:crypto` where there is one, else Web Crypto. */
 const AES: AesCbc = nodeCryptoAes ?? webCryptoAes;

@@ -9,6 +9,7 @@ import { pbkdf2 } from "@noble/hashes/pbkdf2.js";
 import { sha256 } from "@noble/hashes/sha2.js";
 import {
   type AesCbc,
+  aesFromNodeCrypto,
   type IronKey,
   ironSeal,
   ironUnseal,
@@ -44,6 +45,29 @@ if (nodeCryptoAes) BACKENDS.push(["node:crypto", nodeCryptoAes]);
 describe("iron seals", () => {
   test("AES runs through node:crypto on Node, Deno and Bun (found without an import)", () => {
     assert.ok(nodeCryptoAes, "process.getBuiltinModule('node:crypto') should be there");
+  });
+
+  test("a node:crypto whose AES is missing, throws or does not encrypt is not used", () => {
+    const cipher = (update: (d: Uint8Array) => Uint8Array) => () => ({
+      update,
+      final: () => new Uint8Array(0),
+    });
+    const fake = (createCipheriv: unknown, createDecipheriv: unknown = createCipheriv) => ({
+      createSecretKey: (raw: Uint8Array) => raw,
+      createCipheriv,
+      createDecipheriv,
+    });
+    assert.equal(aesFromNodeCrypto(undefined), undefined);
+    assert.equal(aesFromNodeCrypto({}), undefined);
+    assert.equal(aesFromNodeCrypto({ createSecretKey() {}, createCipheriv() {} }), undefined);
+    const unsupported = () => {
+      throw new Error("ERR_FEATURE_UNAVAILABLE_ON_PLATFORM");
+    };
+    assert.equal(aesFromNodeCrypto(fake(unsupported)), undefined, "throws");
+    assert.equal(aesFromNodeCrypto(fake(cipher((d) => d))), undefined, "copies instead");
+    const real = (globalThis as { process?: { getBuiltinModule?: (id: string) => unknown } })
+      .process?.getBuiltinModule?.("node:crypto");
+    assert.ok(aesFromNodeCrypto(real), "the runtime's own works");
   });
 
   for (const [name, aes] of BACKENDS) {
