@@ -22,7 +22,7 @@
  */
 import { sha1 } from "@noble/hashes/legacy.js";
 import { pbkdf2 } from "@noble/hashes/pbkdf2.js";
-import { bytesToHex } from "@noble/hashes/utils.js";
+import { bytesToHex, hexToBytes } from "@noble/hashes/utils.js";
 import { decodeBase64Url, encodeBase64Url, timingSafeEqual, utf8 } from "./encoding.ts";
 import { HmacSha256 } from "./hmac.ts";
 import { randomBytes } from "./id.ts";
@@ -121,9 +121,21 @@ function run(cipher: NodeCipher, input: Uint8Array): Uint8Array {
 }
 
 /**
+ * The check a `node:crypto` AES must pass before it is used: NIST SP 800-38A's CBC-AES256 example
+ * (F.2.5), its first block, sealed with PKCS#7 padding (the second block, as Web Crypto makes it).
+ */
+const CHECK = {
+  key: "603deb1015ca71be2b73aef0857d77811f352c073b6108d72d9810a30914dff4",
+  iv: "000102030405060708090a0b0c0d0e0f",
+  plain: "6bc1bee22e409f96e93d7e117393172a",
+  sealed: "f58c4c04d6e5f1ba779eabfb5f7bfbd6485a5c81519cf378fa36d42b8547edc0",
+};
+
+/**
  * AES through a `node:crypto` module, synchronous; undefined when `nc` is not one whose AES-CBC
- * works: a round trip of one block is tried first, so a runtime whose compatibility layer lacks
- * the cipher (or throws in it) keeps Web Crypto instead of failing every seal.
+ * gives the known answer ({@linkcode CHECK}) and opens it again, so a runtime whose compatibility
+ * layer lacks the cipher, throws in it, or does something else (no encryption, another mode)
+ * keeps Web Crypto instead of failing, or leaking, every seal.
  */
 export function aesFromNodeCrypto(nc: unknown): AesCbc | undefined {
   const m = nc as Partial<NodeCrypto> | undefined;
@@ -140,14 +152,13 @@ export function aesFromNodeCrypto(nc: unknown): AesCbc | undefined {
     decrypt: (key, iv, data) => run(c.createDecipheriv("aes-256-cbc", key, iv), data),
   };
   try {
-    const key = aes.importKey(new Uint8Array(32).fill(7));
-    const iv = new Uint8Array(16).fill(9);
-    const plain = utf8('{"check":true}');
-    const sealed = aes.encrypt(key, iv, plain) as Uint8Array;
+    const key = aes.importKey(hexToBytes(CHECK.key));
+    const iv = hexToBytes(CHECK.iv);
+    const sealed = aes.encrypt(key, iv, hexToBytes(CHECK.plain)) as Uint8Array;
     const opened = aes.decrypt(key, iv, sealed) as Uint8Array;
-    const same = sealed.length === 16 && opened.length === plain.length &&
-      opened.every((b, i) => b === plain[i]);
-    return same ? aes : undefined;
+    return bytesToHex(sealed) === CHECK.sealed && bytesToHex(opened) === CHECK.plain
+      ? aes
+      : undefined;
   } catch {
     return undefined;
   }
@@ -289,7 +300,11 @@ export async function ironUnseal(
   if (!known) macs.set(macSalt, mac);
   let cipher = ciphers.get(encryptionSalt);
   if (cipher === undefined) {
-    cipher = aes.importKey(derive(key.secret, encryptionSalt));
+    try {
+      cipher = aes.importKey(derive(key.secret, encryptionSalt));
+    } catch {
+      return undefined; // never rejects
+    }
     ciphers.set(encryptionSalt, cipher);
   }
   if (isThenable(cipher)) {
