@@ -20,7 +20,7 @@ import {
 } from "./errors.ts";
 import { sha256 } from "@noble/hashes/sha2.js";
 import { bytesToHex } from "@noble/hashes/utils.js";
-import { utf8 } from "./encoding.ts";
+import { isBase64Url, utf8 } from "./encoding.ts";
 import { eventStream } from "./event_stream.ts";
 import { BoundedMap } from "./sharded_map.ts";
 import {
@@ -1536,7 +1536,9 @@ export class SessionManager<T extends object = SessionData> {
   #onRemote(event: StoreEvent): void {
     if (!event || typeof event !== "object" || event.origin === this.#origin) return;
     const raw = (event as { clientId?: unknown }).clientId;
-    const clientId = typeof raw === "string" ? raw : undefined;
+    // A client id is base64url (generated here, or verified from a cookie): anything else, from a
+    // store shared with other writers, is dropped (the socket adapters key links by client id).
+    const clientId = typeof raw === "string" && isBase64Url(raw) ? raw : undefined;
     if (event.type === "sessionSet" && typeof event.sessionId === "string") {
       const isInit = !this.#attached.has(event.sessionId);
       this.#emitter.emit("sessionSet", {

@@ -1014,6 +1014,29 @@ describe("events", () => {
     assert.equal(subscribers.size, 0, "close() unsubscribes");
   });
 
+  test("a remote event's client id that is not one of ours (not base64url) is dropped", () => {
+    let deliver: (e: StoreEvent) => void = () => {};
+    class Bus extends MapStore {
+      subscribe(fn: (e: StoreEvent) => void): () => void {
+        deliver = fn;
+        return () => {};
+      }
+      publish(): void {}
+    }
+    const m = createSessions({ store: new Bus(), keys: [KEY], logger: quiet });
+    const seen: (string | undefined)[] = [];
+    m.on("sessionSet", (e) => seen.push(e.clientId));
+    m.on("sessionDestroy", (e) => seen.push(e.clientId));
+    const event = { type: "sessionSet", sessionId: "s1", isNew: false, origin: "elsewhere" };
+    deliver({ ...event, clientId: "s:s1" } as StoreEvent);
+    deliver({ ...event, clientId: "" } as StoreEvent);
+    deliver({ ...event, clientId: 42 } as unknown as StoreEvent);
+    deliver({ ...event, clientId: "Q2xpZW50SWQtb2Ytb3Vycw" } as StoreEvent);
+    deliver({ ...event, type: "sessionDestroy", clientId: "a b" } as unknown as StoreEvent);
+    assert.deepEqual(seen, [undefined, undefined, undefined, "Q2xpZW50SWQtb2Ytb3Vycw", undefined]);
+    m.close();
+  });
+
   test("a failing publish is logged, never breaks the commit", async () => {
     const warnings: string[] = [];
     class FailingBus extends MapStore {
