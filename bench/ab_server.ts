@@ -49,37 +49,42 @@ if (!(rounds >= 1) || !(durationMs > 0)) throw new Error("--rounds and --duratio
 const otherVariant = revision.startsWith("variant=") ? revision.slice(8) : undefined;
 const dir = mkdtempSync(join(tmpdir(), "unisession-ab-server-"));
 const other = join(dir, "tree");
-if (!otherVariant) {
-  execFileSync("git", ["-C", ROOT, "worktree", "add", "--detach", other, revision], {
-    stdio: "ignore",
-  });
-}
+let added = false;
 try {
-  if (!otherVariant) symlinkSync(join(ROOT, "node_modules"), join(other, "node_modules"));
+  if (!otherVariant) {
+    execFileSync("git", ["-C", ROOT, "worktree", "add", "--detach", other, revision], {
+      stdio: "ignore",
+    });
+    added = true;
+    symlinkSync(join(ROOT, "node_modules"), join(other, "node_modules"));
+  }
   const pinned = pinCpus();
-  const roots: Record<string, string> = {
-    this: ROOT,
-    [revision]: otherVariant ? ROOT : `${other}/`,
-  };
-  const variants: Record<string, string> = { this: variant, [revision]: otherVariant ?? variant };
-  const times: Record<string, number[]> = { this: [], [revision]: [] };
+  /** The two sides: this tree's variant, and the revision's (or this tree's other variant). */
+  const sides = [
+    { label: "this", root: ROOT, variant, times: [] as number[] },
+    {
+      label: revision,
+      root: otherVariant ? ROOT : `${other}/`,
+      variant: otherVariant ?? variant,
+      times: [] as number[],
+    },
+  ];
   console.log(
     `${runtime} · ${server} · ${variant} · ${workload}: ${rounds} rounds, alternating, ` +
       `${durationMs / 1000} s measured each${pinned ? ", server and load on a core each" : ""}`,
   );
   for (let round = 0; round < rounds; round++) {
-    const order = round % 2 ? ["this", revision] : [revision, "this"];
-    for (const tree of order) {
-      const name = variants[tree]!;
-      const argv = command(runtime, `${roots[tree]}bench/servers/${server}.ts`, [name]);
+    for (const side of round % 2 ? sides : [...sides].reverse()) {
+      const argv = command(runtime, `${side.root}bench/servers/${server}.ts`, [side.variant]);
       const running = await startServer(argv);
       try {
         const settings = { warmupMs: 1000, durationMs, connections: 10 };
-        const r = await runWorkload(running, workload as Workload, name === "bare", settings);
-        if (r.errors > 0) throw new Error(`${tree}: ${r.errors} wrong answers`);
+        const bare = side.variant === "bare";
+        const r = await runWorkload(running, workload as Workload, bare, settings);
+        if (r.errors > 0) throw new Error(`${side.label}: ${r.errors} wrong answers`);
         const us = r.cpuMicros / r.requests;
-        times[tree]!.push(us);
-        console.log(`  round ${round + 1} ${tree.padEnd(12)} ${us.toFixed(1)} µs/req`);
+        side.times.push(us);
+        console.log(`  round ${round + 1} ${side.label.padEnd(12)} ${us.toFixed(1)} µs/req`);
       } finally {
         await running.stop();
       }
@@ -90,10 +95,9 @@ try {
     const median = s.length % 2 ? s[s.length >> 1]! : (s[s.length / 2 - 1]! + s[s.length / 2]!) / 2;
     return `median ${median.toFixed(1)} µs/req (best ${s[0]!.toFixed(1)})`;
   };
-  console.log(`this:        ${show(times.this!)}`);
-  console.log(`${`${revision}:`.padEnd(12)} ${show(times[revision]!)}`);
+  for (const side of sides) console.log(`${`${side.label}:`.padEnd(12)} ${show(side.times)}`);
 } finally {
-  if (!otherVariant) {
+  if (added) {
     execFileSync("git", ["-C", ROOT, "worktree", "remove", "--force", other], { stdio: "ignore" });
   }
   rmSync(dir, { recursive: true, force: true });
