@@ -1,7 +1,8 @@
 /**
  * A/B of one benchmark row: a server of this tree against the same server of another git
  * revision, under load, rounds alternating between the two (each round a fresh server process,
- * a warm-up and a measured window), the median and best server CPU per request of each.
+ * a warm-up and a measured window), the median and best server CPU per request of each, and per
+ * round the ratio of the two (they share that moment's noise) with how many rounds each side won.
  *
  * Why, next to `bench/ab.ts`: a change measured in a loop in one process can be worth much more,
  * or nothing, in a server. There the same code runs between the framework's, with cold caches:
@@ -90,12 +91,28 @@ try {
       }
     }
   }
-  const show = (v: number[]) => {
+  const median = (v: number[]) => {
     const s = [...v].sort((a, b) => a - b);
-    const median = s.length % 2 ? s[s.length >> 1]! : (s[s.length / 2 - 1]! + s[s.length / 2]!) / 2;
-    return `median ${median.toFixed(1)} µs/req (best ${s[0]!.toFixed(1)})`;
+    return s.length % 2 ? s[s.length >> 1]! : (s[s.length / 2 - 1]! + s[s.length / 2]!) / 2;
   };
-  for (const side of sides) console.log(`${`${side.label}:`.padEnd(12)} ${show(side.times)}`);
+  for (const side of sides) {
+    const best = Math.min(...side.times);
+    console.log(
+      `${`${side.label}:`.padEnd(12)} median ${median(side.times).toFixed(1)} µs/req (best ${
+        best.toFixed(1)
+      })`,
+    );
+  }
+  // The two runs of a round share the machine's state of that moment: their ratio drifts less
+  // than either side's own figures, and how many rounds each side won says how sure the
+  // difference is (10 of 10 happens by chance once in 1,024 when there is none).
+  const [a, b] = sides as [(typeof sides)[0], (typeof sides)[0]];
+  const ratios = a.times.map((t, i) => t / b.times[i]!);
+  const wins = ratios.filter((r) => r < 1).length;
+  console.log(
+    `${a.label} / ${b.label}, per round: median ${median(ratios).toFixed(3)}; ` +
+      `${a.label} used less CPU in ${wins} of ${ratios.length} rounds`,
+  );
 } finally {
   if (added) {
     execFileSync("git", ["-C", ROOT, "worktree", "remove", "--force", other], { stdio: "ignore" });
