@@ -197,7 +197,6 @@ export class HmacSha256 {
   /** Message buffer, grown as needed (always whole blocks). */
   #buf = new Uint8Array(2 * BLOCK);
   readonly #digest = new Uint8Array(32);
-  readonly #outerBlock = new Uint8Array(BLOCK);
 
   /** @param key the secret (hashed first when longer than 64 bytes, as RFC 2104 says) */
   constructor(key: Uint8Array) {
@@ -217,19 +216,29 @@ export class HmacSha256 {
     const state = this.#state;
     state.set(this.#inner);
     finish(state, this.#buf, n, BLOCK);
-    const outerBlock = this.#outerBlock;
-    writeState(state, outerBlock, 0);
-    state.set(this.#outer);
-    finish(state, outerBlock, 32, BLOCK);
-    writeState(state, this.#digest, 0);
+    this.#outerHash(state);
     return encodeBase64Url(this.#digest);
+  }
+
+  /**
+   * The outer hash over the inner hash in `state`, into the digest: always one block (the 32
+   * bytes and the same padding), written straight into the words of the schedule.
+   */
+  #outerHash(state: Int32Array): void {
+    for (let i = 0; i < 8; i++) W[i] = state[i]!;
+    W[8] = 0x80000000 | 0;
+    W.fill(0, 9, 15);
+    W[15] = (BLOCK + 32) * 8;
+    state.set(this.#outer);
+    rounds(state);
+    writeState(state, this.#digest, 0);
   }
 
   /**
    * The MAC of an ASCII message of at most {@linkcode SHORT} characters (a cookie's name and id)
    * into the digest, without a byte buffer: the message's characters go straight into the words
-   * of its one padded block, and the inner hash's state into the words of the outer block, whose
-   * padding is always the same. False, with nothing done that matters, for any other message.
+   * of its one padded block (then the outer hash, as for any message). False, with nothing done
+   * that matters, for any other message.
    * 1.46 → 1.16 µs per MAC with its base64url on Node, 1.25 → 1.15 on Deno, 1.40 → 1.32 on Bun
    * (best of 8 rounds of a million cookie-sized messages).
    */
@@ -246,13 +255,7 @@ export class HmacSha256 {
     const state = this.#state;
     state.set(this.#inner);
     rounds(state);
-    for (let i = 0; i < 8; i++) W[i] = state[i]!;
-    W[8] = 0x80000000 | 0;
-    W.fill(0, 9, 15);
-    W[15] = (BLOCK + 32) * 8;
-    state.set(this.#outer);
-    rounds(state);
-    writeState(state, this.#digest, 0);
+    this.#outerHash(state);
     return true;
   }
 
