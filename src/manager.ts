@@ -1296,9 +1296,9 @@ export class SessionManager<T extends object = SessionData> {
     // nothing worth a session (a CSRF secret is: the token handed out must verify next time)
     if (state.isNew && !state.regenerated && !populated && !state.csrfChanged) return;
     if (!state.isNew && !populated && keys.length > 0) return this.#commitDestroy(state, out); // cleared
-    const maxAge = state.maxAge ?? record?.maxAge ?? this.#o.maxAge;
     const flashChanged = (record?.flash?.length ?? 0) > 0 || flash !== undefined;
-    const halfGone = record !== undefined && record.expiresAt - now < maxAge / 2;
+    // (A new maxAge in this request asks for a renewal itself: `renewRequested`.)
+    const halfGone = record !== undefined && this.#renewDue(record, now);
     const clientChanged = record !== undefined && state.clientId !== undefined &&
       record.clientId !== state.clientId;
     // The idle window renews (a new expiry, the cookie re-sent with it) once half of it is gone,
