@@ -164,11 +164,20 @@ export function aesFromNodeCrypto(nc: unknown): AesCbc | undefined {
   }
 }
 
-/** AES through the runtime's `node:crypto`; undefined on a runtime without a working one. */
-export const nodeCryptoAes: AesCbc | undefined = aesFromNodeCrypto(builtinNodeCrypto());
+let found: { aes: AesCbc | undefined } | undefined;
+
+/**
+ * AES through the runtime's `node:crypto`, undefined on a runtime without a working one. Found
+ * and checked on first use, not when the module loads: a manager with a store never seals.
+ */
+export function nodeCryptoAes(): AesCbc | undefined {
+  return (found ??= { aes: aesFromNodeCrypto(builtinNodeCrypto()) }).aes;
+}
 
 /** The AES of this runtime: `node:crypto` where there is one, else Web Crypto. */
-const AES: AesCbc = nodeCryptoAes ?? webCryptoAes;
+function runtimeAes(): AesCbc {
+  return nodeCryptoAes() ?? webCryptoAes;
+}
 
 /** The salts a key currently seals with, and what they derive. */
 interface SealingKeys {
@@ -247,7 +256,7 @@ export async function ironSeal(
   json: string,
   key: IronKey,
   now: number = Date.now(),
-  aes: AesCbc = AES,
+  aes: AesCbc = runtimeAes(),
 ): Promise<string> {
   const k = sealingKeys(key, now, aes);
   const iv = randomBytes(IV_BYTES);
@@ -267,7 +276,7 @@ export async function ironUnseal(
   sealed: string,
   keys: ReadonlyMap<string, IronKey>,
   now: number = Date.now(),
-  aes: AesCbc = AES,
+  aes: AesCbc = runtimeAes(),
 ): Promise<string | undefined> {
   const parts = sealed.split("*");
   if (parts.length !== 8 || parts[0] !== PREFIX) return undefined;

@@ -13,7 +13,7 @@ import {
   type IronKey,
   ironSeal,
   ironUnseal,
-  nodeCryptoAes,
+  nodeCryptoAes as findNodeCryptoAes,
   SALT_LIFETIME_MS,
   SEALS_PER_SALT,
   webCryptoAes,
@@ -46,6 +46,9 @@ function remac(seal: string, encrypted: Uint8Array): string {
   parts[7] = encodeBase64Url(hmac(sha256, macKey, utf8(parts.slice(0, 6).join("*"))));
   return parts.join("*");
 }
+
+/** The runtime's node:crypto AES, if it has a working one. */
+const nodeCryptoAes = findNodeCryptoAes();
 
 /** Both AES implementations: each must interoperate with iron-webcrypto and with the other. */
 const BACKENDS: [string, AesCbc][] = [["Web Crypto", webCryptoAes]];
