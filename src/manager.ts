@@ -45,6 +45,7 @@ import {
 import { Sealer } from "./sealer.ts";
 import {
   copyData,
+  hasOwnKeys,
   type Session,
   type SessionData,
   type SessionHost,
@@ -1224,7 +1225,7 @@ export class SessionManager<T extends object = SessionData> {
     // A login rotates the CSRF secret: tokens handed out before it stop working.
     state.csrf = undefined;
     state.csrfChanged = false;
-    for (const k of Object.keys(state.data)) state.dirty.add(k);
+    for (const k of Object.keys(state.data)) state.markDirty(k);
   }
 
   #cookieFor(state: SessionState): ResolvedCookie {
@@ -1292,10 +1293,11 @@ export class SessionManager<T extends object = SessionData> {
     const flash = state.ageFlash();
     const keys = state.changedKeys();
     const record = state.record;
-    const populated = Object.keys(state.data).length > 0;
     // nothing worth a session (a CSRF secret is: the token handed out must verify next time)
-    if (state.isNew && !state.regenerated && !populated && !state.csrfChanged) return;
-    if (!state.isNew && !populated && keys.length > 0) return this.#commitDestroy(state, out); // cleared
+    if (state.isNew && !state.regenerated && !state.csrfChanged && !hasOwnKeys(state.data)) return;
+    if (!state.isNew && keys.length > 0 && !hasOwnKeys(state.data)) {
+      return this.#commitDestroy(state, out); // cleared
+    }
     const flashChanged = (record?.flash?.length ?? 0) > 0 || flash !== undefined;
     // (A new maxAge in this request asks for a renewal itself: `renewRequested`.)
     const halfGone = record !== undefined && this.#renewDue(record, now);

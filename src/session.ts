@@ -86,7 +86,7 @@ type Api = { [K in keyof SessionApi]: (s: SessionState) => unknown };
 const API: Api = Object.assign(Object.create(null), {
   isNew: (s: SessionState) => (s.ensureLoaded(), s.isNew),
   hasChanged: (s: SessionState) => (s.ensureLoaded(), s.changedKeys().length > 0),
-  populated: (s: SessionState) => (s.ensureLoaded(), Object.keys(s.data).length > 0),
+  populated: (s: SessionState) => (s.ensureLoaded(), hasOwnKeys(s.data)),
   length: (s: SessionState) => (s.ensureLoaded(), Object.keys(s.data).length),
   maxAge: (s: SessionState) => (s.ensureLoaded(), s.maxAge ?? s.record?.maxAge ?? s.host.maxAge),
   renew: () => apiRenew,
@@ -217,8 +217,11 @@ export class SessionState implements ProxyHandler<SessionData> {
   /** The session object handed to the application (a Proxy over `data`). */
   readonly session: Session;
 
-  /** Top-level keys assigned or deleted in this request. */
-  readonly dirty: Set<string> = new Set();
+  /**
+   * Top-level keys assigned or deleted in this request (made on the first one: most requests
+   * only read, and an empty Set costs about 150 bytes of garbage per request).
+   */
+  dirty: Set<string> | undefined;
   /**
    * Object values as first read, to detect deep changes at commit: a private copy when JSON
    * reads them back exactly (see `exactCopy`), else their JSON (see {@linkcode firstRead}).
@@ -316,7 +319,7 @@ export class SessionState implements ProxyHandler<SessionData> {
   /** Writes one data key, recording the change. */
   writeKey(key: string, value: unknown): void {
     this.assertOpen();
-    this.dirty.add(key);
+    this.markDirty(key);
     defineKey(this.data, key, value);
   }
 
@@ -324,19 +327,25 @@ export class SessionState implements ProxyHandler<SessionData> {
   replaceData(next: object): void {
     this.ensureLoaded();
     for (const k of Object.keys(this.data)) {
-      this.dirty.add(k);
+      this.markDirty(k);
       delete this.data[k];
     }
     for (const k of Object.keys(next)) this.writeKey(k, (next as SessionData)[k]);
     this.forceSave = true;
   }
 
+  /** Records a top-level key as assigned or deleted in this request. */
+  markDirty(key: string): void {
+    (this.dirty ??= new Set()).add(key);
+  }
+
   /** Top-level keys whose value changed (set, deleted, or mutated in place). */
   changedKeys(): string[] {
-    const keys = [...this.dirty];
+    const dirty = this.dirty;
+    const keys = dirty === undefined ? [] : [...dirty];
     if (this.snapshots) {
       for (const [k, snap] of this.snapshots) {
-        if (!this.dirty.has(k) && changedSince(snap, this.data[k])) keys.push(k);
+        if (!dirty?.has(k) && changedSince(snap, this.data[k])) keys.push(k);
       }
     }
     return keys;
@@ -347,7 +356,7 @@ export class SessionState implements ProxyHandler<SessionData> {
     if (this.flashOld) {
       for (const k of this.flashOld) {
         if (Object.hasOwn(this.data, k)) {
-          this.dirty.add(k);
+          this.markDirty(k);
           delete this.data[k];
         }
       }
@@ -363,7 +372,7 @@ export class SessionState implements ProxyHandler<SessionData> {
     if (api !== undefined) return api(this);
     this.ensureLoaded();
     const value = target[key];
-    if (value !== null && typeof value === "object" && !this.dirty.has(key)) {
+    if (value !== null && typeof value === "object" && !this.dirty?.has(key)) {
       const snaps = this.snapshots ??= new Map();
       if (!snaps.has(key)) snaps.set(key, firstRead(value));
     }
@@ -393,7 +402,7 @@ export class SessionState implements ProxyHandler<SessionData> {
     if (typeof key === "symbol") return true;
     this.assertOpen();
     this.ensureLoaded();
-    if (Object.hasOwn(target, key)) this.dirty.add(key);
+    if (Object.hasOwn(target, key)) this.markDirty(key);
     return delete target[key];
   }
 
@@ -454,6 +463,12 @@ function stringify(value: unknown): string {
   } catch {
     return "\0unserialisable" + Math.random();
   }
+}
+
+/** True when `data` has an own enumerable key (as `Object.keys(data).length > 0`, without the array). */
+export function hasOwnKeys(data: object): boolean {
+  for (const k in data) if (Object.hasOwn(data, k)) return true;
+  return false;
 }
 
 /** Copies own enumerable keys without invoking setters (`__proto__` stays a plain key). */

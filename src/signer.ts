@@ -40,17 +40,20 @@ export class Keyring {
 /** Result of verifying a signed value. */
 export interface Verified {
   /** The value that was signed. */
-  value: string;
+  readonly value: string;
   /** True when an older key matched: the caller should re-sign with the current key. */
-  stale: boolean;
+  readonly stale: boolean;
 }
 
 /** Signs and verifies the values of one cookie name. */
 export class CookieSigner {
   readonly #ring: Keyring;
   readonly #prefix: string;
-  /** Verified value → index of the key that matched. */
-  readonly #cache: BoundedMap<string, number>;
+  /**
+   * Verified value → what verifying it gave (frozen, handed out as it is: a repeat cookie costs
+   * no HMAC and no new object, and its id is the same string, whose hash the store's Map has).
+   */
+  readonly #cache: BoundedMap<string, Verified>;
 
   /**
    * @param ring the prepared keys
@@ -77,7 +80,7 @@ export class CookieSigner {
     const dot = signed.length - SIG_LENGTH - 1;
     if (dot < 1 || signed.charCodeAt(dot) !== 46 /* . */) return undefined;
     const cached = this.#cache.get(signed);
-    if (cached !== undefined) return { value: signed.slice(0, dot), stale: cached !== 0 };
+    if (cached !== undefined) return cached;
     const value = signed.slice(0, dot);
     const sig = signed.slice(dot + 1);
     if (!isBase64Url(value) || !isBase64Url(sig)) return undefined;
@@ -90,8 +93,9 @@ export class CookieSigner {
       }
     }
     if (match < 0) return undefined;
-    this.#cache.set(signed, match);
-    return { value, stale: match !== 0 };
+    const verified: Verified = Object.freeze({ value, stale: match !== 0 });
+    this.#cache.set(signed, verified);
+    return verified;
   }
 
   /** Forgets a value (after destroy, so a replayed cookie is verified again and then not found). */
