@@ -276,6 +276,42 @@ describe("KeyedQueue (per-session serialisation)", () => {
     assert.deepEqual([results.length, results[0], results[19_999]], [20_000, 0, 19_999]);
     assert.equal(q.size, 0);
   });
+
+  test("calls nested across keys: each key stays one at a time, however deep and whatever returns", async () => {
+    const q = new KeyedQueue();
+    const log: string[] = [];
+    let sizeInside = -1;
+    const pending: Promise<unknown>[] = [];
+    const outer = q.run("a", () => {
+      sizeInside = q.size;
+      // Another key runs at once, inside this call; "a" from inside it waits for this call.
+      pending.push(q.run("b", () => {
+        log.push("b");
+        pending.push(q.run("a", () => log.push("a, queued from b")));
+        pending.push(q.run("b", () => log.push("b, queued from b")));
+        return "b";
+      }));
+      log.push("a");
+      return Promise.resolve("a async"); // still holds "a" until it settles
+    });
+    assert.equal(sizeInside, 1, "the running key counts while it runs");
+    assert.deepEqual(log, ["b", "a"]);
+    assert.equal(q.size, 2, "a (pending) and b (its queued call)");
+    const late = q.run("a", () => log.push("a, queued after"));
+    assert.equal(await outer, "a async");
+    await Promise.all([...pending, late]);
+    assert.deepEqual(log, ["b", "a", "b, queued from b", "a, queued from b", "a, queued after"]);
+    assert.equal(q.size, 0);
+    // A synchronous call that throws after queueing one behind itself hands the key on.
+    let queued: Promise<unknown> | undefined;
+    const threw = q.run("c", () => {
+      queued = q.run("c", () => "after the throw");
+      throw new Error("boom");
+    });
+    await assert.rejects(threw, /boom/);
+    assert.equal(await queued, "after the throw");
+    assert.equal(q.size, 0);
+  });
 });
 
 describe("ShardedMap (large collections in shards)", () => {
