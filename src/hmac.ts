@@ -11,10 +11,17 @@
  * non-ASCII character, which tells only whether a cookie's name and value are ASCII).
  * `tests/hmac.test.ts` checks it against RFC 4231 and, for random keys and messages, against
  * `crypto.subtle`.
+ *
+ * On Bun the MAC comes from Bun's native `CryptoHasher` instead (BoringSSL), once it has given
+ * RFC 4231's answers and the plain JS one for a UTF-8 message: 0.84 µs per cookie-sized MAC
+ * against 2.2 in JS on JavaScriptCore, 0.89 against 4.9 for a 190-character one (an iron seal's),
+ * measured in a loop. On V8 the JS path is the faster one: `node:crypto`'s `createHmac` costs 2.5
+ * µs on Node and 15–23 on Deno.
  * @module
  */
 import { sha256 } from "@noble/hashes/sha2.js";
 import { encodeBase64Url, utf8 } from "./encoding.ts";
+import { JAVASCRIPTCORE } from "./engine.ts";
 
 /** Round constants: the first 32 bits of the fractional parts of the cube roots of the first 64 primes. */
 const K = new Int32Array([
@@ -179,6 +186,69 @@ function finish(state: Int32Array, buf: Uint8Array, length: number, prefixBytes:
   for (let at = 0; at < padded; at += BLOCK) compress(state, buf, at);
 }
 
+/** A native HMAC-SHA-256 with one key: the MAC of a message (UTF-8) as unpadded base64url. */
+export type NativeMac = (message: string) => string;
+/** Makes a {@linkcode NativeMac} for a key. */
+export type NativeHmac = (key: Uint8Array) => NativeMac;
+
+/** Bun's `CryptoHasher`, as used here. */
+interface BunHasher {
+  update(data: string): BunHasher;
+  digest(encoding: "base64url"): string;
+}
+type BunHasherClass = new (algorithm: "sha256", hmacKey: Uint8Array) => BunHasher;
+
+/**
+ * RFC 4231 test cases 2 (a 4-byte key) and 6 (a 131-byte key, hashed first), MACs in base64url:
+ * what a native HMAC must answer before it is used.
+ */
+const KNOWN_ANSWERS: readonly [Uint8Array, string, string][] = [
+  [utf8("Jefe"), "what do ya want for nothing?", "W9zBRr9gdU5qBCQmCJV1x1oAPwidJzmDnexYuWTsOEM"],
+  [
+    new Uint8Array(131).fill(0xaa),
+    "Test Using Larger Than Block-Size Key - Hash Key First",
+    "YOQxWR7gtn8Niiaqy_W3f44LxiE3KMUUBUYEDw7jf1Q",
+  ],
+];
+
+/**
+ * The native HMAC of a `Bun` global (its `CryptoHasher` with a key), or undefined when there is
+ * none or it does not give RFC 4231's answers and the plain JS MAC of a UTF-8 message (a Bun
+ * whose `CryptoHasher` ignores the key, or throws, keeps the JS path). Exported for tests.
+ */
+export function hmacFromBun(bun: unknown): NativeHmac | undefined {
+  const Hasher = (bun as { CryptoHasher?: unknown } | null | undefined)?.CryptoHasher;
+  if (typeof Hasher !== "function") return undefined;
+  const C = Hasher as BunHasherClass;
+  const make: NativeHmac = (key) => {
+    const k = key.slice(); // the caller's array may change; this one does not
+    return (message) => new C("sha256", k).update(message).digest("base64url");
+  };
+  try {
+    for (const [key, message, mac] of KNOWN_ANSWERS) {
+      if (make(key)(message) !== mac) return undefined;
+    }
+    const key = KNOWN_ANSWERS[0]![0];
+    const text = "sid=é€😀";
+    if (make(key)(text) !== new HmacSha256(key, null).base64Url(text)) return undefined;
+  } catch {
+    return undefined;
+  }
+  return make;
+}
+
+/** Bun's native HMAC, once checked (see {@linkcode hmacFromBun}). */
+let bunHmac: { make: NativeHmac | undefined } | undefined;
+
+/**
+ * The native HMAC this runtime's MACs use: Bun's, when it passes the checks (made on first use);
+ * none on V8 (Node, Deno), where the JS path is the faster one.
+ */
+export function nativeHmac(): NativeHmac | undefined {
+  if (!JAVASCRIPTCORE) return undefined;
+  return (bunHmac ??= { make: hmacFromBun((globalThis as { Bun?: unknown }).Bun) }).make;
+}
+
 /**
  * HMAC-SHA-256 with one key, prepared once.
  *
@@ -197,9 +267,16 @@ export class HmacSha256 {
   /** Message buffer, grown as needed (always whole blocks). */
   #buf = new Uint8Array(2 * BLOCK);
   readonly #digest = new Uint8Array(32);
+  /** The native MAC for this key, when the runtime has one (see {@linkcode nativeHmac}). */
+  readonly #native: NativeMac | undefined;
 
-  /** @param key the secret (hashed first when longer than 64 bytes, as RFC 2104 says) */
-  constructor(key: Uint8Array) {
+  /**
+   * @param key the secret (hashed first when longer than 64 bytes, as RFC 2104 says)
+   * @param native the runtime's native HMAC to use (default: {@linkcode nativeHmac}); null for the
+   * JS one
+   */
+  constructor(key: Uint8Array, native: NativeHmac | null | undefined = nativeHmac()) {
+    this.#native = native ? native(key) : undefined;
     const k = key.length > BLOCK ? sha256(key) : key;
     const pad = new Uint8Array(BLOCK);
     for (let i = 0; i < BLOCK; i++) pad[i] = (k[i] ?? 0) ^ 0x36;
@@ -211,6 +288,7 @@ export class HmacSha256 {
 
   /** The 32-byte MAC of `message` (UTF-8), as unpadded base64url (43 characters). */
   base64Url(message: string): string {
+    if (this.#native !== undefined) return this.#native(message);
     if (message.length <= SHORT && this.#short(message)) return encodeBase64Url(this.#digest);
     const n = this.#write(message);
     const state = this.#state;

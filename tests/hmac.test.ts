@@ -2,7 +2,7 @@
 // crypto.subtle for random keys and messages of every length around the block boundaries.
 import { describe, test } from "node:test";
 import assert from "node:assert/strict";
-import { HmacSha256 } from "../src/hmac.ts";
+import { hmacFromBun, HmacSha256 as Base, type NativeHmac, nativeHmac } from "../src/hmac.ts";
 import { encodeBase64Url, utf8 } from "../src/encoding.ts";
 
 function hex(s: string): Uint8Array {
@@ -36,7 +36,24 @@ function randomText(n: number, ascii: boolean): string {
   return s;
 }
 
-describe("HMAC-SHA-256 (signed cookies)", () => {
+/** The implementations to check: the JS one everywhere, and the runtime's native one (Bun's). */
+const IMPLEMENTATIONS: [string, NativeHmac | null][] = [["JS", null]];
+const native = nativeHmac();
+if (native) IMPLEMENTATIONS.push(["native", native]);
+
+for (const [name, impl] of IMPLEMENTATIONS) {
+  describe(`HMAC-SHA-256 (signed cookies), ${name}`, () => {
+    tests(impl);
+  });
+}
+
+function tests(impl: NativeHmac | null): void {
+  class HmacSha256 extends Base {
+    constructor(key: Uint8Array) {
+      super(key, impl);
+    }
+  }
+
   test("RFC 4231 test cases 1, 2, 6 and 7 (ASCII data; keys of 4 to 131 bytes)", () => {
     const cases: [Uint8Array, Uint8Array, string][] = [
       [
@@ -103,5 +120,55 @@ describe("HMAC-SHA-256 (signed cookies)", () => {
     assert.equal(mac.base64Url(long), await subtleMac(key, utf8(long)));
     assert.equal(mac.base64Url("sid=abc"), await subtleMac(key, utf8("sid=abc")));
     assert.equal(mac.base64Url(""), await subtleMac(key, new Uint8Array(0)));
+  });
+}
+
+describe("the native HMAC (Bun's CryptoHasher)", () => {
+  test("is used on Bun, and only there", () => {
+    assert.equal(typeof nativeHmac(), "Bun" in globalThis ? "function" : "undefined");
+  });
+
+  test("is refused unless it gives RFC 4231's answers and the JS MAC of UTF-8 text", () => {
+    const js = (key: Uint8Array, message: string) => new Base(key, null).base64Url(message);
+    /** A fake Bun whose CryptoHasher MACs with `mac(key, message)`. */
+    const fakeBun = (mac: (key: Uint8Array, message: string) => string) => ({
+      CryptoHasher: class {
+        #key: Uint8Array;
+        #message = "";
+        constructor(_algorithm: string, key: Uint8Array) {
+          this.#key = key;
+        }
+        update(data: string) {
+          this.#message += data;
+          return this;
+        }
+        digest() {
+          return mac(this.#key, this.#message);
+        }
+      },
+    });
+    assert.equal(hmacFromBun(undefined), undefined);
+    assert.equal(hmacFromBun({}), undefined, "no CryptoHasher");
+    assert.equal(hmacFromBun(fakeBun(() => "")), undefined, "wrong answers");
+    assert.equal(
+      hmacFromBun(fakeBun((_key, message) => js(new Uint8Array(0), message))),
+      undefined,
+      "the key ignored",
+    );
+    assert.equal(
+      hmacFromBun(fakeBun(() => {
+        throw new Error("unsupported");
+      })),
+      undefined,
+      "a throwing hasher",
+    );
+    // Right for ASCII only (another encoding for the rest): refused too.
+    const asciiOnly = (key: Uint8Array, message: string) =>
+      js(key, message.replace(/[^ -~]/g, "?"));
+    assert.equal(hmacFromBun(fakeBun(asciiOnly)), undefined, "not UTF-8");
+    const right = hmacFromBun(fakeBun(js));
+    assert.equal(typeof right, "function", "a right one is taken");
+    const key = utf8("a-secret-of-at-least-32-characters!!");
+    assert.equal(right!(key)("sid=abc"), js(key, "sid=abc"));
   });
 });
