@@ -21,6 +21,7 @@ import { decodeBase64Url, encodeBase64Url } from "../src/encoding.ts";
 import { OldestKey } from "../src/oldest_key.ts";
 import { BoundedMap, ShardedMap } from "../src/sharded_map.ts";
 import { KeyedQueue } from "../src/keyed_queue.ts";
+import { randomBytes } from "../src/id.ts";
 import { Sealer } from "../src/sealer.ts";
 import { nodeCryptoAes as findNodeCryptoAes, webCryptoAes } from "../src/iron.ts";
 import { copyJson } from "../src/json_copy.ts";
@@ -92,6 +93,24 @@ describe("ids", () => {
       seen.add(id);
     }
     assert.equal(seen.size, 5000);
+  });
+
+  test("ids drawn between salts and IVs of other sizes from the same pool: still 24 chars, distinct", () => {
+    // On Bun an id takes the next whole 18-byte slot of the pool; draws of 16, 32 and 7 bytes
+    // between ids leave the offset anywhere, and the pool refills every 3,060 bytes.
+    const seen = new Set<string>();
+    const bytes: string[] = [];
+    for (let i = 0; i < 20_000; i++) {
+      const id = generateUid();
+      assert.match(id, /^[A-Za-z0-9_-]{24}$/);
+      // Bytes handed out before (and wiped) would show as a run of "A"s (zero bits).
+      assert.doesNotMatch(id, /AAAAAA/);
+      seen.add(id);
+      const extra = randomBytes([16, 32, 7][i % 3]!);
+      bytes.push(Array.from(extra).join(","));
+    }
+    assert.equal(seen.size, 20_000);
+    assert.ok(new Set(bytes).size > 19_990, "the other draws are random too");
   });
 
   test("base64url encoding matches btoa for every length and offset, short and long (chunked)", () => {
