@@ -15,8 +15,25 @@ const CODES = Uint8Array.from(ALPHABET, (c) => c.charCodeAt(0));
 const SCRATCH = new Uint8Array(512);
 const CHUNK = 8192;
 
+/** `Uint8Array.prototype.toBase64` (ES2026), as used here. */
+type ToBase64 = (options: { alphabet: "base64url"; omitPadding: boolean }) => string;
+const BASE64URL = { alphabet: "base64url", omitPadding: true } as const;
+
+/**
+ * On JavaScriptCore (Bun) the runtime's `toBase64` encodes 2–8 times faster than the loop below:
+ * 0.07 µs for 16 bytes against 0.17, 0.15 for 200 against 0.55, 0.5 for 1,000 against 3.9 (Bun
+ * 1.4, in a loop). On V8 the loop is the faster one for the short values here (Deno has
+ * `toBase64`, Node 20 not).
+ */
+const NATIVE_BASE64 = JAVASCRIPTCORE &&
+  typeof (Uint8Array.prototype as { toBase64?: unknown }).toBase64 === "function";
+
 /** Encodes bytes as unpadded base64url. */
 export function encodeBase64Url(bytes: Uint8Array, start = 0, end: number = bytes.length): string {
+  if (NATIVE_BASE64) {
+    const range = start === 0 && end === bytes.length ? bytes : bytes.subarray(start, end);
+    return (range as unknown as { toBase64: ToBase64 }).toBase64(BASE64URL);
+  }
   const whole = Math.floor((end - start) / 3) * 3;
   const rest = end - start - whole;
   const length = (whole / 3) * 4 + (rest === 0 ? 0 : rest + 1);
@@ -40,19 +57,11 @@ export function encodeBase64Url(bytes: Uint8Array, start = 0, end: number = byte
 }
 
 /**
- * On JavaScriptCore (Bun), a TextDecoder builds a short ASCII string in 0.12 µs, where
- * `String.fromCharCode` takes 0.16–0.47 (explicit arguments or `apply`; Bun 1.4, in a loop); on
- * V8 it is the slower one. "latin1" is windows-1252, the same as ASCII for base64url's codes.
- */
-const LATIN1 = JAVASCRIPTCORE ? new TextDecoder("latin1") : undefined;
-
-/**
  * The first `length` codes as one string. `String.fromCharCode` builds a flat string; appending
  * characters one by one would build a rope (a 24-character id then costs ~200 bytes of heap
  * instead of ~40, which matters at a million stored ids).
  */
 function ascii(codes: Uint8Array, length: number): string {
-  if (LATIN1 !== undefined) return LATIN1.decode(codes.subarray(0, length));
   // The two lengths of every request (a 24-character id, a 43-character MAC) as explicit
   // arguments: `apply` with a typed array costs 220–290 ns per string on V8 and JavaScriptCore,
   // explicit arguments 65–70 (2 million calls in a loop on Node 20 and Bun 1.4).
