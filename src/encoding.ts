@@ -25,8 +25,20 @@ const BASE64URL = { alphabet: "base64url", omitPadding: true } as const;
  * 1.4, in a loop). On V8 the loop is the faster one for the short values here (Deno has
  * `toBase64`, Node 20 not).
  */
-const NATIVE_BASE64 = JAVASCRIPTCORE &&
-  typeof (Uint8Array.prototype as { toBase64?: unknown }).toBase64 === "function";
+const NATIVE_BASE64 = JAVASCRIPTCORE && nativeBase64Works();
+
+/**
+ * Whether this runtime's `toBase64` exists and writes unpadded base64url when asked (one that
+ * ignored the options would write `+`, `/` and `=`, which no id or MAC check accepts).
+ */
+function nativeBase64Works(): boolean {
+  try {
+    const sample = new Uint8Array([251, 255]) as unknown as { toBase64?: ToBase64 };
+    return typeof sample.toBase64 === "function" && sample.toBase64(BASE64URL) === "-_8";
+  } catch {
+    return false;
+  }
+}
 
 /** Encodes bytes as unpadded base64url. */
 export function encodeBase64Url(bytes: Uint8Array, start = 0, end: number = bytes.length): string {

@@ -221,16 +221,19 @@ export function hmacFromBun(bun: unknown): NativeHmac | undefined {
   if (typeof Hasher !== "function") return undefined;
   const C = Hasher as BunHasherClass;
   const make: NativeHmac = (key) => {
-    const k = key.slice(); // the caller's array may change; this one does not
+    const k = new Uint8Array(key); // a copy (a Buffer's slice() would be a view of the caller's)
     return (message) => new C("sha256", k).update(message).digest("base64url");
   };
   try {
     for (const [key, message, mac] of KNOWN_ANSWERS) {
       if (make(key)(message) !== mac) return undefined;
     }
+    // UTF-8 as the JS path encodes it: Latin-1-only text (8-bit strings on JavaScriptCore), wider
+    // text, and a message longer than a block.
     const key = KNOWN_ANSWERS[0]![0];
-    const text = "sid=é€😀";
-    if (make(key)(text) !== new HmacSha256(key, null).base64Url(text)) return undefined;
+    for (const text of ["sid=ÿé", "sid=é€😀", "Fe26.2**" + "é".repeat(70)]) {
+      if (make(key)(text) !== new HmacSha256(key, null).base64Url(text)) return undefined;
+    }
   } catch {
     return undefined;
   }
@@ -277,6 +280,7 @@ export class HmacSha256 {
    */
   constructor(key: Uint8Array, native: NativeHmac | null | undefined = nativeHmac()) {
     this.#native = native ? native(key) : undefined;
+    if (this.#native !== undefined) return; // the JS path's pads are not needed
     const k = key.length > BLOCK ? sha256(key) : key;
     const pad = new Uint8Array(BLOCK);
     for (let i = 0; i < BLOCK; i++) pad[i] = (k[i] ?? 0) ^ 0x36;

@@ -25,11 +25,12 @@ export class KeyedQueue {
    * time it goes from one entry to none: about 470 bytes of garbage per socket `withSession`.
    */
   #current: string | undefined;
+  /** Whether a call holds `#current` (a key may be any value, `undefined` too). */
+  #holding = false;
 
   /** Number of keys with work queued or running (0 when idle; used by leak tests). */
   get size(): number {
-    return this.#busy.size +
-      (this.#current !== undefined && !this.#busy.has(this.#current) ? 1 : 0);
+    return this.#busy.size + (this.#holding && !this.#busy.has(this.#current!) ? 1 : 0);
   }
 
   /**
@@ -38,9 +39,9 @@ export class KeyedQueue {
    */
   run<T>(key: string, fn: () => T | PromiseLike<T>): Promise<T> {
     const waiting = this.#busy.get(key);
-    if (waiting === undefined && key !== this.#current) {
+    if (waiting === undefined && !(this.#holding && key === this.#current)) {
       // Idle: held in #current when no other call is running synchronously (else in the Map).
-      if (this.#current === undefined) return this.#start(key, fn, true);
+      if (!this.#holding) return this.#start(key, fn, true);
       this.#busy.set(key, NONE);
       return this.#start(key, fn, false);
     }
@@ -58,7 +59,10 @@ export class KeyedQueue {
    */
   #start<T>(key: string, fn: () => T | PromiseLike<T>, outside: boolean): Promise<T> {
     let settled: Promise<T>;
-    if (outside) this.#current = key;
+    if (outside) {
+      this.#current = key;
+      this.#holding = true;
+    }
     try {
       const result = fn();
       if (!isThenable(result)) {
@@ -74,6 +78,7 @@ export class KeyedQueue {
       // Not done in this turn: the key goes into the Map until it settles (with the calls that
       // queued behind it meanwhile, if any).
       this.#current = undefined;
+      this.#holding = false;
       if (!this.#busy.has(key)) this.#busy.set(key, NONE);
     }
     return settled.then(
@@ -92,6 +97,7 @@ export class KeyedQueue {
   #release(key: string, outside: boolean): void {
     if (outside) {
       this.#current = undefined;
+      this.#holding = false;
       if (!this.#busy.has(key)) return; // nothing queued behind it meanwhile
     }
     this.#next(key);

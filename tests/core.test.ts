@@ -96,7 +96,7 @@ describe("ids", () => {
   });
 
   test("ids drawn between salts and IVs of other sizes from the same pool: still 24 chars, distinct", () => {
-    // On Bun an id takes the next whole 18-byte slot of the pool; draws of 16, 32 and 7 bytes
+    // An id takes the next whole 18-byte slot of the pool; draws of 16, 32 and 7 bytes
     // between ids leave the offset anywhere, and the pool refills every 3,060 bytes.
     const seen = new Set<string>();
     const bytes: string[] = [];
@@ -329,6 +329,11 @@ describe("KeyedQueue (per-session serialisation)", () => {
     });
     await assert.rejects(threw, /boom/);
     assert.equal(await queued, "after the throw");
+    assert.equal(q.size, 0);
+    // Any value is a key, undefined too (a JavaScript caller's missing id): it runs, one at a time.
+    const none = undefined as unknown as string;
+    const calls = [q.run(none, () => "first"), q.run(none, () => "second")];
+    assert.deepEqual(await Promise.all(calls), ["first", "second"]);
     assert.equal(q.size, 0);
   });
 });
