@@ -25,6 +25,7 @@ import { pbkdf2 } from "@noble/hashes/pbkdf2.js";
 import { bytesToHex, hexToBytes } from "@noble/hashes/utils.js";
 import { decodeBase64Url, encodeBase64Url, timingSafeEqual, utf8 } from "./encoding.ts";
 import { HmacSha256 } from "./hmac.ts";
+import { builtinNodeCrypto } from "./node_crypto.ts";
 import { randomBytes } from "./id.ts";
 import { isThenable } from "./awaitable.ts";
 import { BoundedMap } from "./sharded_map.ts";
@@ -96,16 +97,6 @@ interface NodeCrypto {
 interface NodeCipher {
   update(data: Uint8Array): Uint8Array;
   final(): Uint8Array;
-}
-
-/** `node:crypto` from the runtime (`process.getBuiltinModule`), when it has one. */
-function builtinNodeCrypto(): unknown {
-  try {
-    const p = (globalThis as { process?: { getBuiltinModule?: (id: string) => unknown } }).process;
-    return p?.getBuiltinModule?.("node:crypto");
-  } catch {
-    return undefined;
-  }
 }
 
 /** Both parts of a cipher's output, as one array. */

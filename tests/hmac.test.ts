@@ -2,7 +2,12 @@
 // crypto.subtle for random keys and messages of every length around the block boundaries.
 import { describe, test } from "node:test";
 import assert from "node:assert/strict";
-import { hmacFromBun, HmacSha256 as Base, type NativeHmac, nativeHmac } from "../src/hmac.ts";
+import {
+  hmacFromNodeCrypto,
+  HmacSha256 as Base,
+  type NativeHmac,
+  nativeHmac,
+} from "../src/hmac.ts";
 import { encodeBase64Url, utf8 } from "../src/encoding.ts";
 
 function hex(s: string): Uint8Array {
@@ -123,40 +128,43 @@ function tests(impl: NativeHmac | null): void {
   });
 }
 
-describe("the native HMAC (Bun's CryptoHasher)", () => {
+describe("the native HMAC (node:crypto's createHmac, on Bun)", () => {
   test("is used on Bun, and only there", () => {
     assert.equal(typeof nativeHmac(), "Bun" in globalThis ? "function" : "undefined");
   });
 
   test("is refused unless it gives RFC 4231's answers and the JS MAC of UTF-8 text", () => {
     const js = (key: Uint8Array, message: string) => new Base(key, null).base64Url(message);
-    /** A fake Bun whose CryptoHasher MACs with `mac(key, message)`. */
-    const fakeBun = (mac: (key: Uint8Array, message: string) => string) => ({
-      CryptoHasher: class {
-        #key: Uint8Array;
-        #message = "";
-        constructor(_algorithm: string, key: Uint8Array) {
-          this.#key = key;
-        }
-        update(data: string) {
-          this.#message += data;
-          return this;
-        }
-        digest() {
-          return mac(this.#key, this.#message);
-        }
+    /** A fake node:crypto whose createHmac MACs with `mac(key, message)`. */
+    const fakeNodeCrypto = (mac: (key: Uint8Array, message: string) => string) => ({
+      createSecretKey: (key: Uint8Array) => key,
+      createHmac: (_algorithm: string, key: Uint8Array) => {
+        let message = "";
+        const hmac = {
+          update(data: string) {
+            message += data;
+            return hmac;
+          },
+          digest: () => mac(key, message),
+        };
+        return hmac;
       },
     });
-    assert.equal(hmacFromBun(undefined), undefined);
-    assert.equal(hmacFromBun({}), undefined, "no CryptoHasher");
-    assert.equal(hmacFromBun(fakeBun(() => "")), undefined, "wrong answers");
+    assert.equal(hmacFromNodeCrypto(undefined), undefined);
+    assert.equal(hmacFromNodeCrypto({}), undefined, "no createHmac");
     assert.equal(
-      hmacFromBun(fakeBun((_key, message) => js(new Uint8Array(0), message))),
+      hmacFromNodeCrypto({ createHmac: fakeNodeCrypto(js).createHmac }),
+      undefined,
+      "no createSecretKey",
+    );
+    assert.equal(hmacFromNodeCrypto(fakeNodeCrypto(() => "")), undefined, "wrong answers");
+    assert.equal(
+      hmacFromNodeCrypto(fakeNodeCrypto((_key, message) => js(new Uint8Array(0), message))),
       undefined,
       "the key ignored",
     );
     assert.equal(
-      hmacFromBun(fakeBun(() => {
+      hmacFromNodeCrypto(fakeNodeCrypto(() => {
         throw new Error("unsupported");
       })),
       undefined,
@@ -165,8 +173,8 @@ describe("the native HMAC (Bun's CryptoHasher)", () => {
     // Right for ASCII only (another encoding for the rest): refused too.
     const asciiOnly = (key: Uint8Array, message: string) =>
       js(key, message.replace(/[^ -~]/g, "?"));
-    assert.equal(hmacFromBun(fakeBun(asciiOnly)), undefined, "not UTF-8");
-    const right = hmacFromBun(fakeBun(js));
+    assert.equal(hmacFromNodeCrypto(fakeNodeCrypto(asciiOnly)), undefined, "not UTF-8");
+    const right = hmacFromNodeCrypto(fakeNodeCrypto(js));
     assert.equal(typeof right, "function", "a right one is taken");
     const key = utf8("a-secret-of-at-least-32-characters!!");
     assert.equal(right!(key)("sid=abc"), js(key, "sid=abc"));
