@@ -79,6 +79,27 @@ function countWrites(store: MapStore): { readonly count: number } {
   return counter;
 }
 
+/**
+ * A manager over a MapStore on a clock the test moves (`clock.now`, from 0), idle timeout 1000 ms,
+ * with one session holding `data`: its request, id, and the store's expiry for it.
+ */
+async function rollingSession(data: Record<string, unknown>) {
+  const clock = { now: 0 };
+  const store = new MapStore({ now: () => clock.now });
+  const m = createSessions({
+    store,
+    keys: [KEY],
+    maxAge: 1000,
+    now: () => clock.now,
+    logger: quiet,
+  });
+  const r = await request(m, null, (s) => {
+    Object.assign(s.session, data);
+  });
+  const id = r.state.id!;
+  return { clock, m, r, id, expiry: () => store.get(id)?.expiresAt };
+}
+
 function manager(extra: SessionOptions = {}): { m: SessionManager; store: MapStore } {
   const store = new MapStore(extra.now ? { now: extra.now } : {});
   return { m: createSessions({ store, keys: [KEY], logger: quiet, ...extra }), store };
@@ -1272,49 +1293,35 @@ describe("lookups by id and client", () => {
   });
 
   test("touchById keeps a session alive by the rolling rule, and reports missing ones", async () => {
-    let now = 0;
-    const store = new MapStore({ now: () => now });
-    const m = createSessions({ store, keys: [KEY], maxAge: 1000, now: () => now, logger: quiet });
-    const r = await request(m, null, (s) => {
-      s.session.a = 1;
-    });
-    const id = r.state.id!;
-    const expiry = () => store.get(id)?.expiresAt;
-    now = 400;
+    const { clock, m, r, id, expiry } = await rollingSession({ a: 1 });
+    clock.now = 400;
     assert.equal(await m.touchById(id), true);
     assert.equal(expiry(), 1000, "more than half remains: no write");
-    now = 600;
+    clock.now = 600;
     assert.equal(await m.touchById(id), true);
     assert.equal(expiry(), 1600, "renewed");
     assert.equal(await m.touchById(id, { force: true }), true);
-    now = 1500;
+    clock.now = 1500;
     await request(m, r.cookie, (s) => assert.equal(s.session.a, 1, "alive past the first window"));
-    now = 5000;
+    clock.now = 5000;
     assert.equal(await m.touchById(id), false, "expired");
     assert.equal(await m.touchById("unknown"), false);
   });
 
   test("writes by id renew the idle window by the rolling rule, as HTTP writes do", async () => {
-    let now = 0;
-    const store = new MapStore({ now: () => now });
-    const m = createSessions({ store, keys: [KEY], maxAge: 1000, now: () => now, logger: quiet });
-    const r = await request(m, null, (s) => {
-      s.session.n = 0;
-    });
-    const id = r.state.id!;
-    const expiry = () => store.get(id)?.expiresAt;
-    now = 400;
+    const { clock, m, id, expiry } = await rollingSession({ n: 0 });
+    clock.now = 400;
     await m.update(id, (d) => void (d.n = 1));
     assert.equal(expiry(), 1000, "update: more than half remains, the expiry stays");
     await m.setById(id, { n: 2 });
     assert.equal(expiry(), 1000, "setById: the same");
-    now = 600;
+    clock.now = 600;
     await m.update(id, (d) => void (d.n = 3));
     assert.equal(expiry(), 1600, "update: renewed once less than half remains");
-    now = 700;
+    clock.now = 700;
     await m.setById(id, { n: 4 }, 5000);
     assert.equal(expiry(), 5700, "setById with a new maxAge: renewed with it");
-    now = 1200;
+    clock.now = 1200;
     await m.setById(id, { n: 5 });
     assert.equal(expiry(), 5700, "its window is the new maxAge");
     assert.deepEqual(await m.getById(id), { n: 5 });
