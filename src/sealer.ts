@@ -14,7 +14,8 @@ import { copyJson, exactCopy, NOT_EXACT } from "./json_copy.ts";
 /**
  * How many unsealed cookies to remember: a browser sending the same cookie again (every read-only
  * request) costs a Map lookup and a copy of what it held instead of an HMAC and AES (5–90 µs,
- * depending on the runtime and on whether `node:crypto` is there, see `./iron.ts`). Bounded by count: at most ~8 MB for cookies at the 4096-byte limit.
+ * depending on the runtime and on whether `node:crypto` is there, see `./iron.ts`). Bounded by
+ * count: at most ~8 MB for cookies at the 4096-byte limit.
  */
 const CACHE_SIZE = 1000;
 /** Longest sealed value accepted before any crypto. */
