@@ -17,8 +17,7 @@
 import { Session } from "node:inspector/promises";
 import * as mod from "../mod.ts";
 import * as draft from "../src/socket_draft.ts";
-import { KEY } from "./servers/common.ts";
-import { APP_DATA, type Run, visitorCases } from "./in_process.ts";
+import { APP_DATA, newSessionCase, type Run, visitorCases } from "./in_process.ts";
 
 const args = process.argv.slice(2);
 const top = Number(args.find((a) => a.startsWith("--top="))?.slice(6) ?? 8);
@@ -27,12 +26,7 @@ const wanted = args.filter((a) => !a.startsWith("--"));
 const cases = await visitorCases(mod, draft, "(n)", new mod.MapStore(), {});
 const app = await visitorCases(mod, draft, "(app data)", new mod.MapStore(), APP_DATA);
 for (const [name, run] of app) cases.set(name, run);
-const fresh = mod.createSessions({ store: new mod.MapStore(), keys: [KEY] });
-cases.set("C new", () => {
-  const state = fresh.open(null);
-  state.session.n = 1;
-  return fresh.commit(state);
-});
+cases.set("C new", newSessionCase(mod));
 
 interface ProfileNode {
   callFrame: { functionName: string; url: string };

@@ -1,7 +1,8 @@
 /**
- * What `bench/manager.ts` and `bench/ab.ts` share: the cases over the 10 visitors of
- * `npm run bench` (A read, B increment, D `withSession` without socket.io), built on the modules
- * of a checkout (this one, or another revision's for `bench/ab.ts`).
+ * What `bench/manager.ts`, `bench/ab.ts` and `bench/alloc.ts` share: the cases over the 10
+ * visitors of `npm run bench` (A read, B increment, D `withSession` without socket.io) and new
+ * sessions (C), built on the modules of a checkout (this one, or another revision's for
+ * `bench/ab.ts`).
  * @module
  */
 import type * as Mod from "../mod.ts";
@@ -21,6 +22,20 @@ export const APP_DATA = {
 
 /** One call of a case, for its `i`-th request. */
 export type Run = (i: number) => unknown;
+
+/**
+ * C: a new session per call (`n` set, committed), in a MapStore of its own manager, so the
+ * sessions C adds (hundreds of thousands over the rounds) do not grow the stores A, B and D read.
+ * `options` go to `createSessions` (`client: false`, say).
+ */
+export function newSessionCase(mod: typeof Mod, options: Partial<Mod.SessionOptions> = {}): Run {
+  const m = mod.createSessions({ store: new mod.MapStore(), keys: [KEY], ...options });
+  return () => {
+    const state = m.open(null);
+    state.session.n = 1;
+    return m.commit(state);
+  };
+}
 
 /** A socket that follows session `sid` and keeps its snapshot (the shape `linkedHost` works on). */
 function followingSocket(sid: string): FollowingSocket<FollowedLink> {

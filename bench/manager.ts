@@ -12,17 +12,7 @@
  */
 import * as mod from "../mod.ts";
 import * as draft from "../src/socket_draft.ts";
-import { KEY } from "./servers/common.ts";
-import { APP_DATA, type Run, visitorCases } from "./in_process.ts";
-
-// C: each new session in a store of its own manager, so the sessions C adds (700,000 per case
-// over the rounds) do not grow the stores A, B and D read.
-const fresh = mod.createSessions({ store: new mod.MapStore(), keys: [KEY] });
-const withoutClient = mod.createSessions({
-  store: new mod.MapStore(),
-  keys: [KEY],
-  client: false,
-});
+import { APP_DATA, newSessionCase, type Run, visitorCases } from "./in_process.ts";
 
 const cases = new Map<string, Run>([
   ...await visitorCases(mod, draft, "(n)", new mod.MapStore(), {}),
@@ -34,16 +24,8 @@ const cases = new Map<string, Run>([
     APP_DATA,
   ),
   ...await visitorCases(mod, draft, "(app data, signed in)", new mod.MapStore(), APP_DATA, true),
-  ["C new (client-id cookie on: the default)", () => {
-    const state = fresh.open(null);
-    state.session.n = 1;
-    return fresh.commit(state);
-  }],
-  ["C new (client: false)", () => {
-    const state = withoutClient.open(null);
-    state.session.n = 1;
-    return withoutClient.commit(state);
-  }],
+  ["C new (client-id cookie on: the default)", newSessionCase(mod)],
+  ["C new (client: false)", newSessionCase(mod, { client: false })],
 ]);
 
 const N = 100_000;
