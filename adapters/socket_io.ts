@@ -34,15 +34,10 @@
  */
 import type { Namespace, Server, Socket } from "socket.io";
 import { CsrfError, describeError, SessionMissingError } from "../src/errors.ts";
-import type { SessionDestroyEvent, SessionSetEvent } from "../src/events.ts";
+import type { SessionDestroyEvent } from "../src/events.ts";
 import type { SessionManager } from "../src/manager.ts";
-import {
-  knownId,
-  linkedHost,
-  snapshot,
-  type SocketSessionHost,
-  withSessionOn,
-} from "../src/socket_draft.ts";
+import { knownId, snapshot, withSessionOn } from "../src/socket_draft.ts";
+import { findSession, type Link as LinkOf, SocketLinks } from "../src/socket_links.ts";
 import type { SessionData } from "../src/session.ts";
 
 /**
@@ -298,20 +293,7 @@ interface Binding extends Resolved {
   onDisconnect: () => void;
 }
 
-/** One browser (client id), shared by all its sockets; or one session for sockets without one. */
-interface Link {
-  readonly key: string;
-  readonly clientId: string | undefined;
-  sessionId: string | undefined;
-  data: Frozen | undefined;
-  readonly bindings: Set<Binding>;
-  /** Bumped on every event concerning this link. */
-  gen: number;
-  /** The client-id mapping must be re-read from the store. */
-  remap: boolean;
-  running: Promise<void> | undefined;
-  dropped: boolean;
-}
+type Link = LinkOf<Binding>;
 
 interface Pending {
   clientId: string | undefined;
@@ -352,40 +334,29 @@ class SocketIOBridge<T extends object> implements SocketIOSessions {
   /** The handshake `auth` key of the CSRF token; undefined when the check is off. */
   readonly #csrfField: string | undefined;
 
-  #active = true;
-  #epoch = 0;
   readonly #hooked = new WeakSet<object>();
   readonly #bindings = new WeakMap<Socket, Binding>();
   readonly #sockets = new Set<Binding>();
-  /**
-   * The links: a browser's by its client id itself (so a `sessionSet` event finds it without
-   * building a key: a client id never contains ':'), a socket's without one by `s:` + session id.
-   */
-  readonly #links = new Map<string, Link>();
-  readonly #bySession = new Map<string, Set<Link>>();
+  /** Which session each browser's sockets follow (see `src/socket_links.ts`). */
+  readonly #links: SocketLinks<Binding>;
   readonly #byRoom = new Map<string, Set<Binding>>();
   readonly #pending = new Map<string, Pending>();
-  readonly #running = new Set<Promise<void>>();
-  /**
-   * What `runWithSession` needs to know of this adapter's sockets; its `ownWrites` are the
-   * sessions whose withSession write is in flight (their next local sessionSet is that write).
-   */
-  readonly #host: SocketSessionHost<Binding>;
 
   constructor(io: AnyServer, manager: SessionManager<T>, options: AttachSocketIOOptions) {
     this.#io = io;
     this.#m = manager;
     this.#sealed = manager.mode === "sealed";
-    this.#host = linkedHost<Binding, Link>({
-      manager: manager as SessionManager<object>,
-      bySession: this.#bySession,
-      context: (b, sid, draft) => ({ sessionId: sid, session: draft, socket: b.socket }),
-      gone: (link, sid) => this.#gone(link, sid),
-      active: () => this.#active,
-      follow: (link, sid) => {
-        this.#moveTo(link, sid);
-        this.#refresh(link);
+    this.#links = new SocketLinks<Binding>(manager as SessionManager<object>, {
+      // The sockets follow the session into its room.
+      moved: (link, sid) => {
+        const room = this.roomOf(sid);
+        for (const b of link.sockets) this.#join(b, room);
       },
+      // Acted on here (a session found expired by a read raises no event elsewhere).
+      gone: (link, sid) => this.#schedule(sid, link.clientId, true, link.clientId !== undefined),
+      created: (clientId) => this.#cancelPending(clientId),
+      onError: (err) => this.#onError(err),
+      context: (b, sid, draft) => ({ sessionId: sid, session: draft, socket: b.socket }),
       // A socket connected without our middleware: its handshake is read first.
       ready: (b) => b.ready,
       verify: (b, sid) => this.#checkCsrf(b, sid),
@@ -416,7 +387,7 @@ class SocketIOBridge<T extends object> implements SocketIOSessions {
     this.#csrfField = field;
     this.#onError = options.onError ??
       ((err) => console.warn(`unisession/socket.io: ${describeError(err)}`));
-    manager.on("sessionSet", this.#onSet);
+    manager.on("sessionSet", this.#links.onSet);
     manager.on("sessionDestroy", this.#onDestroy);
     io.on("new_namespace", this.#hook);
     for (const nsp of io._nsps.values()) this.#hook(nsp);
@@ -425,10 +396,9 @@ class SocketIOBridge<T extends object> implements SocketIOSessions {
   // ------------------------------------------------------------------------- public handle
 
   detach(): void {
-    if (!this.#active) return;
-    this.#active = false;
+    if (!this.#links.active) return;
     attached.delete(this.#io);
-    this.#m.off("sessionSet", this.#onSet);
+    this.#m.off("sessionSet", this.#links.onSet);
     this.#m.off("sessionDestroy", this.#onDestroy);
     this.#io.off("new_namespace", this.#hook);
     for (const nsp of this.#io._nsps.values()) {
@@ -444,28 +414,27 @@ class SocketIOBridge<T extends object> implements SocketIOSessions {
     for (const b of this.#sockets) {
       b.socket.off("disconnect", b.onDisconnect);
       if (b.room !== undefined) settle(b.socket.leave(b.room), this.#onError);
-      this.#unbind(b);
+      this.#links.unbind(b);
     }
     this.#sockets.clear();
-    for (const link of this.#links.values()) link.dropped = true;
-    this.#links.clear();
-    this.#bySession.clear();
+    this.#links.detach();
     this.#byRoom.clear();
   }
 
   stats(): SocketIOSessionStats {
     return {
       sockets: this.#sockets.size,
-      clients: this.#links.size,
-      sessions: this.#bySession.size,
+      clients: this.#links.links.size,
+      sessions: this.#links.bySession.size,
       rooms: this.#byRoom.size,
       pendingDestroys: this.#pending.size,
-      refreshing: this.#running.size,
+      refreshing: this.#links.running.size,
     };
   }
 
   async settled(): Promise<void> {
-    while (this.#running.size > 0) await Promise.allSettled([...this.#running]);
+    const running = this.#links.running;
+    while (running.size > 0) await Promise.allSettled([...running]);
   }
 
   roomOf(sessionId: string): string {
@@ -475,7 +444,7 @@ class SocketIOBridge<T extends object> implements SocketIOSessions {
   // ------------------------------------------------------------------------- namespaces
 
   readonly #hook = (nsp: AnyNamespace): void => {
-    if (!this.#active || this.#hooked.has(nsp)) return;
+    if (!this.#links.active || this.#hooked.has(nsp)) return;
     this.#hooked.add(nsp);
     nsp.use(this.#middleware);
     nsp.on("connection", this.#onConnection);
@@ -484,8 +453,8 @@ class SocketIOBridge<T extends object> implements SocketIOSessions {
   };
 
   readonly #middleware = (socket: Socket, next: Next): void => {
-    if (!this.#active || this.#bindings.has(socket)) return next();
-    const epoch = this.#epoch;
+    if (!this.#links.active || this.#bindings.has(socket)) return next();
+    const epoch = this.#links.epoch;
     this.#resolveHandshake(socket).then((resolved) => {
       let err: Error | undefined;
       try {
@@ -512,8 +481,8 @@ class SocketIOBridge<T extends object> implements SocketIOSessions {
 
   /** A socket that skipped our middleware (connected before attach, or recovered). */
   #late(socket: Socket): void {
-    if (!this.#active || this.#bindings.has(socket)) return;
-    const epoch = this.#epoch;
+    if (!this.#links.active || this.#bindings.has(socket)) return;
+    const epoch = this.#links.epoch;
     const b = this.#bind(
       socket,
       { clientId: undefined, sessionId: undefined, data: undefined },
@@ -526,7 +495,7 @@ class SocketIOBridge<T extends object> implements SocketIOSessions {
       b.csrfFor = r.csrfFor;
     }, this.#onError).finally(() => {
       b.ready = undefined;
-      this.#running.delete(ready);
+      this.#links.running.delete(ready);
       try {
         if (socket.connected) this.#register(b);
       } catch (err) {
@@ -534,7 +503,7 @@ class SocketIOBridge<T extends object> implements SocketIOSessions {
       }
     });
     b.ready = ready;
-    this.#running.add(ready);
+    this.#links.running.add(ready);
   }
 
   // ------------------------------------------------------------------------- handshake
@@ -556,24 +525,13 @@ class SocketIOBridge<T extends object> implements SocketIOSessions {
         csrfFor: csrfOk ? id : undefined,
       };
     }
-    const { sessionId: cookieSid, clientId } = this.#m.readCookies(header);
-    // Always read the store, even when another socket of this browser is tracked: an expiry
-    // raises no event, and a handshake must not succeed on a failing store.
-    let sessionId = clientId === undefined ? undefined : await this.#m.getSessionId(clientId);
-    let data = sessionId === undefined ? undefined : await this.#m.getById(sessionId);
-    if (data === undefined && cookieSid !== undefined && cookieSid !== sessionId) {
-      data = await this.#m.getById(cookieSid);
-      if (data !== undefined) sessionId = cookieSid;
-    }
-    if (data === undefined) sessionId = undefined;
+    const { clientId, sessionId, data } = await findSession(
+      this.#m as SessionManager<object>,
+      header,
+    );
     const csrfOk = sessionId !== undefined && this.#csrfField !== undefined &&
       await this.#m.verifyCsrfById(sessionId, this.#csrfToken(socket));
-    return {
-      clientId,
-      sessionId,
-      data: data === undefined ? undefined : snapshot(data),
-      csrfFor: csrfOk ? sessionId : undefined,
-    };
+    return { clientId, sessionId, data, csrfFor: csrfOk ? sessionId : undefined };
   }
 
   /** The CSRF token of a socket's handshake (`auth[field]`). */
@@ -629,64 +587,19 @@ class SocketIOBridge<T extends object> implements SocketIOSessions {
 
   /** Adds a connected socket to the indexes and its session's room. */
   #register(b: Binding): void {
-    if (!this.#active || b.registered || !b.socket.connected) return;
+    if (!this.#links.active || b.registered || !b.socket.connected) return;
     b.registered = true;
     this.#sockets.add(b);
     b.socket.on("disconnect", b.onDisconnect);
-    if (b.clientId === undefined && b.sessionId === undefined) return; // nothing to follow
-    const key = b.clientId !== undefined ? b.clientId : "s:" + b.sessionId;
-    let link = this.#links.get(key);
-    if (!link) {
-      link = {
-        key,
-        clientId: b.clientId,
-        sessionId: undefined,
-        data: undefined,
-        bindings: new Set(),
-        gen: 0,
-        remap: false,
-        running: undefined,
-        dropped: false,
-      };
-      this.#links.set(key, link);
-      this.#setSession(link, b.sessionId);
-      link.data = b.data;
-      // Events arrived while the handshake read the store: read it again.
-      if (b.epoch !== this.#epoch) this.#refresh(link, true);
-    } else if (b.epoch !== this.#epoch) {
-      this.#refresh(link, true);
-    } else if (b.sessionId === undefined) {
-      // No event since this handshake read the store: what it found is the freshest state.
-      if (link.sessionId !== undefined) this.#gone(link, link.sessionId);
-    } else {
-      this.#moveTo(link, b.sessionId);
-      link.data = b.data;
-    }
-    link.bindings.add(b);
-    b.link = link;
-    if (link.sessionId !== undefined) this.#join(b, this.roomOf(link.sessionId));
+    const link = this.#links.register(b);
+    if (link?.sessionId !== undefined) this.#join(b, this.roomOf(link.sessionId));
   }
 
   #onDisconnect(b: Binding): void {
     this.#sockets.delete(b);
     b.socket.off("disconnect", b.onDisconnect);
     this.#leave(b, false); // socket.io already left every room
-    this.#unbind(b);
-  }
-
-  /** Detaches a socket from its link (dropping the link with its last socket). */
-  #unbind(b: Binding): void {
-    const link = b.link;
-    if (!link) return;
-    b.sessionId = link.sessionId;
-    b.data = link.data;
-    b.link = undefined;
-    link.bindings.delete(b);
-    if (link.bindings.size === 0 && this.#links.get(link.key) === link) {
-      link.dropped = true;
-      this.#links.delete(link.key);
-      this.#index(link, undefined);
-    }
+    this.#links.unbind(b);
   }
 
   // ------------------------------------------------------------------------- rooms
@@ -722,115 +635,12 @@ class SocketIOBridge<T extends object> implements SocketIOSessions {
     }
   }
 
-  // ------------------------------------------------------------------------- tracking
-
-  /** Points a link at a session (or none), keeping the session index current. */
-  #setSession(link: Link, sessionId: string | undefined): boolean {
-    if (link.sessionId === sessionId) return false;
-    this.#index(link, sessionId);
-    link.sessionId = sessionId;
-    link.data = undefined;
-    return true;
-  }
-
-  #index(link: Link, next: string | undefined): void {
-    const prev = link.sessionId;
-    if (prev !== undefined) {
-      const set = this.#bySession.get(prev);
-      if (set) {
-        set.delete(link);
-        if (set.size === 0) this.#bySession.delete(prev);
-      }
-    }
-    if (next !== undefined && !link.dropped) {
-      let set = this.#bySession.get(next);
-      if (!set) this.#bySession.set(next, set = new Set());
-      set.add(link);
-    }
-  }
-
-  /** Moves a browser's sockets to another session and its room. */
-  #moveTo(link: Link, sessionId: string): void {
-    if (!this.#setSession(link, sessionId)) return;
-    const room = this.roomOf(sessionId);
-    for (const b of link.bindings) this.#join(b, room);
-  }
-
-  /**
-   * A read found the session missing (expired, or destroyed where this process did not hear of
-   * it): the sockets lose it now and are acted on locally, as for a destroy event. (The read may
-   * also fall between a regenerate's delete and its event: the grace period covers that.)
-   */
-  #gone(link: Link, sessionId: string): void {
-    if (link.sessionId !== sessionId) return;
-    this.#setSession(link, undefined);
-    this.#schedule(sessionId, link.clientId, true, link.clientId !== undefined);
-  }
-
-  /** Re-reads a link's snapshot (and its client mapping when `remap`), coalescing bursts. */
-  #refresh(link: Link, remap = false): void {
-    if (this.#sealed || link.dropped) return; // sealed: nothing to read without the cookie
-    link.gen++;
-    if (remap) link.remap = true;
-    if (link.running) return;
-    const running = this.#runRefresh(link).finally(() => {
-      link.running = undefined;
-      this.#running.delete(running);
-    });
-    link.running = running;
-    this.#running.add(running);
-  }
-
-  async #runRefresh(link: Link): Promise<void> {
-    try {
-      while (!link.dropped && this.#active) {
-        const gen = link.gen;
-        if (link.remap && link.clientId !== undefined) {
-          const mapped = await this.#m.getSessionId(link.clientId);
-          if (link.gen !== gen || link.dropped) continue; // newer events: read again
-          link.remap = false;
-          if (mapped !== undefined) this.#moveTo(link, mapped);
-        }
-        const sid = link.sessionId;
-        if (sid !== undefined) {
-          const data = await this.#m.getById(sid);
-          if (link.sessionId === sid && !link.dropped) {
-            if (data === undefined) this.#gone(link, sid);
-            else link.data = snapshot(data);
-          }
-        }
-        if (link.gen === gen) return;
-      }
-    } catch (err) {
-      this.#onError(err);
-    }
-  }
-
-  readonly #onSet = (e: SessionSetEvent): void => {
-    this.#epoch++;
-    const link = e.clientId === undefined ? undefined : this.#links.get(e.clientId);
-    if (link && link.sessionId !== e.sessionId) {
-      // A creation or regeneration links the client to the new session before this event;
-      // anything else (a write to another session of this client) is checked in the store.
-      if (e.isNew) {
-        this.#moveTo(link, e.sessionId);
-        this.#refresh(link);
-      } else this.#refresh(link, true);
-    }
-    if (e.isNew && e.clientId !== undefined) this.#cancelPending(e.clientId);
-    // This process's own withSession write: its links get the written data as their snapshot,
-    // so re-reading it from the store would only repeat that (one event per registered write).
-    if (!e.remote && this.#host.ownWrites.delete(e.sessionId)) return;
-    const links = this.#bySession.get(e.sessionId);
-    if (links) { for (const l of [...links]) this.#refresh(l); }
-  };
+  // ------------------------------------------------------------------------- destroy
 
   readonly #onDestroy = (e: SessionDestroyEvent): void => {
-    this.#epoch++;
     const sid = e.sessionId;
-    const links = this.#bySession.get(sid);
     // The sockets lose the session now; they stay in its room until the action below.
-    if (links) { for (const l of [...links]) this.#setSession(l, undefined); }
+    this.#links.destroyed(sid);
     // When the store delivers this event to every instance, each one acts on its own sockets;
     // acting through the cluster adapter as well would reach remote sockets twice (emit mode).
     this.#schedule(sid, e.clientId, e.remote || this.#m.sharesEvents, e.reason === "regenerate");
@@ -875,7 +685,7 @@ class SocketIOBridge<T extends object> implements SocketIOSessions {
    * the cluster adapter for an event only this instance hears.
    */
   #act(sessionId: string, local: boolean): void {
-    if (!this.#active) return;
+    if (!this.#links.active) return;
     const room = this.roomOf(sessionId);
     for (const nsp of [...this.#io._nsps.values()]) {
       // A remote event is delivered to every instance: each acts on its own sockets only.
@@ -912,7 +722,7 @@ class SocketIOBridge<T extends object> implements SocketIOSessions {
     handler: SessionHandler<R>,
     onMissing: OnMissing<M> | undefined,
   ): Promise<R | M> {
-    return withSessionOn(this.#host, b, handler, onMissing);
+    return withSessionOn(this.#links.host, b, handler, onMissing);
   }
 }
 
@@ -941,8 +751,8 @@ class SocketIOBridge<T extends object> implements SocketIOSessions {
  *   cluster-wide through the socket.io adapter (e.g. `@socket.io/redis-adapter`). They lose the
  *   session at once; the action runs on the next macrotask for a logout or an expiry, while
  *   after a login (`regenerate()`) the sockets follow the browser's new session and stay
- *   connected (waiting at most `destroyGraceMs` for it). A session found expired by a read (no event) is handled on this
- *   instance, like a regenerate.
+ *   connected (waiting at most `destroyGraceMs` for it). A session found expired by a read (no
+ *   event) is handled on this instance, like a regenerate.
  * - Socket activity keeps the session alive for HTTP too: every `withSession` call, one that
  *   changes nothing included (`manager.touchById`), renews the idle window once less than half
  *   of it remains, as HTTP requests do.

@@ -39,15 +39,10 @@ import type { Context } from "hono";
 import { HTTPException } from "hono/http-exception";
 import type { WSContext, WSEvents, WSMessageReceive } from "hono/ws";
 import { describeError, StoreError } from "../src/errors.ts";
-import type { DestroyReason, SessionDestroyEvent, SessionSetEvent } from "../src/events.ts";
+import type { DestroyReason, SessionDestroyEvent } from "../src/events.ts";
 import type { SessionManager } from "../src/manager.ts";
-import {
-  knownId,
-  linkedHost,
-  snapshot,
-  type SocketSessionHost,
-  withSessionOn,
-} from "../src/socket_draft.ts";
+import { knownId, snapshot, withSessionOn } from "../src/socket_draft.ts";
+import { findSession, type Link as LinkOf, SocketLinks } from "../src/socket_links.ts";
 import type { SessionData } from "../src/session.ts";
 
 /** Session data of an untyped manager, as sockets see it: any JSON value under any key. */
@@ -342,20 +337,7 @@ interface Conn extends Resolved {
   closeRequest: [code?: number, reason?: string] | undefined;
 }
 
-/** One browser (client id), shared by all its sockets; or one session for sockets without one. */
-interface Link {
-  readonly key: string;
-  readonly clientId: string | undefined;
-  sessionId: string | undefined;
-  data: Frozen | undefined;
-  readonly conns: Set<Conn>;
-  /** Bumped on every event concerning this link. */
-  gen: number;
-  /** The client-id mapping must be re-read from the store. */
-  remap: boolean;
-  running: Promise<void> | undefined;
-  dropped: boolean;
-}
+type Link = LinkOf<Conn>;
 
 /** A destroyed session's sockets, waiting for the action (or for a new session to follow). */
 interface Pending {
@@ -385,36 +367,20 @@ class WebSocketBridge<T extends object> implements WebSocketSessions<AnySessionD
   readonly #grace: number;
   readonly #onError: (err: unknown) => void;
 
-  #active = true;
-  #epoch = 0;
   readonly #conns = new Set<Conn>();
-  /**
-   * The links: a browser's by its client id itself (so a `sessionSet` event finds it without
-   * building a key: a client id never contains ':'), a socket's without one by `s:` + session id.
-   */
-  readonly #links = new Map<string, Link>();
-  readonly #bySession = new Map<string, Set<Link>>();
+  /** Which session each browser's sockets follow (see `src/socket_links.ts`). */
+  readonly #links: SocketLinks<Conn>;
   readonly #pending = new Map<string, Pending>();
-  readonly #running = new Set<Promise<void>>();
-  /**
-   * What `runWithSession` needs to know of this adapter's sockets; its `ownWrites` are the
-   * sessions whose withSession write is in flight (their next local sessionSet is that write).
-   */
-  readonly #host: SocketSessionHost<Conn>;
 
   constructor(manager: SessionManager<T>, options: WebSocketSessionOptions) {
     this.#m = manager;
     this.#sealed = manager.mode === "sealed";
-    this.#host = linkedHost<Conn, Link>({
-      manager: manager as SessionManager<object>,
-      bySession: this.#bySession,
+    this.#links = new SocketLinks<Conn>(manager as SessionManager<object>, {
+      gone: (link, sid, conns) =>
+        this.#schedule(sid, "expired", link.clientId, conns, link.clientId !== undefined),
+      created: (clientId) => this.#cancelPending(clientId),
+      onError: (err) => this.#onError(err),
       context: (conn, sid, draft) => ({ sessionId: sid, session: draft, ws: conn.ws }),
-      gone: (link, sid) => this.#gone(link, sid),
-      active: () => this.#active,
-      follow: (link, sid) => {
-        this.#setSession(link, sid);
-        this.#refresh(link);
-      },
     });
     this.#requireSession = options.requireSession === true;
     const onDestroy = options.onDestroy ?? "close";
@@ -443,7 +409,7 @@ class WebSocketBridge<T extends object> implements WebSocketSessions<AnySessionD
     this.#grace = grace;
     this.#onError = options.onError ??
       ((err) => console.error(`unisession/ws: ${describeError(err)}`));
-    manager.on("sessionSet", this.#onSet);
+    manager.on("sessionSet", this.#links.onSet);
     manager.on("sessionDestroy", this.#onDestroyEvent);
   }
 
@@ -458,37 +424,35 @@ class WebSocketBridge<T extends object> implements WebSocketSessions<AnySessionD
   }
 
   detach(): void {
-    if (!this.#active) return;
-    this.#active = false;
-    this.#m.off("sessionSet", this.#onSet);
+    if (!this.#links.active) return;
+    this.#m.off("sessionSet", this.#links.onSet);
     this.#m.off("sessionDestroy", this.#onDestroyEvent);
     for (const p of this.#pending.values()) clearTimeout(p.timer);
     this.#pending.clear();
-    for (const conn of this.#conns) this.#unbind(conn);
+    for (const conn of this.#conns) this.#links.unbind(conn);
     this.#conns.clear();
-    for (const link of this.#links.values()) link.dropped = true;
-    this.#links.clear();
-    this.#bySession.clear();
+    this.#links.detach();
   }
 
   stats(): WebSocketSessionStats {
     return {
       sockets: this.#conns.size,
-      clients: this.#links.size,
-      sessions: this.#bySession.size,
+      clients: this.#links.links.size,
+      sessions: this.#links.bySession.size,
       pendingDestroys: this.#pending.size,
-      refreshing: this.#running.size,
+      refreshing: this.#links.running.size,
     };
   }
 
   async settled(): Promise<void> {
-    while (this.#running.size > 0) await Promise.allSettled([...this.#running]);
+    const running = this.#links.running;
+    while (running.size > 0) await Promise.allSettled([...running]);
   }
 
   // ------------------------------------------------------------------------- upgrade
 
   async #upgrade(c: Context, factory: SessionWSEventsFactory<AnySessionData>): Promise<WSEvents> {
-    const epoch = this.#epoch;
+    const epoch = this.#links.epoch;
     let resolved: Resolved;
     try {
       resolved = await this.#resolve(c);
@@ -522,17 +486,12 @@ class WebSocketBridge<T extends object> implements WebSocketSessions<AnySessionD
         data: id === undefined ? undefined : snapshot(state.data),
       };
     }
-    const { sessionId: cookieSid, clientId } = this.#m.readCookies(header, c);
-    // Always read the store: an expiry raises no event, and a tracked socket of the same browser
-    // may hold a stale view.
-    let sessionId = clientId === undefined ? undefined : await this.#m.getSessionId(clientId);
-    let data = sessionId === undefined ? undefined : await this.#m.getById(sessionId);
-    if (data === undefined && cookieSid !== undefined && cookieSid !== sessionId) {
-      data = await this.#m.getById(cookieSid);
-      if (data !== undefined) sessionId = cookieSid;
-    }
-    if (data === undefined) sessionId = undefined;
-    return { clientId, sessionId, data: data === undefined ? undefined : snapshot(data) };
+    const { clientId, sessionId, data } = await findSession(
+      this.#m as SessionManager<object>,
+      header,
+      c,
+    );
+    return { clientId, sessionId, data };
   }
 
   #newConn(resolved: Resolved, epoch: number): Conn {
@@ -633,7 +592,7 @@ class WebSocketBridge<T extends object> implements WebSocketSessions<AnySessionD
       }
       return false;
     }
-    if (this.#active) this.#register(conn);
+    if (this.#links.active) this.#register(conn);
     return true;
   }
 
@@ -641,7 +600,7 @@ class WebSocketBridge<T extends object> implements WebSocketSessions<AnySessionD
     if (conn.state === "closed") return;
     conn.state = "closed";
     if (!this.#conns.delete(conn)) return;
-    this.#unbind(conn);
+    this.#links.unbind(conn);
     for (const [sid, p] of this.#pending) {
       if (!p.conns.delete(conn) || p.conns.size > 0) continue;
       clearTimeout(p.timer);
@@ -652,161 +611,14 @@ class WebSocketBridge<T extends object> implements WebSocketSessions<AnySessionD
   /** Adds an open socket to the indexes. */
   #register(conn: Conn): void {
     this.#conns.add(conn);
-    if (conn.clientId === undefined && conn.sessionId === undefined) return; // nothing to follow
-    const key = conn.clientId !== undefined ? conn.clientId : "s:" + conn.sessionId;
-    let link = this.#links.get(key);
-    if (!link) {
-      link = {
-        key,
-        clientId: conn.clientId,
-        sessionId: undefined,
-        data: undefined,
-        conns: new Set(),
-        gen: 0,
-        remap: false,
-        running: undefined,
-        dropped: false,
-      };
-      this.#links.set(key, link);
-      this.#setSession(link, conn.sessionId);
-      link.data = conn.data;
-      // Events arrived while the upgrade read the store: read it again.
-      if (conn.epoch !== this.#epoch) this.#refresh(link, true);
-    } else if (conn.epoch !== this.#epoch) {
-      this.#refresh(link, true);
-    } else if (conn.sessionId === undefined) {
-      // No event since this upgrade read the store: what it found is the freshest state.
-      if (link.sessionId !== undefined) this.#gone(link, link.sessionId);
-    } else {
-      this.#setSession(link, conn.sessionId);
-      link.data = conn.data;
-    }
-    link.conns.add(conn);
-    conn.link = link;
+    this.#links.register(conn);
   }
 
-  /** Detaches a socket from its link (dropping the link with its last socket). */
-  #unbind(conn: Conn): void {
-    const link = conn.link;
-    if (!link) return;
-    conn.sessionId = link.sessionId;
-    conn.data = link.data;
-    conn.link = undefined;
-    link.conns.delete(conn);
-    if (link.conns.size === 0 && this.#links.get(link.key) === link) {
-      link.dropped = true;
-      this.#links.delete(link.key);
-      this.#index(link, undefined);
-    }
-  }
-
-  // ------------------------------------------------------------------------- tracking
-
-  /** Points a link at a session (or none), keeping the session index current. */
-  #setSession(link: Link, sessionId: string | undefined): boolean {
-    if (link.sessionId === sessionId) return false;
-    this.#index(link, sessionId);
-    link.sessionId = sessionId;
-    link.data = undefined;
-    return true;
-  }
-
-  #index(link: Link, next: string | undefined): void {
-    const prev = link.sessionId;
-    if (prev !== undefined) {
-      const set = this.#bySession.get(prev);
-      if (set) {
-        set.delete(link);
-        if (set.size === 0) this.#bySession.delete(prev);
-      }
-    }
-    if (next !== undefined && !link.dropped) {
-      let set = this.#bySession.get(next);
-      if (!set) this.#bySession.set(next, set = new Set());
-      set.add(link);
-    }
-  }
-
-  /**
-   * A read found the session missing (expired, or destroyed where this process did not hear of
-   * it): the sockets lose it now and are acted on, as for a destroy event. (The read may also fall
-   * between a regenerate's delete and its event: the grace period covers that.)
-   */
-  #gone(link: Link, sessionId: string): void {
-    if (link.sessionId !== sessionId) return;
-    const conns = new Set(link.conns);
-    this.#setSession(link, undefined);
-    this.#schedule(sessionId, "expired", link.clientId, conns, link.clientId !== undefined);
-  }
-
-  /** Re-reads a link's snapshot (and its client mapping when `remap`), coalescing bursts. */
-  #refresh(link: Link, remap = false): void {
-    if (this.#sealed || link.dropped) return; // sealed: nothing to read without the cookie
-    link.gen++;
-    if (remap) link.remap = true;
-    if (link.running) return;
-    const running = this.#runRefresh(link).finally(() => {
-      link.running = undefined;
-      this.#running.delete(running);
-    });
-    link.running = running;
-    this.#running.add(running);
-  }
-
-  async #runRefresh(link: Link): Promise<void> {
-    try {
-      while (!link.dropped && this.#active) {
-        const gen = link.gen;
-        if (link.remap && link.clientId !== undefined) {
-          const mapped = await this.#m.getSessionId(link.clientId);
-          if (link.gen !== gen || link.dropped) continue; // newer events: read again
-          link.remap = false;
-          if (mapped !== undefined) this.#setSession(link, mapped);
-        }
-        const sid = link.sessionId;
-        if (sid !== undefined) {
-          const data = await this.#m.getById(sid);
-          if (link.sessionId === sid && !link.dropped) {
-            if (data === undefined) this.#gone(link, sid);
-            else link.data = snapshot(data);
-          }
-        }
-        if (link.gen === gen) return;
-      }
-    } catch (err) {
-      this.#onError(err);
-    }
-  }
-
-  readonly #onSet = (e: SessionSetEvent): void => {
-    this.#epoch++;
-    const link = e.clientId === undefined ? undefined : this.#links.get(e.clientId);
-    if (link && link.sessionId !== e.sessionId) {
-      // A creation or regeneration links the client to the new session before this event;
-      // anything else (a write to another session of this client) is checked in the store.
-      if (e.isNew) {
-        this.#setSession(link, e.sessionId);
-        this.#refresh(link);
-      } else this.#refresh(link, true);
-    }
-    if (e.isNew && e.clientId !== undefined) this.#cancelPending(e.clientId);
-    // This process's own withSession write: its links get the written data as their snapshot,
-    // so re-reading it from the store would only repeat that (one event per registered write).
-    if (!e.remote && this.#host.ownWrites.delete(e.sessionId)) return;
-    const links = this.#bySession.get(e.sessionId);
-    if (links) { for (const l of [...links]) this.#refresh(l); }
-  };
+  // ------------------------------------------------------------------------- destroy
 
   readonly #onDestroyEvent = (e: SessionDestroyEvent): void => {
-    this.#epoch++;
-    const links = this.#bySession.get(e.sessionId);
-    if (!links) return;
     // The sockets lose the session now; the action follows (see #schedule).
-    const conns = new Set<Conn>();
-    for (const l of [...links]) {
-      for (const conn of l.conns) conns.add(conn);
-      this.#setSession(l, undefined);
-    }
+    const conns = this.#links.destroyed(e.sessionId);
     this.#schedule(e.sessionId, e.reason, e.clientId, conns, e.reason === "regenerate");
   };
 
@@ -852,7 +664,7 @@ class WebSocketBridge<T extends object> implements WebSocketSessions<AnySessionD
 
   /** Closes or notifies the sockets of a destroyed session that have not found a new one. */
   #act(p: Pending): void {
-    if (!this.#active) return;
+    if (!this.#links.active) return;
     for (const conn of p.conns) {
       if (conn.state !== "open" || conn.ws.sessionId !== undefined) continue;
       const mode = this.#onDestroy;
@@ -882,7 +694,7 @@ class WebSocketBridge<T extends object> implements WebSocketSessions<AnySessionD
     handler: SessionHandler<R>,
     onMissing: OnMissing<M> | undefined,
   ): Promise<R | M> {
-    return withSessionOn(this.#host, conn, handler, onMissing);
+    return withSessionOn(this.#links.host, conn, handler, onMissing);
   }
 }
 
