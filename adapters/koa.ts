@@ -70,9 +70,16 @@ export interface KoaCookieOptions {
  * half the window is always on; sessions are committed after the downstream middleware).
  */
 export interface KoaSessionOptions {
-  /** Cookie name. Default `"koa.sess"` (koa-session's). */
+  /**
+   * Cookie name. Default `"koa.sess"` (koa-session's); `"koa:sess"` (koa-session-minimal's) with
+   * a `store` and no keys.
+   */
   key?: string;
-  /** Idle timeout in ms, or `"session"` for a browser-session cookie. Default 1 day. */
+  /**
+   * Idle timeout in ms, or `"session"` for a browser-session cookie. Default 1 day; with a `store`
+   * and no keys (koa-session-minimal), a browser-session cookie and a day in the store, unless
+   * `cookie.maxAge` is above 0. Any other string is a TypeError.
+   */
   maxAge?: number | "session";
   /** Sign the session cookie. Default true when keys are available (`keys` or `app.keys`). */
   signed?: boolean;
@@ -258,19 +265,31 @@ function sameSite(v: KoaCookieOptions["sameSite"]): "lax" | "strict" | "none" | 
 }
 
 /** Translates koa-session(-minimal) options to core options. */
+/** The checks of options that need no app (made when the middleware is created). */
+function checkKoaOptions(o: KoaSessionOptions): void {
+  if (o === null || typeof o !== "object") {
+    throw new TypeError("Cannot create koa sessions: options must be an object");
+  }
+  if (o.maxAge !== undefined && o.maxAge !== "session" && typeof o.maxAge !== "number") {
+    throw new TypeError(
+      'Cannot create koa sessions: maxAge must be a number of milliseconds or "session"',
+    );
+  }
+}
+
 function fromKoaOptions(
   o: KoaSessionOptions,
   app: Koa | undefined,
   defaults: { client: ClientOptions | false },
 ): SessionOptions & { [ALLOW_SHORT_KEYS]?: boolean } {
-  if (o === null || typeof o !== "object") {
-    throw new TypeError("Cannot create koa sessions: options must be an object");
-  }
+  checkKoaOptions(o);
   const staticCookie = typeof o.cookie === "object" && o.cookie !== null ? o.cookie : {};
   let keys = o.keys ?? appKeys(app);
   const store = o.store;
   let signed = o.signed;
-  if (store && keys === undefined && signed === undefined) signed = false; // koa-session-minimal
+  // A store and no keys: koa-session-minimal's options (koa-session signs with app.keys).
+  const minimal = store !== undefined && keys === undefined && signed === undefined;
+  if (minimal) signed = false;
   if (!store && keys) {
     if (keys.some((k) => k.length < 32)) {
       (o.logger ?? console).warn(
@@ -281,7 +300,9 @@ function fromKoaOptions(
     keys = keys.map(sealingKey);
   }
   const cookieMaxAge = staticCookie.maxAge;
-  const browserSession = o.maxAge === "session" || cookieMaxAge === 0;
+  // koa-session-minimal's default is a browser-session cookie (with a day in the store).
+  const browserSession = o.maxAge === "session" || cookieMaxAge === 0 ||
+    (minimal && o.maxAge === undefined && !(cookieMaxAge !== undefined && cookieMaxAge > 0));
   const maxAge = typeof o.maxAge === "number"
     ? o.maxAge
     : cookieMaxAge !== undefined && cookieMaxAge > 0
@@ -293,7 +314,7 @@ function fromKoaOptions(
     signed,
     [ALLOW_SHORT_KEYS]: true,
     cookie: {
-      name: o.key ?? "koa.sess",
+      name: o.key ?? (minimal ? "koa:sess" : "koa.sess"),
       httpOnly: staticCookie.httpOnly ?? o.httpOnly,
       secure: staticCookie.secure ?? o.secure,
       sameSite: sameSite(staticCookie.sameSite ?? o.sameSite),
@@ -316,6 +337,11 @@ function fromKoaOptions(
 }
 
 interface Hooks {
+  /**
+   * When a request opens a session it carried (before its handler): the bridge watches for that
+   * session's destruction until `release` is called, after the request.
+   */
+  opened?(state: SessionState): { release(): void } | undefined;
   /** After a successful commit (the bridge's mapping cache). */
   committed?(ctx: Context, state: SessionState, manager: SessionManager): void;
 }
@@ -331,6 +357,21 @@ function middleware(
   const { rolling, cookieFn } = settings;
 
   async function handle(
+    ctx: Context,
+    next: Next,
+    manager: SessionManager,
+    state: SessionState,
+  ): Promise<void> {
+    const watch = hooks.opened?.(state);
+    if (!watch) return handleOpened(ctx, next, manager, state);
+    try {
+      await handleOpened(ctx, next, manager, state);
+    } finally {
+      watch.release();
+    }
+  }
+
+  async function handleOpened(
     ctx: Context,
     next: Next,
     manager: SessionManager,
@@ -470,6 +511,7 @@ export function koaSession(
     return middleware(() => manager, { rolling: false, cookieFn: undefined });
   }
   const o = options as KoaSessionOptions;
+  checkKoaOptions(o);
   const cookieFn = typeof o.cookie === "function" ? o.cookie : undefined;
   const build = (a: Koa | undefined): SessionManager => {
     const core = fromKoaOptions(o, a, { client: false });
@@ -532,6 +574,11 @@ export class SessionBridge<T extends object = SessionData> extends EventEmitter 
   readonly socketIO: SocketIOSessions;
   readonly #sidByClient = new Map<string, string>();
   readonly #clientBySid = new Map<string, string>();
+  /**
+   * The sessions carried by requests in flight: how many requests, and whether the session was
+   * destroyed meanwhile (then those requests must not attach it again when they end).
+   */
+  readonly #inFlight = new Map<string, { requests: number; destroyed: boolean }>();
 
   /**
    * Creates a SessionBridge.
@@ -547,6 +594,8 @@ export class SessionBridge<T extends object = SessionData> extends EventEmitter 
       this.emit("sessionSet", { ...e, isInit });
     });
     sessions.on("sessionDestroy", (e: SessionDestroyEvent) => {
+      const watched = this.#inFlight.get(e.sessionId);
+      if (watched) watched.destroyed = true;
       this.#unlink(e.sessionId);
       this.emit("sessionDestroy", e);
     });
@@ -570,8 +619,29 @@ export class SessionBridge<T extends object = SessionData> extends EventEmitter 
     if (this.#sidByClient.get(clientId) === sessionId) this.#sidByClient.delete(clientId);
   }
 
-  /** @internal A request carried an existing session: attach it (sessionSet with isInit). */
+  /**
+   * @internal A request carries session `sessionId`: until `release()`, a destruction of it is
+   * remembered, so that the request does not attach it when it ends.
+   */
+  watch(sessionId: string): { release(): void } {
+    let watched = this.#inFlight.get(sessionId);
+    if (!watched) this.#inFlight.set(sessionId, watched = { requests: 0, destroyed: false });
+    watched.requests++;
+    return {
+      release: () => {
+        if (--watched.requests === 0 && this.#inFlight.get(sessionId) === watched) {
+          this.#inFlight.delete(sessionId);
+        }
+      },
+    };
+  }
+
+  /**
+   * @internal A request carried an existing session: attach it (sessionSet with isInit), unless
+   * it was destroyed while the request ran.
+   */
   attach(clientId: string, sessionId: string): void {
+    if (this.#inFlight.get(sessionId)?.destroyed) return;
     if (this.#link(clientId, sessionId)) {
       this.emit("sessionSet", { clientId, sessionId, isNew: false, isInit: true, remote: false });
     }
@@ -776,6 +846,7 @@ export function bridgeSession<T extends object = SessionData>(
     rolling: opt.rolling === true,
     cookieFn: undefined,
   }, {
+    opened: (state) => state.id === undefined ? undefined : bridge.watch(state.id),
     committed(_ctx, state, manager) {
       if (state.destroyed || state.clientId === undefined || !state.loaded) return;
       const id = manager.sessionIdOf(state);

@@ -302,6 +302,51 @@ describe("koaSession(options, app): koa-session and koa-session-minimal options"
     await two.close();
   });
 
+  test("koa-session-minimal's defaults: cookie koa:sess, a browser-session cookie, a day in the store", async () => {
+    const ttls: number[] = [];
+    const backing = new Map<string, unknown>();
+    const store = {
+      get: (sid: string) => Promise.resolve(backing.get(sid)),
+      set: (sid: string, sess: unknown, ttl: number) => {
+        if (!sid.startsWith("cid:")) ttls.push(ttl);
+        return Promise.resolve(void backing.set(sid, sess));
+      },
+      destroy: (sid: string) => Promise.resolve(void backing.delete(sid)),
+    };
+    const serveWith = (options: Parameters<typeof koaSession>[0]) => {
+      const app = new Koa();
+      app.silent = true;
+      app.use(koaSession(options));
+      return serve(routes(app));
+    };
+    const r = await serveWith({ store }); // koa-session-minimal's README: session({ store })
+    const set = (await r.browser().get("/set?key=a&value=1")).setCookies;
+    const cookie = set.find((c) => c.name === "koa:sess");
+    assert.ok(cookie, `koa:sess is set (got ${set.map((c) => c.name)})`);
+    assert.equal(cookie.attributes["max-age"], undefined, "a browser-session cookie");
+    assert.equal(cookie.attributes.expires, undefined);
+    assert.deepEqual(ttls, [86_400_000], "the store keeps it a day");
+    await r.close();
+    // cookie.maxAge > 0: the cookie lasts that long, and so does the record.
+    ttls.length = 0;
+    const month = await serveWith({ store, cookie: { maxAge: 30 * 86_400_000 } });
+    const persistent = (await month.browser().get("/set?key=a&value=1")).setCookies
+      .find((c) => c.name === "koa:sess")!;
+    assert.equal(persistent.attributes["max-age"], String(30 * 86_400));
+    assert.deepEqual(ttls, [30 * 86_400_000]);
+    await month.close();
+  });
+
+  test("maxAge other than a number or \"session\" (koa-atomic-session's '1 month') is a TypeError", () => {
+    for (const maxAge of ["1 month", "14d", null, {}]) {
+      assert.throws(
+        () => koaSession({ store: new Map(), maxAge: maxAge as unknown as number }),
+        (err: Error) => err instanceof TypeError && /maxAge/.test(err.message),
+        String(maxAge),
+      );
+    }
+  });
+
   test("dynamic cookie options: a function of ctx, evaluated when a non-empty session is saved", async () => {
     const MONTH = 30 * 86_400_000;
     const app = new Koa();
@@ -348,6 +393,39 @@ describe("koaSession(options, app): koa-session and koa-session-minimal options"
     await Promise.all(Array.from({ length: 199 }, () => b.get("/")));
     assert.equal((await b.get("/")).body, "201");
     await r.close();
+  });
+
+  test("koa-atomic-session's $inc, as the README writes it: exact from the first request on", async () => {
+    const backing = new Map<string, unknown>();
+    const store = { // an asynchronous store, as koa-atomic-session's MongoDB
+      get: (sid: string) => Promise.resolve(backing.get(sid)),
+      set: (sid: string, sess: unknown) => Promise.resolve(void backing.set(sid, sess)),
+      destroy: (sid: string) => Promise.resolve(void backing.delete(sid)),
+    };
+    for (const s of [store, new MapStore()]) {
+      const sessions = createSessions({ store: s, keys: [KEY], logger: quiet });
+      const app = new Koa();
+      app.use(koaSession(sessions));
+      app.use(async (ctx) => {
+        if (ctx.path === "/inc") {
+          const inc = (d: { count?: number }) => {
+            d.count = (d.count ?? 0) + 1;
+          };
+          // A new session is not in the store yet: the change goes into it, saved at the end.
+          if (!(await sessions.update(ctx.sessionId!, inc))) inc(ctx.session);
+        }
+        ctx.body = String(ctx.session.count);
+      });
+      const r = await serve(app);
+      try {
+        const b = r.browser();
+        await b.get("/inc"); // a new session: saved by this request
+        await Promise.all(Array.from({ length: 49 }, () => b.get("/inc")));
+        assert.equal((await b.get("/")).body, "50");
+      } finally {
+        await r.close();
+      }
+    }
   });
 });
 
@@ -416,6 +494,11 @@ async function startBridge(opt: BridgeSessionOptions = {}): Promise<Bridged> {
       if (ctx.query.reset === "1") {
         ctx.session = null;
         ctx.body = { ok: true };
+        return;
+      }
+      if (ctx.query.destroyOwn) {
+        const loaded = ctx.session.httpCount; // the session is loaded, then destroyed by id
+        ctx.body = { loaded, destroyed: await bridge.destroyById(ctx.sessionId!) };
         return;
       }
       if (ctx.query.login) {
@@ -521,6 +604,39 @@ describe("bridgeSession (koa-io-session v3 drop-in)", () => {
     assert.equal(await r.bridge.getById(sessionId), undefined);
     assert.equal(await r.bridge.destroyById(sessionId), false);
     await r.close();
+  });
+
+  test("a request that destroys its own session by id leaves no mapping and no sessionSet behind", async () => {
+    const backing = new Map<string, unknown>();
+    const asyncStore = {
+      get: (sid: string) => Promise.resolve(backing.get(sid)),
+      set: (sid: string, sess: unknown) => Promise.resolve(void backing.set(sid, sess)),
+      destroy: (sid: string) => Promise.resolve(void backing.delete(sid)),
+    };
+    for (const store of [undefined, asyncStore]) {
+      const r = await startBridge({ store });
+      try {
+        await destroyOwn(r, store ? "async store" : "LiveStore");
+      } finally {
+        await r.close();
+      }
+    }
+    async function destroyOwn(r: Bridged, what: string) {
+      const b = r.browser();
+      const { clientId, sessionId } = JSON.parse((await b.get("/api/session")).body);
+      assert.equal(r.bridge.getSessionId(clientId), sessionId);
+      r.events.length = 0;
+      const res = JSON.parse((await b.get("/api/session?destroyOwn=1")).body);
+      assert.deepEqual(res, { loaded: 1, destroyed: true });
+      assert.deepEqual(r.events, ["destroy destroy"], `${what}: no sessionSet after the destroy`);
+      assert.equal(r.bridge.getSessionId(clientId), undefined, what);
+      assert.equal(r.bridge.getClientId(sessionId), undefined, what);
+      assert.equal(await r.bridge.getById(sessionId), undefined, what);
+      // The browser's next request starts a new session, attached as usual.
+      const next = JSON.parse((await b.get("/api/session")).body);
+      assert.notEqual(next.sessionId, sessionId);
+      assert.equal(r.bridge.getSessionId(clientId), next.sessionId, what);
+    }
   });
 
   test("cleanup, auto-cleanup and the notifyStore* methods emit the events", async () => {
