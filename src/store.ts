@@ -122,7 +122,12 @@ export interface Store {
   readonly synchronous?: boolean;
 }
 
-/** A koa-generic-session / koa-redis / koa-session external store. */
+/**
+ * A koa-generic-session / koa-redis / koa-session external store. Like koa-generic-session and
+ * koa-session-minimal (which run answers through co), each method may answer with a value, a
+ * promise (an async function), a thunk (`(cb) => cb(err, value)`) or a generator object
+ * (generator methods, yielding promises, thunks, generators, or arrays or objects of them).
+ */
 export interface KoaStyleStore {
   /** Reads a session by id (koa-session also passes `maxAge` and `{ ctx, rolling }`). */
   get(sid: string, ...rest: unknown[]): unknown;
@@ -225,22 +230,111 @@ class MapAdapter implements Store {
   }
 }
 
+/** A koa-generic-session / koa-session store; answers go through {@linkcode fromCo}. */
 class KoaStoreAdapter implements Store {
   readonly #s: KoaStyleStore;
   constructor(s: KoaStyleStore) {
     this.#s = s;
   }
   get(id: string, ctx?: unknown): Awaitable<StoredRecord | undefined> {
-    return this.#s.get(id, undefined, { rolling: false, ctx }) as Awaitable<
+    return fromCo(this.#s.get(id, undefined, { rolling: false, ctx })) as Awaitable<
       StoredRecord | undefined
     >;
   }
   set(id: string, record: StoredRecord, ttlMs: number, ctx?: unknown): unknown {
-    return this.#s.set(id, record, ttlMs, { rolling: false, changed: true, ctx });
+    return fromCo(this.#s.set(id, record, ttlMs, { rolling: false, changed: true, ctx }));
   }
   delete(id: string, ctx?: unknown): unknown {
-    return this.#s.destroy(id, { ctx });
+    return fromCo(this.#s.destroy(id, { ctx }));
   }
+}
+
+/**
+ * A koa-generic-session store's answer as co (which its middlewares run every answer through)
+ * takes it: a thunk or a generator object becomes a promise of its result, so that the gateway
+ * awaits it, times it out and wraps its failure; a promise or a plain value is returned as it
+ * is. Two `typeof` checks and a property read: promise-returning stores pay next to nothing.
+ */
+function fromCo(answer: unknown): unknown {
+  if (typeof answer === "function") return coPromise(answer);
+  return isGenerator(answer) ? runGenerator(answer) : answer;
+}
+
+/** A function co calls back or runs. */
+type CoFunction = (...args: unknown[]) => unknown;
+
+/**
+ * co's `toPromise`: what a generator can yield (a promise, a thunk, a generator or generator
+ * function, an array or plain object of those) as a promise; undefined for anything else.
+ */
+function coPromise(x: unknown): PromiseLike<unknown> | undefined {
+  if (x === null || (typeof x !== "object" && typeof x !== "function")) return undefined;
+  if (isThenable(x)) return x;
+  if (typeof x === "function") {
+    return x.constructor?.name === "GeneratorFunction"
+      ? runGenerator((x as CoFunction)() as Generator)
+      : thunkPromise(x as CoFunction);
+  }
+  if (isGenerator(x)) return runGenerator(x);
+  if (Array.isArray(x)) return Promise.all(x.map((v) => coPromise(v) ?? v));
+  if (x.constructor === Object) return objectPromise(x as Record<string, unknown>);
+  return undefined;
+}
+
+/** True for a generator object (co's test: `next` and `throw` are functions). */
+function isGenerator(x: unknown): x is Generator {
+  return x !== null && typeof x === "object" &&
+    typeof (x as Generator).next === "function" && typeof (x as Generator).throw === "function";
+}
+
+/**
+ * Calls a thunk with a node-style callback. The promise settles once, so a callback called
+ * again, or a throw after it, is ignored; a throw before it rejects (the executor catches it).
+ */
+function thunkPromise(thunk: CoFunction): Promise<unknown> {
+  return new Promise((resolve, reject) => {
+    thunk((err: unknown, ...values: unknown[]) => {
+      if (err) reject(err);
+      else resolve(values.length > 1 ? values : values[0]);
+    });
+  });
+}
+
+/**
+ * Runs a generator as co does: each yielded value is awaited (see {@linkcode coPromise}) and sent
+ * back, a failure is thrown into the generator, and one co cannot await is thrown in as a
+ * TypeError; resolves what the generator returns, rejects what escapes it. Every step catches
+ * (a step may run in a `then` callback, where a throw would be an unhandled rejection and a hang).
+ */
+function runGenerator(gen: Generator): Promise<unknown> {
+  return new Promise((resolve, reject) => {
+    const step = (method: "next" | "throw", arg: unknown): void => {
+      try {
+        const r = gen[method](arg);
+        if (r.done) return resolve(r.value);
+        const p = coPromise(r.value);
+        if (p) Promise.resolve(p).then((v) => step("next", v), (err) => step("throw", err));
+        else step("throw", new TypeError(notYieldable(r.value)));
+      } catch (err) {
+        reject(err);
+      }
+    };
+    step("next", undefined);
+  });
+}
+
+/** co's message for a yielded value it cannot wait on. */
+function notYieldable(value: unknown): string {
+  return "You may only yield a function, promise, generator, array, or object, " +
+    `but the following object was passed: "${String(value)}"`;
+}
+
+/** co's `objectToPromise`: the object with each of its values awaited, keys in their order. */
+function objectPromise(o: Record<string, unknown>): Promise<Record<string, unknown>> {
+  const keys = Object.keys(o);
+  return Promise.all(keys.map((k) => coPromise(o[k]) ?? o[k])).then((values) =>
+    Object.fromEntries(keys.map((k, i) => [k, values[i]]))
+  );
 }
 
 /** A hono-session store: `get(id, c)`, `set(id, data, c)`, `delete(id, c)`. */
