@@ -32,6 +32,7 @@ import { isThenable } from "../src/awaitable.ts";
 import type { ClientOptions, SessionEncoder, SessionOptions } from "../src/options.ts";
 import type { Session as CoreSession, SessionApi, SessionState } from "../src/session.ts";
 import { type HonoStyleStore, type Store, type StoreLike, toStore } from "../src/store.ts";
+import { honoEncoder, HonoRows, type Upgrade, upgradeFor, withCookie } from "./hono_compat.ts";
 
 export { type SessionEventMessage, sessionEvents, type SessionEventsOptions } from "./hono_sse.ts";
 
@@ -66,14 +67,21 @@ export interface HonoSessionOptions {
   cookieName?: string;
   /** Cookie attributes (Hono's cookie options). Default `{ secure: true, httpOnly: true }`. */
   cookieOptions?: HonoCookieOptions;
-  /** Encryption (stateless) or signing (store) secret, at least 32 characters. Default: random. */
+  /**
+   * Encryption (stateless) or signing (store) secret, at least 32 characters. Default: random in
+   * stateless mode; with a store, an unsigned id cookie (as hono-session's).
+   */
   secret?: string;
   /** Several secrets, newest first (rotation). Takes precedence over `secret`. */
   keys?: readonly string[];
-  /** Custom stateless encoder; iron seals by default. */
-  encoder?: SessionEncoder;
+  /**
+   * Custom stateless encoder; iron seals by default. `encode(data, secret)` gets the session as
+   * hono-session passes it (the data, `_expires`, `_flashKeys`) plus `_unisession` (the session id
+   * and creation time); `decode` returns that object, or undefined / throws for an invalid cookie.
+   */
+  encoder?: SessionEncoder | null;
   /** External store (`Map`, `{ get, set, delete }`, or any store `toStore` accepts). */
-  store?: StoreLike;
+  store?: StoreLike | null;
   /** Client-id cookie for the socket bridge. Default off for this drop-in; pass `{}` to enable. */
   client?: ClientOptions | false;
   /** Absolute timeout in seconds. */
@@ -133,16 +141,27 @@ function isHonoStyleStore(store: StoreLike | undefined): store is HonoStyleStore
 }
 
 /** Translates hono-session options to core options. */
-function fromHonoOptions(o: HonoSessionOptions): SessionOptions {
+function fromHonoOptions(o: HonoSessionOptions, rows: HonoRows | undefined): SessionOptions {
   const co = { secure: true, httpOnly: true, ...o.cookieOptions } as HonoCookieOptions;
   const secure = co.prefix === "secure" || co.prefix === "host" ? true : co.secure;
   const prefix = co.prefix === "host" ? "__Host-" : co.prefix === "secure" ? "__Secure-" : "";
+  const name = prefix + (o.cookieName ?? "sid");
+  const maxAge = (o.maxAge ?? 86_400) * 1000;
+  const keys = keysOf(o);
+  const store = o.store ?? undefined; // hono-session takes `store: null` for none
+  const encoder = o.encoder ?? undefined;
   return {
-    store: isHonoStyleStore(o.store) ? toStore(o.store, "hono") : o.store,
-    keys: o.keys ?? (o.secret === undefined ? undefined : [o.secret]),
-    encoder: o.encoder,
+    store: rows ?? store,
+    keys,
+    // hono-session's store mode sends the bare id (a random UUID) and needs no secret: without
+    // one the id cookie is unsigned here too (144 random bits), so it verifies after a restart
+    // (a random key would not). The client-id cookie follows the session cookie.
+    signed: store !== undefined && keys === undefined ? false : undefined,
+    encoder: encoder !== undefined && store === undefined
+      ? honoEncoder(encoder, name, maxAge)
+      : encoder,
     cookie: {
-      name: prefix + (o.cookieName ?? "sid"),
+      name,
       path: co.path,
       domain: co.domain,
       secure,
@@ -152,7 +171,7 @@ function fromHonoOptions(o: HonoSessionOptions): SessionOptions {
       priority: co.priority?.toLowerCase() as "low" | "medium" | "high" | undefined,
     },
     client: o.client ?? false,
-    maxAge: (o.maxAge ?? 86_400) * 1000,
+    maxAge,
     absoluteMaxAge: o.absoluteMaxAge === undefined ? undefined : o.absoluteMaxAge * 1000,
     serialize: o.serialize,
     onInvalid: o.onInvalid,
@@ -160,11 +179,19 @@ function fromHonoOptions(o: HonoSessionOptions): SessionOptions {
   };
 }
 
+/** The secrets of hono-session options, newest first; undefined when none is given. */
+function keysOf(o: HonoSessionOptions): readonly string[] | undefined {
+  return o.keys ?? (o.secret === undefined ? undefined : [o.secret]);
+}
+
 /**
  * Session middleware for Hono.
  *
  * - `session(options)`: hono-session's options (maxAge in seconds, `cookieName`, `cookieOptions`,
- *   `secret`, `encoder`, `store`); without `store` the session is sealed into the cookie.
+ *   `secret`, `encoder`, `store`); without `store` the session is sealed into the cookie. With a
+ *   store and no secret the id cookie is unsigned, as hono-session's. Sessions hono-session itself
+ *   saved (its iron cookies under the same secret, its store rows and UUID cookies, a custom
+ *   encoder's cookies) are read, and rewritten in this library's format when first used.
  * - `session(manager)`: share a manager made by `createSessions()` with other adapters.
  *
  * @typeParam T the shape of the session data (`c.session` is `T & SessionApi`)
@@ -190,30 +217,89 @@ function fromHonoOptions(o: HonoSessionOptions): SessionOptions {
 export function session<T extends object = Session>(
   options: HonoSessionOptions | SessionManager = {},
 ): MiddlewareHandler<{ Variables: { session: CoreSession<T> } }> {
-  const manager = options instanceof SessionManager
-    ? options
-    : createSessions(fromHonoOptions(options));
+  let manager: SessionManager;
+  let rows: HonoRows | undefined;
+  let upgrade: Upgrade | undefined;
+  if (options instanceof SessionManager) manager = options;
+  else {
+    const store = options.store ?? undefined;
+    if (isHonoStyleStore(store)) {
+      rows = new HonoRows(toStore(store, "hono"), (options.maxAge ?? 86_400) * 1000);
+    }
+    manager = createSessions(fromHonoOptions(options, rows));
+    upgrade = upgradeFor(
+      {
+        keys: keysOf(options),
+        maxAge: (options.maxAge ?? 86_400) * 1000,
+        encoder: (options.encoder ?? undefined) !== undefined,
+      },
+      manager,
+      rows,
+    );
+  }
   // One async function per request (handle), not one per layer: each costs a promise and a
   // microtask turn.
   return function session(c, next) {
-    let state: SessionState;
+    let header: string | undefined;
     try {
       installAccessors(c);
-      state = manager.open(cookieHeader(c), { ctx: c, https: c.req.url.startsWith("https:") });
+      header = cookieHeader(c);
+      const old = upgrade?.match(header);
+      if (old !== undefined) return upgraded(c, next, header!, old);
+    } catch (err) {
+      return Promise.reject(err);
+    }
+    return start(c, next, header, false);
+  };
+
+  /** Opens the request's session and handles the request. */
+  function start(
+    c: Context,
+    next: () => Promise<void>,
+    header: string | undefined,
+    migrate: boolean,
+  ): Promise<void> {
+    let state: SessionState;
+    try {
+      state = manager.open(header, { ctx: c, https: c.req.url.startsWith("https:") });
     } catch (err) {
       return Promise.reject(err);
     }
     // serialize: load, handle and commit under the session's lock, so `count++` is exact.
     if (manager.serialize && state.id !== undefined) {
-      return manager.runExclusive(state.id, () => handle(c, next, state));
+      return manager.runExclusive(state.id, () => handle(c, next, state, migrate));
     }
-    return handle(c, next, state);
-  };
+    return handle(c, next, state, migrate);
+  }
 
-  async function handle(c: Context, next: () => Promise<void>, state: SessionState): Promise<void> {
+  /** A request with one of hono-session's cookies: opened with this library's in its place. */
+  async function upgraded(
+    c: Context,
+    next: () => Promise<void>,
+    header: string,
+    old: string,
+  ): Promise<void> {
+    let value: string | undefined;
+    try {
+      value = await upgrade!.replace(old, c);
+    } catch (err) {
+      throw unavailable(err);
+    }
+    if (value === undefined) return start(c, next, header, false); // "no session", as it was
+    return start(c, next, withCookie(header, manager.cookieName, value), true);
+  }
+
+  async function handle(
+    c: Context,
+    next: () => Promise<void>,
+    state: SessionState,
+    migrate: boolean,
+  ): Promise<void> {
     try {
       const pending = manager.prepare(state);
       if (pending) await pending;
+      // The browser gets this library's cookie in place of hono-session's.
+      if (migrate) state.stale = true;
       (c as WithState)[STATE] = { manager, state };
       c.set("session", state.session as CoreSession<T>);
       await next();
@@ -221,6 +307,12 @@ export function session<T extends object = Session>(
         // The handler failed: save nothing, so no half-done change reaches the store.
         writeHeaders(c, manager.abandon(state).cookies, false);
         return;
+      }
+      if (rows?.isOld(state.record)) {
+        // Loaded from a row hono-session wrote: rewrite it in this library's format (the expiry
+        // kept), and re-send the cookie (signed, with a secret).
+        state.forceSave = true;
+        state.stale = true;
       }
       const current = c.get("session") as unknown;
       const committed = adapterSteps.commit(
@@ -231,14 +323,20 @@ export function session<T extends object = Session>(
       const result = isThenable(committed) ? await committed : committed;
       writeHeaders(c, result.cookies, result.noStore);
     } catch (err) {
-      // A failing store is the service being unavailable, not a bug: 503 (the StoreError is
-      // the cause, for app.onError).
-      if (err instanceof StoreError) {
-        throw new HTTPException(503, { message: "Session store unavailable", cause: err });
-      }
-      throw err;
+      throw unavailable(err);
     }
   }
+}
+
+/**
+ * A failing store is the service being unavailable, not a bug: an HTTPException 503 (with the
+ * StoreError as its cause, for app.onError). Other errors as they are.
+ */
+function unavailable(err: unknown): unknown {
+  if (err instanceof StoreError) {
+    return new HTTPException(503, { message: "Session store unavailable", cause: err });
+  }
+  return err;
 }
 
 /**

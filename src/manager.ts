@@ -101,7 +101,7 @@ interface Codec {
 }
 
 /** Compact record sealed into the cookie in stateless mode. */
-interface SealedRecord {
+export interface SealedRecord {
   /** The cookie name: a sealed value moved to another cookie (of another manager) is refused. */
   n: string;
   i: string;

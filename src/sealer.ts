@@ -35,6 +35,8 @@ export class Sealer {
    * JSON.parse), and its key's age.
    */
   readonly #cache = new BoundedMap<string, { value: unknown; stale: boolean }>(CACHE_SIZE);
+  /** Each key of the ring under the empty id, for {@linkcode Sealer.unsealUnnamed} (made on use). */
+  #unnamed: ReadonlyMap<string, IronKey>[] | undefined;
 
   /** @param keys secrets of at least 32 characters, newest first */
   constructor(keys: readonly string[]) {
@@ -89,7 +91,41 @@ export class Sealer {
     this.#cache.set(sealed, { value: copyJson(value), stale });
     return { value, stale };
   }
+
+  /**
+   * Unseals a value sealed without a key id (`Fe26.2**...`): what iron-webcrypto makes when given
+   * the secret itself as the password, as hono-session seals its cookies. The first keys of the
+   * ring are tried in turn ({@linkcode MAX_UNNAMED_KEYS} at most). Not cached: a caller re-seals
+   * what it opens with {@linkcode Sealer.seal}. Resolves undefined for anything else (our own
+   * seals, which name their key, included); never rejects.
+   */
+  async unsealUnnamed(sealed: string | undefined): Promise<unknown> {
+    if (
+      typeof sealed !== "string" || sealed.length > MAX_SEALED_LENGTH ||
+      !sealed.startsWith(UNNAMED_PREFIX) || !SEALED_SHAPE.test(sealed)
+    ) {
+      return undefined;
+    }
+    this.#unnamed ??= [...this.#all.values()].slice(0, MAX_UNNAMED_KEYS).map((k) =>
+      new Map([["", { id: "", secret: k.secret }]])
+    );
+    for (const ring of this.#unnamed) {
+      const json = await ironUnseal(sealed, ring);
+      if (json === undefined) continue;
+      try {
+        return JSON.parse(json);
+      } catch {
+        return undefined; // sealed by a key holder, but not JSON
+      }
+    }
+    return undefined;
+  }
 }
+
+/** How a seal made without a key id begins (iron-webcrypto given the secret as a string). */
+const UNNAMED_PREFIX = "Fe26.2**";
+/** Keys tried on a seal without a key id: a forged one costs a key derivation per key tried. */
+const MAX_UNNAMED_KEYS = 4;
 
 /** A short, stable, non-secret id for a key, so rotation does not depend on key order. */
 function keyId(secret: string): string {
