@@ -275,6 +275,9 @@ function checkKoaOptions(o: KoaSessionOptions): void {
       'Cannot create koa sessions: maxAge must be a number of milliseconds or "session"',
     );
   }
+  if (typeof o.maxAge === "number" && !(o.maxAge > 0 && Number.isFinite(o.maxAge))) {
+    throw new RangeError("Cannot create koa sessions: maxAge must be positive and finite");
+  }
 }
 
 function fromKoaOptions(

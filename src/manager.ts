@@ -64,6 +64,10 @@ const ATTACHED_LIMIT = 100_000;
  * next turn): long enough that the pauses cost little, short enough that requests wait little.
  */
 const CLEANUP_SLICE_MS = 10;
+/** The longest idle window `setById` accepts: a century (stores take epoch ms as numbers). */
+const MAX_WINDOW_MS = 100 * 365 * 86_400_000;
+/** The longest interval of a timer: 2^31 - 1 ms (a longer one fires at once, over and over). */
+const MAX_TIMER_MS = 2_147_483_647;
 const setImmediateOf = (globalThis as { setImmediate?: (fn: () => void) => unknown }).setImmediate;
 /**
  * Calls `fn` on a later turn of the event loop, once pending I/O has had its turn: `setImmediate`
@@ -504,10 +508,17 @@ export class SessionManager<T extends object = SessionData> {
    * The idle window renews with a new `maxAge`, else once less than half of it remains.
    * @param maxAge a new idle window in ms (default: the session's current one)
    * @throws {SessionMissingError} when the session does not exist
+   * @throws {TypeError} when `data` is not a plain object (an array included)
+   * @throws {RangeError} when `maxAge` is not a positive finite number of ms
    */
   async setById(sessionId: string, data: T, maxAge?: number): Promise<boolean> {
-    if (data === null || typeof data !== "object") {
+    if (data === null || typeof data !== "object" || Array.isArray(data)) {
       throw new TypeError("Cannot set session: data must be an object");
+    }
+    if (
+      maxAge !== undefined && !(typeof maxAge === "number" && maxAge > 0 && maxAge < MAX_WINDOW_MS)
+    ) {
+      throw new RangeError("Cannot set session: maxAge must be a positive finite number of ms");
     }
     const now = this.#o.now();
     const rec = !isReservedId(sessionId) &&
@@ -534,7 +545,7 @@ export class SessionManager<T extends object = SessionData> {
    * stays right until then).
    *
    * @returns the new data, or undefined when the session is missing (or was destroyed)
-   * @throws {TypeError} when `fn` returns a promise
+   * @throws {TypeError} when `fn` returns a promise, or anything but undefined, null or an object
    * @throws {StoreError} when the store fails
    *
    * @example Usage
@@ -577,6 +588,11 @@ export class SessionManager<T extends object = SessionData> {
       if (result && typeof (result as unknown as Promise<unknown>).then === "function") {
         throw new TypeError(
           "Cannot update session: fn must be synchronous (use withSession for async work)",
+        );
+      }
+      if (result !== undefined && (typeof result !== "object" || Array.isArray(result))) {
+        throw new TypeError(
+          "Cannot update session: fn must change the draft, or return an object or null",
         );
       }
       // A function of the application may keep the draft (or what it returns) and change it later.
@@ -682,6 +698,7 @@ export class SessionManager<T extends object = SessionData> {
 
   /** The browser's current session id, through the client-id mapping kept in the store. */
   async getSessionId(clientId: string): Promise<string | undefined> {
+    if (typeof clientId !== "string" || clientId === "") return undefined; // names no browser
     const m = await this.#gatewayOrThrow().get(CLIENT_PREFIX + clientId);
     return m && typeof m.sid === "string" && !this.#expired(m, this.#o.now()) ? m.sid : undefined;
   }
@@ -1042,13 +1059,17 @@ export class SessionManager<T extends object = SessionData> {
    * Runs {@linkcode SessionManager.cleanup} every `intervalMs` (default: maxAge / 4, between one
    * minute and one day). The timer does not keep the process alive where the runtime allows.
    * @returns false when auto-cleanup was already running
+   * @throws {RangeError} when `intervalMs` is not a positive number of ms up to 2^31 - 1 (about
+   * 24.8 days: a longer timer would fire at once, in a loop)
    */
   startAutoCleanup(intervalMs?: number): boolean {
     if (this.#cleanupTimer !== undefined) return false;
     this.#gatewayOrThrow();
     const ms = intervalMs ?? Math.min(86_400_000, Math.max(60_000, this.#o.maxAge / 4));
-    if (!(ms > 0) || !Number.isFinite(ms)) {
-      throw new RangeError("Cannot start auto-cleanup: interval must be positive");
+    if (!(typeof ms === "number" && ms > 0 && ms <= MAX_TIMER_MS)) {
+      throw new RangeError(
+        "Cannot start auto-cleanup: interval must be a positive number of ms up to 2147483647",
+      );
     }
     const timer = setInterval(() => {
       this.cleanup().catch((err) =>
@@ -1097,6 +1118,9 @@ export class SessionManager<T extends object = SessionData> {
     rawCid: string | undefined;
   } {
     if (!header) return { raw: undefined, sid: undefined, cid: undefined, rawCid: undefined };
+    if (typeof header !== "string") {
+      throw new TypeError("Cannot read session cookies: the Cookie header must be a string");
+    }
     if (header.length > MAX_COOKIE_HEADER) this.#invalid("too-large", ctx);
     const raw = cookieValue(header, this.#o.cookie.name);
     let sid: { value: string; stale: boolean } | undefined;
@@ -1543,6 +1567,7 @@ export class SessionManager<T extends object = SessionData> {
     const clientId = typeof raw === "string" && isBase64Url(raw) ? raw : undefined;
     if (event.type === "sessionSet" && typeof event.sessionId === "string") {
       const isInit = !this.#attached.has(event.sessionId);
+      if (isInit) this.#attached.set(event.sessionId, true);
       this.#emitter.emit("sessionSet", {
         clientId,
         sessionId: event.sessionId,

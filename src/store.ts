@@ -754,16 +754,18 @@ export class StoreGateway {
           ),
         timeoutMs,
       );
-      result.then(
-        (v) => {
+      const fail = (err: unknown) => {
+        clearTimeout(timer);
+        reject(wrap(op, err));
+      };
+      try {
+        result.then((v) => {
           clearTimeout(timer);
           resolve(v);
-        },
-        (err) => {
-          clearTimeout(timer);
-          reject(wrap(op, err));
-        },
-      );
+        }, fail);
+      } catch (err) {
+        fail(err); // a thenable whose then() throws
+      }
     });
   }
 }
