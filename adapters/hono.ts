@@ -298,6 +298,9 @@ export function session<T extends object = Session>(
     try {
       const pending = manager.prepare(state);
       if (pending) await pending;
+      // A synchronous store loads on first access, in the handler, where Hono's error handler
+      // gets the error before this middleware does: the same HTTPException 503 as a load here.
+      state.loadError = unavailable;
       // The browser gets this library's cookie in place of hono-session's.
       if (migrate) state.stale = true;
       (c as WithState)[STATE] = { manager, state };
@@ -330,7 +333,10 @@ export function session<T extends object = Session>(
 
 /**
  * A failing store is the service being unavailable, not a bug: an HTTPException 503 (with the
- * StoreError as its cause, for app.onError). Other errors as they are.
+ * StoreError as its cause, for app.onError), whether the session was loaded before the handler,
+ * lazily in it (a synchronous store: `state.loadError`) or committed after it. Other errors as
+ * they are. (A StoreError the app's own code throws reaches app.onError as itself; Hono's default
+ * handler answers it with its `getResponse()`, a 503 too.)
  */
 function unavailable(err: unknown): unknown {
   if (err instanceof StoreError) {

@@ -1,7 +1,8 @@
 /**
  * Cookie parsing and Set-Cookie serialisation with the safety rules browsers rely on:
  * no attribute injection, `__Host-`/`__Secure-` prefix rules, `SameSite=None` and `Partitioned`
- * only with `Secure`, Max-Age capped at 400 days (RFC 6265bis).
+ * only with `Secure`, Max-Age at most 400 days (RFC 6265bis: user agents cap it there; longer
+ * is refused here, so a session's longer `maxAge` is capped before it reaches the serializer).
  * @module
  */
 import { serialize } from "cookie";

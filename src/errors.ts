@@ -92,6 +92,17 @@ export class StoreError extends UnisessionError {
   constructor(message: string, options?: { cause?: unknown }) {
     super("ERR_STORE", message, options);
   }
+
+  /**
+   * The 503 answer, for frameworks that ask an error for its response: Hono's default error
+   * handler sends what `getResponse()` returns, so a StoreError thrown in a handler (the app's own
+   * `sessions.getById()`, say) answers 503 as it does in Koa, not 500. The body is fixed: the
+   * message and the cause may name the store's host or its error, which the client must not see.
+   * @returns a new `503 Service Unavailable` response with a plain-text body
+   */
+  getResponse(): Response {
+    return new Response("Session store unavailable", { status: 503 });
+  }
 }
 
 /**

@@ -5,6 +5,7 @@
  * @module
  */
 import { createCsrfSecret, maskCsrfToken, verifyCsrfToken } from "./csrf.ts";
+import { MAX_COOKIE_AGE_MS } from "./cookie.ts";
 import { CsrfError, ResponseSentError } from "./errors.ts";
 import type { StoredRecord } from "./store.ts";
 import { defineKey, exactCopy, NOT_EXACT, sameJson } from "./json_copy.ts";
@@ -22,11 +23,16 @@ export interface SessionApi {
   readonly populated: boolean;
   /** Number of top-level keys. */
   readonly length: number;
-  /** Idle timeout of this session in ms; assigning renews the session with the new window. */
+  /**
+   * Idle timeout of this session in ms; assigning renews the session with the new window. A
+   * window over 400 days is capped at 400 days (the longest Max-Age browsers keep); a value that
+   * is not a positive finite number throws at the assignment (TypeError, RangeError).
+   */
   maxAge: number;
   /**
    * Extends the expiry: a fresh idle window from now (optionally a new window length, in the
-   * unit of the adapter: seconds for the hono-session drop-in, ms elsewhere).
+   * unit of the adapter: seconds for the hono-session drop-in, ms elsewhere; capped and checked
+   * as an assignment to `maxAge`).
    */
   renew(maxAge?: number): void;
   /** Extends the expiry without changing data (alias of `renew()`). */
@@ -111,7 +117,10 @@ function apiRenew(this: unknown, maxAge?: number): void {
   const s = state(this);
   s.assertOpen();
   s.ensureLoaded();
-  if (maxAge !== undefined) s.setMaxAge(maxAge * s.host.renewUnit);
+  if (maxAge !== undefined) {
+    // A non-number goes to setMaxAge as it is, for its TypeError ("x" * 1000 would be NaN).
+    s.setMaxAge(typeof maxAge === "number" ? maxAge * s.host.renewUnit : maxAge);
+  }
   s.renewRequested = true;
 }
 function apiTouch(this: unknown): void {
@@ -208,6 +217,12 @@ export class SessionState implements ProxyHandler<SessionData> {
   loaded = false;
   /** A store read failed: this request must never write the session. */
   loadFailed = false;
+  /**
+   * The adapter's form of an error thrown by a lazy load (a synchronous store read on first
+   * access, inside the handler), so the application sees what a load in the middleware gives it
+   * (Hono: the HTTPException 503 around the StoreError). Undefined: the error as it is.
+   */
+  loadError: ((err: unknown) => unknown) | undefined;
   /** The stored (or unsealed) record this request started from, if any. */
   record: StoredRecord | undefined;
   /** No existing session was found: a commit creates one (if there is anything to save). */
@@ -283,7 +298,12 @@ export class SessionState implements ProxyHandler<SessionData> {
 
   /** Loads the record if that has not happened yet (lazy mode). */
   ensureLoaded(): void {
-    if (!this.loaded) this.host.loadSync(this);
+    if (this.loaded) return;
+    try {
+      this.host.loadSync(this);
+    } catch (err) {
+      throw this.loadError ? this.loadError(err) : err;
+    }
   }
 
   /** Installs a loaded record (or none). */
@@ -306,13 +326,26 @@ export class SessionState implements ProxyHandler<SessionData> {
     if (this.closed) throw new ResponseSentError();
   }
 
-  /** Sets this session's idle timeout (ms) and asks for a renewed expiry. @throws {RangeError} */
-  setMaxAge(ms: number): void {
+  /**
+   * Sets this session's idle timeout (ms) and asks for a renewed expiry. Checked here, in the
+   * handler, as the `maxAge` option is at setup: a bad value found at the commit would be an
+   * HTTP 500 after the record was written, with no cookie sent.
+   * @throws {TypeError} not a number (or NaN)
+   * @throws {RangeError} not positive and finite
+   */
+  setMaxAge(ms: unknown): void {
     this.assertOpen();
-    if (!(ms > 0) || !Number.isFinite(ms)) {
-      throw new RangeError("Cannot set session maxAge: must be a positive finite number");
+    if (typeof ms !== "number" || Number.isNaN(ms)) {
+      throw new TypeError("Cannot set session maxAge: must be a number");
     }
-    this.maxAge = ms;
+    if (!(ms > 0) || !Number.isFinite(ms)) {
+      throw new RangeError("Cannot set session maxAge: must be positive and finite");
+    }
+    // The cookie's Max-Age is the time left on the record, and browsers keep a cookie at most
+    // 400 days (RFC 6265bis; the serializer refuses more): a longer window is capped there. A
+    // configured maxAge over 400 days (only allowed with a browser-session cookie, which has no
+    // Max-Age) stays reachable.
+    this.maxAge = Math.min(ms, Math.max(MAX_COOKIE_AGE_MS, this.host.maxAge));
     this.renewRequested = true;
   }
 
@@ -386,7 +419,7 @@ export class SessionState implements ProxyHandler<SessionData> {
     }
     if (key === "maxAge") {
       this.ensureLoaded();
-      this.setMaxAge(Number(value));
+      this.setMaxAge(value);
       return true;
     }
     if (isReservedName(key)) {
