@@ -5,6 +5,7 @@
  */
 import {
   cookieValue,
+  MAX_COOKIE_AGE_MS,
   MAX_COOKIE_HEADER,
   MAX_COOKIE_SIZE,
   resolveCookieOptions,
@@ -64,8 +65,6 @@ const ATTACHED_LIMIT = 100_000;
  * next turn): long enough that the pauses cost little, short enough that requests wait little.
  */
 const CLEANUP_SLICE_MS = 10;
-/** The longest idle window `setById` accepts: a century (stores take epoch ms as numbers). */
-const MAX_WINDOW_MS = 100 * 365 * 86_400_000;
 /** The longest interval of a timer: 2^31 - 1 ms (a longer one fires at once, over and over). */
 const MAX_TIMER_MS = 2_147_483_647;
 const setImmediateOf = (globalThis as { setImmediate?: (fn: () => void) => unknown }).setImmediate;
@@ -509,16 +508,19 @@ export class SessionManager<T extends object = SessionData> {
    * @param maxAge a new idle window in ms (default: the session's current one)
    * @throws {SessionMissingError} when the session does not exist
    * @throws {TypeError} when `data` is not a plain object (an array included)
-   * @throws {RangeError} when `maxAge` is not a positive finite number of ms
+   * @throws {RangeError} when `maxAge` is not a positive finite number of ms (over 400 days, it is
+   * capped at 400 days, as `session.maxAge` is)
    */
   async setById(sessionId: string, data: T, maxAge?: number): Promise<boolean> {
     if (data === null || typeof data !== "object" || Array.isArray(data)) {
       throw new TypeError("Cannot set session: data must be an object");
     }
-    if (
-      maxAge !== undefined && !(typeof maxAge === "number" && maxAge > 0 && maxAge < MAX_WINDOW_MS)
-    ) {
-      throw new RangeError("Cannot set session: maxAge must be a positive finite number of ms");
+    if (maxAge !== undefined) {
+      if (!(typeof maxAge === "number" && maxAge > 0 && Number.isFinite(maxAge))) {
+        throw new RangeError("Cannot set session: maxAge must be a positive finite number of ms");
+      }
+      // Capped as session.maxAge is: browsers keep a cookie at most 400 days.
+      maxAge = Math.min(maxAge, Math.max(MAX_COOKIE_AGE_MS, this.#o.maxAge));
     }
     const now = this.#o.now();
     const rec = !isReservedId(sessionId) &&
@@ -1269,7 +1271,10 @@ export class SessionManager<T extends object = SessionData> {
     const header = serializeCookie(
       c,
       value,
-      c.persistent || maxAgeMs === 0 ? Math.max(0, maxAgeMs) : undefined,
+      // Browsers keep a cookie at most 400 days (a window set longer by setById: capped here).
+      c.persistent || maxAgeMs === 0
+        ? Math.min(Math.max(0, maxAgeMs), MAX_COOKIE_AGE_MS)
+        : undefined,
       state.https,
     );
     if (header.length > MAX_COOKIE_SIZE) throw new CookieTooLargeError(header.length);

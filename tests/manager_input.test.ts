@@ -14,20 +14,23 @@ const KEY = "a-secret-of-at-least-32-characters!!";
 const quiet = { warn() {} };
 
 /** A manager over a MapStore, with one saved session `{ a: 1 }` and the sessionSet events seen. */
-async function withSession(): Promise<{ m: SessionManager; id: string; sets: string[] }> {
-  const m = createSessions({ store: new MapStore(), keys: [KEY], logger: quiet });
+async function withSession(): Promise<
+  { m: SessionManager; store: MapStore; id: string; sets: string[] }
+> {
+  const store = new MapStore();
+  const m = createSessions({ store, keys: [KEY], logger: quiet });
   const state = m.open(null);
   state.session.a = 1;
   await m.commit(state);
   const sets: string[] = [];
   m.on("sessionSet", (e) => sets.push(e.sessionId));
-  return { m, id: state.id!, sets };
+  return { m, store, id: state.id!, sets };
 }
 
 describe("manager: bad input is a typed error, and nothing is written", () => {
   test("setById with a maxAge that is not a positive finite number of ms: RangeError", async () => {
-    const { m, id, sets } = await withSession();
-    for (const maxAge of [NaN, -5, 0, Infinity, "x", 1e300]) {
+    const { m, store, id, sets } = await withSession();
+    for (const maxAge of [NaN, -5, 0, Infinity, "x"]) {
       await assert.rejects(
         m.setById(id, { a: 2 }, maxAge as number),
         RangeError,
@@ -38,6 +41,9 @@ describe("manager: bad input is a typed error, and nothing is written", () => {
     assert.deepEqual(sets, [], "no sessionSet for a write that did not happen");
     assert.equal(await m.setById(id, { a: 3 }, 60_000), true, "a valid maxAge still works");
     assert.deepEqual(await m.getById(id), { a: 3 });
+    // Over 400 days (the longest a browser keeps a cookie): capped, as session.maxAge is.
+    assert.equal(await m.setById(id, { a: 4 }, 1e300), true);
+    assert.equal(store.get(id)?.maxAge, 400 * 86_400_000);
   });
 
   test("setById with an array, or update(fn) returning anything but an object, undefined or null: TypeError", async () => {
