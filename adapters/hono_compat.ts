@@ -16,7 +16,7 @@
 import type { Context } from "hono";
 import { sha256 } from "@noble/hashes/sha2.js";
 import { andThen } from "../src/awaitable.ts";
-import { cookieValue } from "../src/cookie.ts";
+import { cookieValue, MAX_COOKIE_SIZE } from "../src/cookie.ts";
 import { encodeBase64Url, utf8 } from "../src/encoding.ts";
 import type { SealedRecord, SessionManager } from "../src/manager.ts";
 import type { SessionEncoder } from "../src/options.ts";
@@ -38,6 +38,11 @@ const UNNAMED_SEAL = "Fe26.2**";
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 /** The manager's store timeout (not a hono-session option, so always its default). */
 const STORE_TIMEOUT_MS = 10_000;
+/**
+ * Room left for the attributes of the Set-Cookie header (`; Max-Age=…; Domain=…; Path=…;
+ * HttpOnly; Secure; SameSite=…`) when checking that our seal of an old session fits in one.
+ */
+const ATTRIBUTES_ROOM = 256;
 
 /**
  * A session object as hono-session seals and stores it (the data next to `_expires`, its expiry
@@ -218,7 +223,14 @@ export function upgradeFor(
       },
       async replace(value) {
         const rec = fromHonoSession(await sealer.unsealUnnamed(value), maxAge);
-        return rec && await sealer.seal(sealedFromHono(rec, name, value));
+        if (!rec) return undefined;
+        const sealed = await sealer.seal(sealedFromHono(rec, name, value));
+        // Ours is longer than hono-session's seal (the id, the creation time): a session near the
+        // 4096-byte limit no longer fits in a cookie. Sending it would fail every request (the
+        // browser keeps resending the old cookie); it starts over instead, as no session.
+        return name.length + 1 + sealed.length + ATTRIBUTES_ROOM <= MAX_COOKIE_SIZE
+          ? sealed
+          : undefined;
       },
     };
   }

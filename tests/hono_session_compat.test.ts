@@ -250,6 +250,27 @@ describe("hono-session drop-in: sessions saved by hono-session 1.2 keep working"
     assert.equal(cookieOf(me), undefined, "nothing to re-send once migrated");
   });
 
+  test("its iron cookie near the 4096-byte limit, whose session no longer fits in our seal: no session, never a 500", async () => {
+    const app = ours({ secret: SECRET });
+    const expires = Date.now() + 86_400_000;
+    for (const size of [1000, 2700, 2750, 2800, 2860]) { // seals of 1,6xx to 4,089 characters
+      const legacy = await ironSeal(
+        { userId: "ada", pad: "x".repeat(size), _expires: expires },
+        SECRET,
+        defaults,
+      );
+      const jar = new CookieJar();
+      jar.set("sid", legacy);
+      const r = await new Client(app, jar).get("/me");
+      assert.ok(r.status === 200 || r.status === 401, `${legacy.length} chars: ${r.status}`);
+      if (r.status === 200) {
+        const replaced = cookieOf(r)!;
+        assert.ok(replaced.value.length + 300 < 4096, "a migrated seal always fits");
+      } else assert.equal(cookieOf(r), undefined, "nothing half-sent");
+      if (legacy.length < 3000) assert.equal(r.status, 200, "well under the limit: migrated");
+    }
+  });
+
   test("its iron cookie: requests sent with it in parallel see the same session id", async () => {
     const jar = await loggedInByHonoSession({ secret: SECRET });
     const app = ours({ secret: SECRET });
