@@ -271,7 +271,7 @@ function coPromise(x: unknown): PromiseLike<unknown> | undefined {
   if (x === null || (typeof x !== "object" && typeof x !== "function")) return undefined;
   if (isThenable(x)) return x;
   if (typeof x === "function") {
-    return x.constructor?.name === "GeneratorFunction"
+    return isGeneratorFunction(x)
       ? runGenerator((x as CoFunction)() as Generator)
       : thunkPromise(x as CoFunction);
   }
@@ -279,6 +279,20 @@ function coPromise(x: unknown): PromiseLike<unknown> | undefined {
   if (Array.isArray(x)) return Promise.all(x.map((v) => coPromise(v) ?? v));
   if (x.constructor === Object) return objectPromise(x as Record<string, unknown>);
   return undefined;
+}
+
+/**
+ * True for a generator function, by co's test: its constructor is named `GeneratorFunction`
+ * (natively, or by `displayName`), or its constructor's prototype is a generator (a transpiled
+ * one, as regenerator makes).
+ */
+function isGeneratorFunction(fn: object): boolean {
+  const ctor =
+    (fn as { constructor?: { name?: unknown; displayName?: unknown; prototype?: unknown } })
+      .constructor;
+  if (!ctor) return false;
+  if (ctor.name === "GeneratorFunction" || ctor.displayName === "GeneratorFunction") return true;
+  return isGenerator(ctor.prototype);
 }
 
 /** True for a generator object (co's test: `next` and `throw` are functions). */

@@ -151,6 +151,30 @@ describe("koa-generic-session store contract: every answer co accepts", () => {
   });
 });
 
+describe("koa-generic-session store contract: generator functions", () => {
+  test("a yielded generator function, native or transpiled (as regenerator marks it), is run, not called as a thunk", async () => {
+    const map = new Map<string, unknown>();
+    function* native(): Generator<unknown, unknown, unknown> {
+      return yield later("n");
+    }
+    // regenerator's mark(): the function's constructor stands in for GeneratorFunction.
+    const transpiled = function () {
+      return native();
+    };
+    function GeneratorFunctionStandIn() {}
+    GeneratorFunctionStandIn.displayName = "GeneratorFunction";
+    Object.setPrototypeOf(transpiled, { constructor: GeneratorFunctionStandIn });
+    const store = {
+      ...thunkStore(map),
+      *get(sid: string): Generator<unknown, unknown, unknown> {
+        assert.deepEqual(yield [native, transpiled], ["n", "n"]);
+        return map.get(sid);
+      },
+    };
+    await roundTrip(store, map);
+  });
+});
+
 describe("koa-generic-session store contract: failures are StoreErrors", () => {
   test("a thunk calling back an error: the read and the write reject with it as cause", async () => {
     const map = new Map<string, unknown>();
