@@ -72,13 +72,13 @@ export interface KoaCookieOptions {
 export interface KoaSessionOptions {
   /**
    * Cookie name. Default `"koa.sess"` (koa-session's); `"koa:sess"` (koa-session-minimal's) with
-   * a `store` and no keys.
+   * a `store`, no keys and no app argument.
    */
   key?: string;
   /**
-   * Idle timeout in ms, or `"session"` for a browser-session cookie. Default 1 day; with a `store`
-   * and no keys (koa-session-minimal), a browser-session cookie and a day in the store, unless
-   * `cookie.maxAge` is above 0. Any other string is a TypeError.
+   * Idle timeout in ms, or `"session"` for a browser-session cookie. Default 1 day; with a `store`,
+   * no keys and no app argument (koa-session-minimal), a browser-session cookie and a day in the
+   * store, unless `cookie.maxAge` is above 0. Any other string is a TypeError.
    */
   maxAge?: number | "session";
   /** Sign the session cookie. Default true when keys are available (`keys` or `app.keys`). */
@@ -283,16 +283,23 @@ function checkKoaOptions(o: KoaSessionOptions): void {
 function fromKoaOptions(
   o: KoaSessionOptions,
   app: Koa | undefined,
-  defaults: { client: ClientOptions | false },
+  defaults: {
+    client: ClientOptions | false;
+    /** koa-session-minimal's defaults may apply (it is called without the app, koa-session with). */
+    minimal?: boolean;
+  },
 ): SessionOptions & { [ALLOW_SHORT_KEYS]?: boolean } {
   checkKoaOptions(o);
   const staticCookie = typeof o.cookie === "object" && o.cookie !== null ? o.cookie : {};
   let keys = o.keys ?? appKeys(app);
   const store = o.store;
   let signed = o.signed;
-  // A store and no keys: koa-session-minimal's options (koa-session signs with app.keys).
-  const minimal = store !== undefined && keys === undefined && signed === undefined;
-  if (minimal) signed = false;
+  // A store and no keys, without the app: koa-session-minimal's options (koa-session takes the
+  // app, and signs with app.keys).
+  const minimal = defaults.minimal === true && store !== undefined && keys === undefined &&
+    signed === undefined;
+  // A store and no keys: the id cookie is unsigned (koa-session-minimal's bare ids).
+  if (store !== undefined && keys === undefined && signed === undefined) signed = false;
   if (!store && keys) {
     if (keys.some((k) => k.length < 32)) {
       (o.logger ?? console).warn(
@@ -516,8 +523,9 @@ export function koaSession(
   const o = options as KoaSessionOptions;
   checkKoaOptions(o);
   const cookieFn = typeof o.cookie === "function" ? o.cookie : undefined;
+  const minimal = !isKoaApp(app); // koa-session-minimal's session(options), not session(options, app)
   const build = (a: Koa | undefined): SessionManager => {
-    const core = fromKoaOptions(o, a, { client: false });
+    const core = fromKoaOptions(o, a, { client: false, minimal });
     if (cookieFn) {
       const base = core.cookie as CookieOptions & { name: string };
       core.cookieName = base.name;

@@ -335,6 +335,17 @@ describe("koaSession(options, app): koa-session and koa-session-minimal options"
     assert.equal(persistent.attributes["max-age"], String(30 * 86_400));
     assert.deepEqual(ttls, [30 * 86_400_000]);
     await month.close();
+    // koa-session's session(options, app) keeps koa-session's defaults, even before app.keys.
+    const app = new Koa();
+    app.silent = true;
+    app.use(koaSession({ store }, app));
+    const withApp = await serve(routes(app));
+    const koaSessionStyle = (await withApp.browser().get("/set?key=a&value=1")).setCookies;
+    assert.equal(
+      koaSessionStyle.find((c) => c.name === "koa.sess")?.attributes["max-age"],
+      "86400",
+    );
+    await withApp.close();
   });
 
   test("maxAge other than a number or \"session\" (koa-atomic-session's '1 month') is a TypeError", () => {
