@@ -264,7 +264,6 @@ function sameSite(v: KoaCookieOptions["sameSite"]): "lax" | "strict" | "none" | 
   return v;
 }
 
-/** Translates koa-session(-minimal) options to core options. */
 /** The checks of options that need no app (made when the middleware is created). */
 function checkKoaOptions(o: KoaSessionOptions): void {
   if (o === null || typeof o !== "object") {
@@ -280,6 +279,7 @@ function checkKoaOptions(o: KoaSessionOptions): void {
   }
 }
 
+/** Translates koa-session(-minimal) options to core options. */
 function fromKoaOptions(
   o: KoaSessionOptions,
   app: Koa | undefined,
@@ -366,7 +366,7 @@ function middleware(
 ): Middleware {
   const { rolling, cookieFn } = settings;
 
-  async function handle(
+  function handle(
     ctx: Context,
     next: Next,
     manager: SessionManager,
@@ -374,11 +374,7 @@ function middleware(
   ): Promise<void> {
     const watch = hooks.opened?.(state);
     if (!watch) return handleOpened(ctx, next, manager, state);
-    try {
-      await handleOpened(ctx, next, manager, state);
-    } finally {
-      watch.release();
-    }
+    return handleOpened(ctx, next, manager, state).finally(() => watch.release());
   }
 
   async function handleOpened(
