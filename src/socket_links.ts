@@ -71,8 +71,11 @@ export interface LinkHooks<S> {
   created(clientId: string): void;
   /** A store read in the background failed. */
   onError(err: unknown): void;
+  /** The `ctx` a `withSession` handler gets for socket `s`. */
   context: SocketSessionHost<S>["context"];
+  /** A socket whose handshake is still being read: what `withSession` waits for first. */
   ready?(s: S): PromiseLike<void> | undefined;
+  /** A check before the socket may use a session (socket.io's CSRF token). */
   verify?: SocketSessionHost<S>["verify"];
 }
 
