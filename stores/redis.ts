@@ -334,7 +334,12 @@ export class RedisStore implements Store {
     if (first) {
       const sub = this.#subscriber ??= this.#openSubscriber();
       sub.on("message", this.#onMessage);
-      sub.subscribe(this.channel).catch(this.#onError);
+      // SUBSCRIBE on every (re)connection, and now if connected: a client without an offline
+      // queue (`enableOfflineQueue: false`, which the README recommends) refuses commands while
+      // it connects, and ioredis re-subscribes only what it once subscribed. Subscribing twice to
+      // a channel is harmless.
+      sub.on("ready", this.#onReady);
+      if (sub.status === "ready") this.#onReady();
     }
     return () => {
       if (!this.#listeners.delete(onEvent) || this.#listeners.size > 0) return;
@@ -371,8 +376,13 @@ export class RedisStore implements Store {
     const sub = this.#subscriber;
     if (!sub) return;
     sub.off("message", this.#onMessage);
+    sub.off("ready", this.#onReady);
     if (sub.status === "ready") sub.unsubscribe(this.channel).catch(this.#onError);
   }
+
+  readonly #onReady = (): void => {
+    if (this.#listeners.size > 0) this.#subscriber?.subscribe(this.channel).catch(this.#onError);
+  };
 
   readonly #onMessage = (channel: string, message: string): void => {
     if (channel !== this.channel) return;

@@ -113,6 +113,45 @@ if (skip) {
       });
     });
 
+    test("enableOfflineQueue: false (as the README recommends): the subscription is made once connected, and after a reconnect", async () => {
+      const prefix = uniquePrefix("offline");
+      const noQueue = () => {
+        const c = new Redis({
+          port: server.port,
+          host: "127.0.0.1",
+          enableOfflineQueue: false,
+          maxRetriesPerRequest: 1,
+        });
+        clients.push(c);
+        return c;
+      };
+      const store = new RedisStore({ client: noQueue(), prefix, onError: () => {} });
+      const other = new RedisStore({ client: noQueue(), prefix, onError: () => {} });
+      try {
+        const seen: StoreEvent[] = [];
+        store.subscribe((e) => seen.push(e)); // its subscriber connection is still connecting
+        await waitForSubscribers(connect(), store.channel, 1);
+        const cleanup = (n: number): StoreEvent => ({ type: "cleanup", count: n, origin: "o" });
+        const received = async (n: number) => {
+          const deadline = Date.now() + 3000;
+          while (seen.length < n && Date.now() < deadline) {
+            await new Promise((resolve) => setTimeout(resolve, 20));
+          }
+        };
+        await other.publish(cleanup(1));
+        await received(1);
+        // The subscriber connection drops (CLIENT KILL of every pub/sub connection) and comes back.
+        await connect().client("KILL", "TYPE", "pubsub");
+        await waitForSubscribers(connect(), store.channel, 1);
+        await other.publish(cleanup(2));
+        await received(2);
+        assert.deepEqual(seen, [cleanup(1), cleanup(2)]);
+      } finally {
+        await store.close();
+        await other.close();
+      }
+    });
+
     test("unsubscribe stops delivery; close() quits the subscriber connection it opened", async () => {
       const prefix = uniquePrefix("sub");
       const store = new RedisStore({ client: connect(), prefix });
