@@ -829,6 +829,16 @@ export function bridgeSession<T extends object = SessionData>(
   if (opt === null || typeof opt !== "object") {
     throw new TypeError("Cannot bridge sessions: opt must be an object");
   }
+  // Checked before anything is installed on the app or io (a retry would install twice).
+  if (opt.autoCleanup !== undefined && typeof opt.autoCleanup !== "boolean") {
+    throw new TypeError("Cannot bridge sessions: autoCleanup must be a boolean");
+  }
+  const ms = opt.autoCleanupMs;
+  if (ms !== undefined && !(typeof ms === "number" && ms > 0 && ms <= 2_147_483_647)) {
+    throw new RangeError(
+      "Cannot bridge sessions: autoCleanupMs must be a positive number of ms up to 2147483647",
+    );
+  }
   if ((app as { keys?: unknown }).keys === undefined && opt.keys === undefined) {
     app.keys = [generateUid(), generateUid()];
     (opt.logger ?? console).warn(

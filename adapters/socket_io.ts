@@ -37,7 +37,12 @@ import { CsrfError, describeError, SessionMissingError } from "../src/errors.ts"
 import type { SessionDestroyEvent } from "../src/events.ts";
 import type { SessionManager } from "../src/manager.ts";
 import { knownId, snapshot, withSessionOn } from "../src/socket_draft.ts";
-import { findSession, type Link as LinkOf, SocketLinks } from "../src/socket_links.ts";
+import {
+  findSession,
+  type Link as LinkOf,
+  SocketLinks,
+  socketOptions,
+} from "../src/socket_links.ts";
 import type { SessionData } from "../src/session.ts";
 
 /**
@@ -361,7 +366,14 @@ class SocketIOBridge<T extends object> implements SocketIOSessions {
       ready: (b) => b.ready,
       verify: (b, sid) => this.#checkCsrf(b, sid),
     });
-    this.#requireSession = options.requireSession === true;
+    const common = socketOptions(
+      "Cannot attach socket.io",
+      options,
+      (err) => console.warn(`unisession/socket.io: ${describeError(err)}`),
+    );
+    this.#requireSession = common.requireSession;
+    this.#grace = common.grace;
+    this.#onError = common.onError;
     const onDestroy = options.onDestroy ?? "disconnect";
     if (onDestroy !== "disconnect" && onDestroy !== "emit") {
       throw new TypeError('Cannot attach socket.io: onDestroy must be "disconnect" or "emit"');
@@ -369,11 +381,6 @@ class SocketIOBridge<T extends object> implements SocketIOSessions {
     this.#emitMode = onDestroy === "emit";
     this.#event = options.destroyEvent ?? "session:destroyed";
     this.#prefix = options.roomPrefix ?? "unisession:";
-    const grace = options.destroyGraceMs ?? 1000;
-    if (typeof grace !== "number" || !(grace >= 0) || !Number.isFinite(grace)) {
-      throw new RangeError("Cannot attach socket.io: destroyGraceMs must be a finite number ≥ 0");
-    }
-    this.#grace = grace;
     const csrf = options.csrf;
     if (
       csrf !== undefined && typeof csrf !== "boolean" && (csrf === null || typeof csrf !== "object")
@@ -385,8 +392,6 @@ class SocketIOBridge<T extends object> implements SocketIOSessions {
       throw new TypeError("Cannot attach socket.io: csrf.field must be a non-empty string");
     }
     this.#csrfField = field;
-    this.#onError = options.onError ??
-      ((err) => console.warn(`unisession/socket.io: ${describeError(err)}`));
     manager.on("sessionSet", this.#links.onSet);
     manager.on("sessionDestroy", this.#onDestroy);
     io.on("new_namespace", this.#hook);

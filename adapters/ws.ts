@@ -42,7 +42,12 @@ import { describeError, StoreError } from "../src/errors.ts";
 import type { DestroyReason, SessionDestroyEvent } from "../src/events.ts";
 import type { SessionManager } from "../src/manager.ts";
 import { knownId, snapshot, withSessionOn } from "../src/socket_draft.ts";
-import { findSession, type Link as LinkOf, SocketLinks } from "../src/socket_links.ts";
+import {
+  findSession,
+  type Link as LinkOf,
+  SocketLinks,
+  socketOptions,
+} from "../src/socket_links.ts";
 import type { SessionData } from "../src/session.ts";
 
 /** Session data of an untyped manager, as sockets see it: any JSON value under any key. */
@@ -382,7 +387,14 @@ class WebSocketBridge<T extends object> implements WebSocketSessions<AnySessionD
       onError: (err) => this.#onError(err),
       context: (conn, sid, draft) => ({ sessionId: sid, session: draft, ws: conn.ws }),
     });
-    this.#requireSession = options.requireSession === true;
+    const common = socketOptions(
+      "Cannot create WebSocket sessions",
+      options,
+      (err) => console.error(`unisession/ws: ${describeError(err)}`),
+    );
+    this.#requireSession = common.requireSession;
+    this.#grace = common.grace;
+    this.#onError = common.onError;
     const onDestroy = options.onDestroy ?? "close";
     if (onDestroy !== "close" && onDestroy !== "notify" && typeof onDestroy !== "function") {
       throw new TypeError(
@@ -400,15 +412,6 @@ class WebSocketBridge<T extends object> implements WebSocketSessions<AnySessionD
       throw new RangeError("Cannot create WebSocket sessions: closeReason must be ≤ 123 bytes");
     }
     this.#closeReason = reason;
-    const grace = options.destroyGraceMs ?? 1000;
-    if (typeof grace !== "number" || !(grace >= 0) || !Number.isFinite(grace)) {
-      throw new RangeError(
-        "Cannot create WebSocket sessions: destroyGraceMs must be a finite number ≥ 0",
-      );
-    }
-    this.#grace = grace;
-    this.#onError = options.onError ??
-      ((err) => console.error(`unisession/ws: ${describeError(err)}`));
     manager.on("sessionSet", this.#links.onSet);
     manager.on("sessionDestroy", this.#onDestroyEvent);
   }

@@ -43,6 +43,33 @@ export async function findSession(
   return { clientId, sessionId, data: snapshot(data as SessionData) };
 }
 
+/** The longest grace period a timer can wait: 2^31 - 1 ms (a longer one fires at once). */
+const MAX_GRACE_MS = 2_147_483_647;
+
+/**
+ * The options both socket adapters take, checked (`where` opens each error message): a setting
+ * of another type would be taken silently for its default (`requireSession: "yes"` for false),
+ * or fail later (an `onError` that is not a function, when the first error comes).
+ * @throws {TypeError} for a `requireSession` that is not a boolean, an `onError` that is not a
+ * function
+ * @throws {RangeError} for a `destroyGraceMs` that is not a number of ms from 0 to 2^31 - 1
+ */
+export function socketOptions(
+  where: string,
+  o: { requireSession?: unknown; destroyGraceMs?: unknown; onError?: unknown },
+  fallbackOnError: (err: unknown) => void,
+): { requireSession: boolean; grace: number; onError: (err: unknown) => void } {
+  const { requireSession = false, destroyGraceMs: grace = 1000, onError = fallbackOnError } = o;
+  if (typeof requireSession !== "boolean") {
+    throw new TypeError(`${where}: requireSession must be a boolean`);
+  }
+  if (typeof grace !== "number" || !(grace >= 0 && grace <= MAX_GRACE_MS)) {
+    throw new RangeError(`${where}: destroyGraceMs must be a finite number ≥ 0 (at most 2^31 - 1)`);
+  }
+  if (typeof onError !== "function") throw new TypeError(`${where}: onError must be a function`);
+  return { requireSession, grace, onError: onError as (err: unknown) => void };
+}
+
 /** One browser (client id), shared by all its sockets; or one session for sockets without one. */
 export interface Link<S> extends FollowedLink {
   /** Its key in {@linkcode SocketLinks.links}. */

@@ -555,6 +555,24 @@ function ask<V>(socket: ClientSocket, event: string, ...args: unknown[]): Promis
 }
 
 describe("bridgeSession (koa-io-session v3 drop-in)", () => {
+  test("bad autoCleanup options are refused before anything is installed on the app or io", () => {
+    const app = new Koa();
+    app.keys = [KEY];
+    const io = new Server();
+    const bad: [BridgeSessionOptions, ErrorConstructor][] = [
+      [{ autoCleanup: "true" as unknown as boolean }, TypeError],
+      [{ autoCleanup: true, autoCleanupMs: 0 }, RangeError],
+      [{ autoCleanup: true, autoCleanupMs: 2 ** 31 }, RangeError],
+      [{ autoCleanupMs: "1000" as unknown as number }, RangeError],
+    ];
+    for (const [opt, type] of bad) {
+      assert.throws(() => bridgeSession(app, io, { ...opt, logger: quiet }), type);
+    }
+    assert.equal(app.middleware.length, 0, "no middleware installed by a refused call");
+    const bridge = bridgeSession(app, io, { logger: quiet }); // socket.io was not attached either
+    bridge.socketIO.detach(); // (io never listened: nothing to close)
+  });
+
   test("the default export is bridgeSession; LiveStore is the in-memory store", () => {
     assert.equal(bridgeDefault, bridgeSession);
     assert.ok(new LiveStore() instanceof MapStore);

@@ -7,6 +7,7 @@
  */
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
+import { Server } from "socket.io";
 import type { Socket as ClientSocket } from "socket.io-client";
 import {
   createSessions,
@@ -512,6 +513,23 @@ describe("socket.io: handshakes", () => {
     assert.equal(me.sessionId, (await sessionOf(b)).sessionId);
     assert.deepEqual(me.session, { user: "ada" });
     assert.deepEqual(await ask<Reply>(socket, "set", "late", 1), { ok: "late" });
+  });
+
+  test("options of another type or out of range are refused up front, and nothing is attached", () => {
+    const io = new Server();
+    const manager = createSessions({ store: new MapStore(), keys: [KEY], logger: quiet });
+    const bad: [object, ErrorConstructor][] = [
+      [{ requireSession: "yes" }, TypeError],
+      [{ onError: "x" }, TypeError],
+      [{ destroyGraceMs: -1 }, RangeError],
+      [{ destroyGraceMs: 2 ** 31 }, RangeError], // a timer cannot wait longer: it fires at once
+      [{ onDestroy: "close" }, TypeError],
+    ];
+    for (const [options, type] of bad) {
+      assert.throws(() => attachSocketIO(io, manager, options), type, JSON.stringify(options));
+    }
+    const bridge = attachSocketIO(io, manager, { requireSession: true }); // not attached before
+    bridge.detach(); // (io never listened: nothing to close)
   });
 
   test("detach removes the middleware and listeners and drops all state", async () => {

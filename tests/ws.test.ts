@@ -490,6 +490,17 @@ describe(`ws (${RUNTIME}): options and edge cases`, () => {
     const m = createSessions({ store: new MapStore(), keys: [KEY], logger: { warn() {} } });
     assert.throws(() => createWebSocketSessions(m, { closeCode: 1006 }), RangeError);
     assert.throws(() => createWebSocketSessions(m, { destroyGraceMs: -1 }), RangeError);
+    // A timer cannot wait longer than 2^31 - 1 ms: it would fire at once.
+    assert.throws(() => createWebSocketSessions(m, { destroyGraceMs: 2 ** 31 }), RangeError);
+    // Another type would be taken for the default silently, or fail when first used.
+    assert.throws(
+      () => createWebSocketSessions(m, { requireSession: "yes" as unknown as boolean }),
+      TypeError,
+    );
+    assert.throws(
+      () => createWebSocketSessions(m, { onError: "x" as unknown as () => void }),
+      TypeError,
+    );
     assert.throws(
       () => createWebSocketSessions(m, { onDestroy: "emit" as "close" }),
       TypeError,
