@@ -40,6 +40,7 @@ import { generateUid } from "../src/id.ts";
 import { isThenable, promiseOf } from "../src/awaitable.ts";
 import { adapterSteps, ALLOW_SHORT_KEYS, createSessions, SessionManager } from "../src/manager.ts";
 import { MapStore } from "../src/map_store.ts";
+import { BoundedMap } from "../src/sharded_map.ts";
 import type { ClientOptions, Logger, SessionOptions } from "../src/options.ts";
 import type { SessionData, SessionState } from "../src/session.ts";
 import type { StoreLike } from "../src/store.ts";
@@ -538,6 +539,9 @@ export function koaSession(
 
 // ------------------------------------------------------------------------------ the bridge
 
+/** The most browser ↔ session pairs a bridge keeps for its synchronous lookups (oldest go first). */
+const BRIDGE_PAIRS = 1_000_000;
+
 /** Options of {@linkcode bridgeSession} (koa-io-session v3's, accepted unchanged). */
 export interface BridgeSessionOptions extends Omit<KoaSessionOptions, "client"> {
   /** Backend store. Default a new {@linkcode LiveStore} (in-memory). */
@@ -579,8 +583,13 @@ export class SessionBridge<T extends object = SessionData> extends EventEmitter 
   readonly sessions: SessionManager<T>;
   /** The socket.io adapter handle. */
   readonly socketIO: SocketIOSessions;
-  readonly #sidByClient = new Map<string, string>();
-  readonly #clientBySid = new Map<string, string>();
+  /**
+   * The browser ↔ session pairs this process saw (for the synchronous lookups), bounded: a store
+   * that expires records itself (Redis) raises no event when a session expires, so without a
+   * bound a pair would stay for every session that ends without a logout.
+   */
+  readonly #sidByClient = new BoundedMap<string, string>(BRIDGE_PAIRS);
+  readonly #clientBySid = new BoundedMap<string, string>(BRIDGE_PAIRS);
   /**
    * The sessions carried by requests in flight: how many requests, and whether the session was
    * destroyed meanwhile (then those requests must not attach it again when they end).
