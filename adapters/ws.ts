@@ -163,7 +163,11 @@ export interface SessionWebSocket<D = AnySessionData> {
    * @throws {TypeError} before the socket is open (in the events factory)
    */
   send(data: string | ArrayBuffer | Uint8Array<ArrayBuffer>): void;
-  /** Closes the socket (called before it is open, it closes as soon as it opens). */
+  /**
+   * Closes the socket (called before it is open, it closes as soon as it opens).
+   * @throws {RangeError} before the socket is open, for a code other than 1000 or 3000–4999 or a
+   * reason over 123 bytes (what the runtime would refuse when it opens)
+   */
   close(code?: number, reason?: string): void;
   /** 0 connecting, 1 open, 2 closing, 3 closed. */
   readonly readyState: 0 | 1 | 2 | 3;
@@ -520,7 +524,16 @@ class WebSocketBridge<T extends object> implements WebSocketSessions<AnySessionD
         },
         close(code?: number, reason?: string) {
           if (conn.ctx) conn.ctx.close(code, reason);
-          else if (conn.state === "upgrading") conn.closeRequest = [code, reason];
+          else if (conn.state === "upgrading") {
+            // Checked now: refused when the socket opens, it would stay open (and untracked).
+            if (code !== undefined && !isValidCloseCode(code)) {
+              throw new RangeError("Cannot close: code must be 1000 or 3000–4999");
+            }
+            if (reason !== undefined && new TextEncoder().encode(String(reason)).length > 123) {
+              throw new RangeError("Cannot close: reason must be ≤ 123 bytes");
+            }
+            conn.closeRequest = [code, reason];
+          }
         },
         get readyState() {
           if (conn.state === "closed") return 3;
@@ -592,6 +605,11 @@ class WebSocketBridge<T extends object> implements WebSocketSessions<AnySessionD
         conn.ctx!.close(code, reason);
       } catch (err) {
         this.#onError(err);
+        try {
+          conn.ctx!.close(); // refused anyway: closed all the same, with the default code
+        } catch (again) {
+          this.#onError(again);
+        }
       }
       return false;
     }

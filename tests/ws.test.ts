@@ -8,6 +8,7 @@ import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { fileURLToPath, pathToFileURL } from "node:url";
+import { Hono } from "hono";
 import { MapStore, type StoreEvent } from "../mod.ts";
 import { createSessions } from "../src/manager.ts";
 import { createWebSocketSessions } from "../adapters/ws.ts";
@@ -484,6 +485,35 @@ describe(`ws (${RUNTIME}): options and edge cases`, () => {
     }));
     typed.detach();
     loose.detach();
+  });
+
+  test("ws.close() before the socket opens: a code or reason the runtime would refuse throws at once", async () => {
+    const m = createSessions({ store: new MapStore(), keys: [KEY], logger: { warn() {} } });
+    const sockets = createWebSocketSessions(m);
+    const closeEarly = (code?: number, reason?: string) =>
+      sockets.events((_c, ws) => {
+        ws.close(code, reason); // in the events factory: the socket is not open yet
+        return {};
+      });
+    // The factory runs in a real Hono request (the upgrade itself is the runtime's).
+    const app = new Hono().get("/", async (c) => {
+      const [code, reason] = JSON.parse(c.req.query("args")!) as [number?, string?];
+      try {
+        await closeEarly(code ?? undefined, reason ?? undefined)(c);
+        return c.text("deferred");
+      } catch (err) {
+        return c.text((err as Error).name);
+      }
+    });
+    const attempt = async (...args: unknown[]) =>
+      (await app.request(`/?args=${encodeURIComponent(JSON.stringify(args))}`)).text();
+    // Refused when the socket opens, these left it open and untracked (Node): now they throw.
+    assert.equal(await attempt(1006), "RangeError", "a reserved code");
+    assert.equal(await attempt(2000), "RangeError");
+    assert.equal(await attempt(4000, "x".repeat(124)), "RangeError", "a reason over 123 bytes");
+    assert.equal(await attempt(4000, "bye"), "deferred");
+    assert.equal(await attempt(), "deferred");
+    sockets.detach();
   });
 
   test("invalid options are refused up front", () => {
