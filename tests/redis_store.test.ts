@@ -141,7 +141,7 @@ if (skip) {
         await other.publish(cleanup(1));
         await received(1);
         // The subscriber connection drops (CLIENT KILL of every pub/sub connection) and comes back.
-        await connect().client("KILL", "TYPE", "pubsub");
+        await connect().call("CLIENT", "KILL", "TYPE", "pubsub");
         await waitForSubscribers(connect(), store.channel, 1);
         await other.publish(cleanup(2));
         await received(2);
