@@ -1238,7 +1238,15 @@ export class SessionManager<T extends object = SessionData> {
     state.ensureLoaded();
     const old = state.isNew ? undefined : state.id;
     if (old !== undefined && this.#gateway) {
-      await this.#destroy(old, state.record, state.clientId, state.ctx, "regenerate");
+      // Read again: a logout, a revocation (destroyByUser) or an expiry since this request loaded
+      // the session ended it, and a new id must not bring its data back. The login goes on from
+      // an empty session.
+      const current = this.#live(await this.#gateway.get(old, state.ctx));
+      if (current === undefined) {
+        for (const k of Object.keys(state.data)) delete state.data[k];
+        state.dirty = undefined;
+        state.flashOld = undefined;
+      } else await this.#destroy(old, current, state.clientId, state.ctx, "regenerate");
     } else if (old !== undefined) {
       this.#emitDestroy(old, state.clientId, "regenerate");
     }

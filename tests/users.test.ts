@@ -137,6 +137,29 @@ for (const { name, make } of STORES) {
       assert.deepEqual(await m.listByUser("carol"), []);
     });
 
+    test("a regenerate in a request that loaded a session revoked meanwhile starts empty: the revoked data never comes back", async () => {
+      const { m } = setup(make);
+      const ada = await login(m, "ada", "laptop");
+      await request(m, ada.cookie, (s) => void (s.session.cart = [1]));
+      // Request X loads ada's session; meanwhile every session of ada is revoked.
+      const x = m.open(ada.cookie, { ctx: { ua: "laptop" } });
+      await m.prepare(x);
+      assert.equal(x.session.userId, "ada");
+      assert.equal(await m.destroyByUser("ada"), 1);
+      await x.session.regenerate(); // X goes on with a login
+      assert.deepEqual(x.session.toJSON(), {}, "nothing of the revoked session");
+      x.session.userId = "bob";
+      await m.commit(x);
+      assert.deepEqual(await m.getById(x.id!), { userId: "bob" });
+      assert.deepEqual(await ids(m, "ada"), [], "ada stays revoked");
+      assert.deepEqual(await ids(m, "bob"), [x.id]);
+      // A regenerate with nothing revoked keeps the data (a login keeps the cart).
+      const carol = await login(m, "carol", "phone");
+      await request(m, carol.cookie, (s) => void (s.session.cart = [2]));
+      const kept = await request(m, carol.cookie, async (s) => void await s.session.regenerate());
+      assert.deepEqual(await m.getById(kept.state.id!), { userId: "carol", cart: [2] });
+    });
+
     test("lastSeenAt moves when the record is written: a change, or the renewal at half the window", async () => {
       const { m, clock } = setup(make);
       const t0 = clock.t;
