@@ -57,10 +57,22 @@ export function sessionEvents(
   manager: SessionManager,
   options: SessionEventsOptions = {},
 ): (c: Context) => Response {
+  if (!manager || typeof manager.runExclusive !== "function") {
+    throw new TypeError("Cannot stream session events: manager must be a SessionManager");
+  }
+  if (options === null || typeof options !== "object") {
+    throw new TypeError("Cannot stream session events: options must be an object");
+  }
   const includeData = options.includeData ?? true;
+  if (typeof includeData !== "boolean") {
+    throw new TypeError("Cannot stream session events: includeData must be a boolean");
+  }
   const heartbeatMs = options.heartbeatMs ?? 15_000;
-  if (!(heartbeatMs >= 0) || !Number.isFinite(heartbeatMs)) {
-    throw new RangeError("Cannot stream session events: heartbeatMs must be a finite number ≥ 0");
+  // A timer cannot wait longer than 2^31 - 1 ms: it would fire at once, over and over.
+  if (!(typeof heartbeatMs === "number" && heartbeatMs >= 0 && heartbeatMs <= 2_147_483_647)) {
+    throw new RangeError(
+      "Cannot stream session events: heartbeatMs must be a number of ms from 0 to 2147483647",
+    );
   }
   return (c) => {
     const proxy = c.get("session" as never) as { [STATE]?: SessionState } | undefined;

@@ -186,6 +186,8 @@ export class SessionManager<T extends object = SessionData> {
   readonly #queue = new KeyedQueue();
   readonly #host: SessionHost;
   #cleanupTimer: ReturnType<typeof setInterval> | undefined;
+  /** The publishes of the events of the cleanup running (it resolves once they are done). */
+  #published: Promise<unknown>[] | undefined;
   /** The cleanup running, if any. */
   #cleaning: Promise<number> | undefined;
   /** This manager's id in cross-instance events (to ignore its own). */
@@ -959,8 +961,16 @@ export class SessionManager<T extends object = SessionData> {
    */
   cleanup(): Promise<number> {
     if (this.#cleaning) return this.#cleaning;
-    const run = this.#cleanup().finally(() => {
+    const published: Promise<unknown>[] = [];
+    this.#published = published;
+    // Resolves once its events are published too: a store closed right after an awaited cleanup
+    // (DenoKvStore) would otherwise refuse them, and other instances would never hear of them.
+    const run = this.#cleanup().then(async (count) => {
+      await Promise.all(published);
+      return count;
+    }).finally(() => {
       this.#cleaning = undefined;
+      if (this.#published === published) this.#published = undefined;
     });
     this.#cleaning = run;
     return run;
@@ -1564,7 +1574,8 @@ export class SessionManager<T extends object = SessionData> {
     try {
       const done = publish.call(this.#gateway!.store, event);
       if (done && typeof (done as Promise<unknown>).then === "function") {
-        (done as Promise<unknown>).then(undefined, warn);
+        const settled = (done as Promise<unknown>).then(undefined, warn);
+        this.#published?.push(settled);
       }
     } catch (err) {
       warn(err);

@@ -197,4 +197,27 @@ describe("sessionEvents() (Hono Server-Sent Events)", () => {
     const res = await app(m).request("/events");
     assert.equal(res.status, 401);
   });
+
+  test("bad options are refused when the handler is made, not at the first request", () => {
+    const m = createSessions({ store: new MapStore(), keys: [KEY], logger: quiet });
+    const bad: [unknown, unknown, ErrorConstructor][] = [
+      [m, { heartbeatMs: 2 ** 31 }, RangeError], // a timer that would fire every ms
+      [m, { heartbeatMs: -1 }, RangeError],
+      [m, { heartbeatMs: "1000" }, RangeError],
+      [m, { includeData: "no" }, TypeError], // would have meant true
+      [m, 5, TypeError],
+      [undefined, {}, TypeError],
+    ];
+    for (const [manager, options, type] of bad) {
+      assert.throws(
+        () => sessionEvents(manager as SessionManager, options as object),
+        type,
+        JSON.stringify(options),
+      );
+    }
+    assert.equal(
+      typeof sessionEvents(m, { heartbeatMs: 2 ** 31 - 1, includeData: false }),
+      "function",
+    );
+  });
 });

@@ -124,6 +124,40 @@ describe("manager: bad input is a typed error, and nothing is written", () => {
 });
 
 describe("manager: remote events", () => {
+  test("an awaited cleanup() resolves once its events are published (a store closed right after loses none)", async () => {
+    const delivered: string[] = [];
+    let now = 1_767_225_600_000;
+    class SlowBus extends MapStore {
+      subscribe(): () => void {
+        return () => {};
+      }
+      publish(e: StoreEvent): Promise<void> {
+        // A publish that takes a while (a network round trip, Deno KV's enqueue).
+        return new Promise((resolve) =>
+          setTimeout(() => {
+            delivered.push(e.type);
+            resolve();
+          }, 20)
+        );
+      }
+    }
+    const m = createSessions({
+      store: new SlowBus({ now: () => now }),
+      keys: [KEY],
+      logger: quiet,
+      now: () => now,
+    });
+    const state = m.open(null);
+    state.session.a = 1;
+    await m.commit(state);
+    await new Promise((resolve) => setTimeout(resolve, 50)); // the commit's sessionSet
+    assert.deepEqual(delivered, ["sessionSet"]);
+    now += m.maxAge + 1;
+    delivered.length = 0;
+    assert.equal(await m.cleanup(), 1);
+    assert.deepEqual(delivered, ["sessionDestroy", "cleanup"]);
+  });
+
   test("a remote sessionSet is isInit the first time this process hears of the session only", () => {
     let deliver: (e: StoreEvent) => void = () => {};
     class Bus extends MapStore {
