@@ -98,8 +98,9 @@ export interface SessionOptions {
   /**
    * Who a session belongs to, from its data: a user id (string or number), or `undefined` /
    * `null` / `""` for an anonymous session. Evaluated on every write of the record; the store
-   * keeps an index user → sessions for `listByUser` and `destroyByUser`. Store mode only.
-   * Default: none (no index, no per-user methods).
+   * keeps an index user → sessions for `listByUser` and `destroyByUser`. Store mode only. A
+   * user id of more than 256 characters, or of another type, fails the write (a TypeError or
+   * RangeError: a 500), as a bug of the function. Default: none (no index, no per-user methods).
    */
   identify?: (data: SessionData) => unknown;
   /**
