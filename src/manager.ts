@@ -966,7 +966,7 @@ export class SessionManager<T extends object = SessionData> {
     // Resolves once its events are published too: a store closed right after an awaited cleanup
     // (DenoKvStore) would otherwise refuse them, and other instances would never hear of them.
     const run = this.#cleanup().then(async (count) => {
-      await Promise.all(published);
+      await settledWithin(published, this.#o.storeTimeout);
       return count;
     }).finally(() => {
       this.#cleaning = undefined;
@@ -1651,6 +1651,23 @@ function userIdOf(value: unknown): string | undefined {
 }
 
 /** Ids of the manager's own records (client mappings, user indexes): never a session. */
+/**
+ * Waits for `promises` (which never reject), at most `ms` (0: no limit): a publish the store
+ * holds (a client queueing while Redis is down) must not hold up what awaits it for good.
+ */
+async function settledWithin(promises: Promise<unknown>[], ms: number): Promise<void> {
+  if (promises.length === 0) return;
+  if (!(ms > 0)) {
+    await Promise.all(promises);
+    return;
+  }
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  // Not unref'd: a script awaiting cleanup() must get its answer, not exit first.
+  const late = new Promise<void>((resolve) => (timer = setTimeout(resolve, ms)));
+  await Promise.race([Promise.all(promises), late]);
+  clearTimeout(timer);
+}
+
 function isReservedId(id: string): boolean {
   return typeof id === "string" && (id.startsWith(CLIENT_PREFIX) || id.startsWith(USER_PREFIX));
 }

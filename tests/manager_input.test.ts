@@ -158,6 +158,33 @@ describe("manager: remote events", () => {
     assert.deepEqual(delivered, ["sessionDestroy", "cleanup"]);
   });
 
+  test("a publish that never settles holds cleanup() up for storeTimeout at most", async () => {
+    let now = 1_767_225_600_000;
+    class StuckBus extends MapStore {
+      subscribe(): () => void {
+        return () => {};
+      }
+      publish(): Promise<void> {
+        return new Promise(() => {}); // a client queueing while its server is down
+      }
+    }
+    const m = createSessions({
+      store: new StuckBus({ now: () => now }),
+      keys: [KEY],
+      logger: quiet,
+      now: () => now,
+      storeTimeout: 100,
+    });
+    const state = m.open(null);
+    state.session.a = 1;
+    await m.commit(state);
+    now += m.maxAge + 1;
+    const t0 = performance.now();
+    assert.equal(await m.cleanup(), 1);
+    const waited = performance.now() - t0;
+    assert.ok(waited >= 90 && waited < 2000, `waited ${waited} ms`);
+  });
+
   test("a remote sessionSet is isInit the first time this process hears of the session only", () => {
     let deliver: (e: StoreEvent) => void = () => {};
     class Bus extends MapStore {
