@@ -588,8 +588,10 @@ export class SessionBridge<T extends object = SessionData> extends EventEmitter 
    * that expires records itself (Redis) raises no event when a session expires, so without a
    * bound a pair would stay for every session that ends without a logout.
    */
-  readonly #sidByClient = new BoundedMap<string, string>(BRIDGE_PAIRS);
-  readonly #clientBySid = new BoundedMap<string, string>(BRIDGE_PAIRS);
+  readonly #sidByClient = new BoundedMap<string, string>(BRIDGE_PAIRS, (clientId, sid) => {
+    if (this.#clientBySid.get(sid) === clientId) this.#clientBySid.delete(sid); // pairs go together
+  });
+  readonly #clientBySid = new Map<string, string>();
   /**
    * The sessions carried by requests in flight: how many requests, and whether the session was
    * destroyed meanwhile (then those requests must not attach it again when they end).
@@ -839,11 +841,14 @@ export function bridgeSession<T extends object = SessionData>(
     throw new TypeError("Cannot bridge sessions: opt must be an object");
   }
   // Checked before anything is installed on the app or io (a retry would install twice).
-  if (opt.autoCleanup !== undefined && typeof opt.autoCleanup !== "boolean") {
+  if (opt.autoCleanup != null && typeof opt.autoCleanup !== "boolean") {
     throw new TypeError("Cannot bridge sessions: autoCleanup must be a boolean");
   }
-  const ms = opt.autoCleanupMs;
-  if (ms !== undefined && !(typeof ms === "number" && ms > 0 && ms <= 2_147_483_647)) {
+  const ms = opt.autoCleanupMs; // used only with autoCleanup: true (null: the default)
+  if (
+    opt.autoCleanup === true && ms != null &&
+    !(typeof ms === "number" && ms > 0 && ms <= 2_147_483_647)
+  ) {
     throw new RangeError(
       "Cannot bridge sessions: autoCleanupMs must be a positive number of ms up to 2147483647",
     );
@@ -879,7 +884,7 @@ export function bridgeSession<T extends object = SessionData>(
       if (id !== undefined && !state.isNew) bridge.attach(state.clientId, id);
     },
   }));
-  if (opt.autoCleanup === true) sessions.startAutoCleanup(opt.autoCleanupMs);
+  if (opt.autoCleanup === true) sessions.startAutoCleanup(opt.autoCleanupMs ?? undefined);
   return bridge;
 }
 

@@ -186,8 +186,11 @@ export class SessionManager<T extends object = SessionData> {
   readonly #queue = new KeyedQueue();
   readonly #host: SessionHost;
   #cleanupTimer: ReturnType<typeof setInterval> | undefined;
-  /** The publishes of the events of the cleanup running (it resolves once they are done). */
-  #published: Promise<unknown>[] | undefined;
+  /**
+   * Where #publish puts its promise while the cleanup running emits one of its own events (set
+   * around those synchronous calls only: a concurrent request's events are not the cleanup's).
+   */
+  #collecting: Promise<unknown>[] | undefined;
   /** The cleanup running, if any. */
   #cleaning: Promise<number> | undefined;
   /** This manager's id in cross-instance events (to ignore its own). */
@@ -453,7 +456,12 @@ export class SessionManager<T extends object = SessionData> {
     replacement: object | null | undefined,
   ): CommitResult | Promise<CommitResult> {
     if (state.closed) throw new ResponseSentError();
-    if (state.pending) return state.pending.then(() => this.#commitReady(state, replacement));
+    if (state.pending) {
+      return state.pending.then(() => {
+        if (state.regenerateFailure) throw state.regenerateFailure.error;
+        return this.#commitReady(state, replacement);
+      });
+    }
     return this.#commitReady(state, replacement);
   }
 
@@ -962,26 +970,34 @@ export class SessionManager<T extends object = SessionData> {
   cleanup(): Promise<number> {
     if (this.#cleaning) return this.#cleaning;
     const published: Promise<unknown>[] = [];
-    this.#published = published;
     // Resolves once its events are published too: a store closed right after an awaited cleanup
     // (DenoKvStore) would otherwise refuse them, and other instances would never hear of them.
-    const run = this.#cleanup().then(async (count) => {
+    const run = this.#cleanup(published).then(async (count) => {
       await settledWithin(published, this.#o.storeTimeout);
       return count;
     }).finally(() => {
       this.#cleaning = undefined;
-      if (this.#published === published) this.#published = undefined;
     });
     this.#cleaning = run;
     return run;
   }
 
-  async #cleanup(): Promise<number> {
+  /** Runs `emit` (a cleanup's own event) with the publish it makes collected in `published`. */
+  #collect(published: Promise<unknown>[], emit: () => void): void {
+    this.#collecting = published;
+    try {
+      emit();
+    } finally {
+      this.#collecting = undefined;
+    }
+  }
+
+  async #cleanup(published: Promise<unknown>[]): Promise<number> {
     const gateway = this.#gatewayOrThrow();
     const now = this.#o.now();
     const sync = gateway.listSync(now, CLIENT_PREFIX);
     let count = 0;
-    if (sync) count = await this.#cleanupSync(gateway, sync.batches, sync.taken, now);
+    if (sync) count = await this.#cleanupSync(gateway, sync.batches, sync.taken, now, published);
     else {
       for await (const [id, rec] of gateway.list()) {
         if (id.startsWith(USER_PREFIX)) {
@@ -994,11 +1010,14 @@ export class SessionManager<T extends object = SessionData> {
         if (id.startsWith(CLIENT_PREFIX)) continue;
         count++;
         if (rec.clientId) await this.#unlinkClient(rec.clientId, id);
-        this.#emitDestroy(id, rec.clientId, "expired");
+        this.#collect(published, () => this.#emitDestroy(id, rec.clientId, "expired"));
       }
     }
     this.#emitter.emit("cleanup", count);
-    this.#publish({ type: "cleanup", count, origin: this.#origin });
+    this.#collect(
+      published,
+      () => this.#publish({ type: "cleanup", count, origin: this.#origin }),
+    );
     await gateway.store.afterCleanup?.(count);
     return count;
   }
@@ -1014,6 +1033,7 @@ export class SessionManager<T extends object = SessionData> {
     batches: Iterable<TakenRecord[]>,
     taken: boolean,
     now: number,
+    published: Promise<unknown>[],
   ): Promise<number> {
     let count = 0;
     const pending: Promise<void>[] = [];
@@ -1024,9 +1044,14 @@ export class SessionManager<T extends object = SessionData> {
     let loopError: { error: unknown } | undefined;
     let sliceEnd = performance.now() + CLEANUP_SLICE_MS;
     try {
+      // The events' publishes are collected while the loop runs (synchronously, between the
+      // turns it lets other work have: their publishes are not the cleanup's).
+      this.#collecting = published;
       for (const batch of batches) {
         if (performance.now() >= sliceEnd) {
+          this.#collecting = undefined;
           await new Promise<void>((resolve) => nextTurn(resolve));
+          this.#collecting = published;
           sliceEnd = performance.now() + CLEANUP_SLICE_MS;
         }
         for (const entry of batch) {
@@ -1059,6 +1084,8 @@ export class SessionManager<T extends object = SessionData> {
       }
     } catch (err) {
       loopError = { error: err };
+    } finally {
+      this.#collecting = undefined;
     }
     // Settle every delete the store answered with a promise, even when the loop failed.
     const failed = (await Promise.allSettled(pending)).find((r) => r.status === "rejected");
@@ -1253,8 +1280,12 @@ export class SessionManager<T extends object = SessionData> {
       // an empty session.
       const current = this.#live(await this.#gateway.get(old, state.ctx));
       if (current === undefined) {
-        for (const k of Object.keys(state.data)) delete state.data[k];
-        state.dirty = undefined;
+        // What this request wrote stays (a login's user id, set before or while this ran).
+        for (const k of Object.keys(state.data)) {
+          if (state.dirty?.has(k)) continue;
+          delete state.data[k];
+          state.flashNew?.delete(k);
+        }
         state.flashOld = undefined;
       } else await this.#destroy(old, current, state.clientId, state.ctx, "regenerate");
     } else if (old !== undefined) {
@@ -1575,7 +1606,7 @@ export class SessionManager<T extends object = SessionData> {
       const done = publish.call(this.#gateway!.store, event);
       if (done && typeof (done as Promise<unknown>).then === "function") {
         const settled = (done as Promise<unknown>).then(undefined, warn);
-        this.#published?.push(settled);
+        this.#collecting?.push(settled);
       }
     } catch (err) {
       warn(err);
@@ -1650,17 +1681,14 @@ function userIdOf(value: unknown): string | undefined {
   return user;
 }
 
-/** Ids of the manager's own records (client mappings, user indexes): never a session. */
 /**
- * Waits for `promises` (which never reject), at most `ms` (0: no limit): a publish the store
- * holds (a client queueing while Redis is down) must not hold up what awaits it for good.
+ * Waits for `promises` (which never reject), at most `ms` (10 s when the store timeout is off): a
+ * publish the store holds (a client queueing while Redis is down) must not hold up what awaits
+ * it for good.
  */
 async function settledWithin(promises: Promise<unknown>[], ms: number): Promise<void> {
   if (promises.length === 0) return;
-  if (!(ms > 0)) {
-    await Promise.all(promises);
-    return;
-  }
+  if (!(ms > 0)) ms = 10_000;
   let timer: ReturnType<typeof setTimeout> | undefined;
   // Not unref'd: a script awaiting cleanup() must get its answer, not exit first.
   const late = new Promise<void>((resolve) => (timer = setTimeout(resolve, ms)));
@@ -1668,6 +1696,7 @@ async function settledWithin(promises: Promise<unknown>[], ms: number): Promise<
   clearTimeout(timer);
 }
 
+/** Ids of the manager's own records (client mappings, user indexes): never a session. */
 function isReservedId(id: string): boolean {
   return typeof id === "string" && (id.startsWith(CLIENT_PREFIX) || id.startsWith(USER_PREFIX));
 }

@@ -132,8 +132,13 @@ function apiTouch(this: unknown): void {
 function apiRegenerate(this: unknown): Promise<void> {
   const s = state(this);
   const done = s.host.regenerate(s);
-  // The commit waits for it, so a regenerate() that is not awaited still completes in time.
-  s.pending = done.catch(() => {});
+  // The commit waits for it, so a regenerate() that is not awaited still completes in time; and
+  // fails if it failed: saving under the old id would be a session fixation.
+  s.pending = done.then(() => {
+    s.regenerateFailure = undefined;
+  }, (error) => {
+    s.regenerateFailure = { error };
+  });
   return done;
 }
 function apiDestroy(this: unknown): void {
@@ -260,6 +265,8 @@ export class SessionState implements ProxyHandler<SessionData> {
   closed = false;
   /** A regenerate() in flight; the commit waits for it. */
   pending: Promise<void> | undefined;
+  /** The last regenerate() failed (the store): the commit fails too, nothing is saved. */
+  regenerateFailure: { error: unknown } | undefined;
   /** The session cookie was added to the response. */
   sessionCookieSent = false;
   /** The session's CSRF secret (from the record, or created by `csrfToken()`). */

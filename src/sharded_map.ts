@@ -155,11 +155,16 @@ export class ShardedMap<V> {
 export class BoundedMap<K extends string, V> {
   readonly #map: ShardedMap<V>;
   readonly #limit: number;
+  readonly #onEvict: ((key: K, value: V) => void) | undefined;
 
-  /** @param limit the most entries kept (0 keeps none) */
-  constructor(limit: number) {
+  /**
+   * @param limit the most entries kept (0 keeps none)
+   * @param onEvict called with each entry evicted to make room
+   */
+  constructor(limit: number, onEvict?: (key: K, value: V) => void) {
     this.#limit = limit;
     this.#map = new ShardedMap(shardsFor(limit));
+    this.#onEvict = onEvict;
   }
 
   /** Number of entries. */
@@ -179,7 +184,10 @@ export class BoundedMap<K extends string, V> {
   set(key: K, value: V): void {
     if (this.#limit === 0) return;
     if (this.#map.size >= this.#limit && !this.#map.has(key)) {
-      this.#map.delete(this.#map.nextOldest()!);
+      const oldest = this.#map.nextOldest()! as K;
+      const value = this.#onEvict ? this.#map.get(oldest) : undefined;
+      this.#map.delete(oldest);
+      if (this.#onEvict) this.#onEvict(oldest, value as V);
     }
     this.#map.set(key, value);
   }

@@ -59,7 +59,10 @@ export function socketOptions(
   o: { requireSession?: unknown; destroyGraceMs?: unknown; onError?: unknown },
   fallbackOnError: (err: unknown) => void,
 ): { requireSession: boolean; grace: number; onError: (err: unknown) => void } {
-  const { requireSession = false, destroyGraceMs: grace = 1000, onError = fallbackOnError } = o;
+  // null is "not set", as `??` took it before these checks.
+  const requireSession = o.requireSession ?? false;
+  const grace = o.destroyGraceMs ?? 1000;
+  const onError = o.onError ?? fallbackOnError;
   if (typeof requireSession !== "boolean") {
     throw new TypeError(`${where}: requireSession must be a boolean`);
   }

@@ -340,6 +340,8 @@ export class RedisStore implements Store {
       // a channel is harmless.
       sub.on("ready", this.#onReady);
       if (sub.status === "ready") this.#onReady();
+      // A client made with lazyConnect waits for a first command: none comes but this one.
+      else if (sub.status === "wait") sub.connect().catch(this.#onError);
     }
     return () => {
       if (!this.#listeners.delete(onEvent) || this.#listeners.size > 0) return;

@@ -563,12 +563,15 @@ describe("bridgeSession (koa-io-session v3 drop-in)", () => {
       [{ autoCleanup: "true" as unknown as boolean }, TypeError],
       [{ autoCleanup: true, autoCleanupMs: 0 }, RangeError],
       [{ autoCleanup: true, autoCleanupMs: 2 ** 31 }, RangeError],
-      [{ autoCleanupMs: "1000" as unknown as number }, RangeError],
+      [{ autoCleanup: true, autoCleanupMs: "1000" as unknown as number }, RangeError],
     ];
     for (const [opt, type] of bad) {
       assert.throws(() => bridgeSession(app, io, { ...opt, logger: quiet }), type);
     }
     assert.equal(app.middleware.length, 0, "no middleware installed by a refused call");
+    // null is "not set"; autoCleanupMs is read only with autoCleanup: true (an unset env var).
+    const unset = { autoCleanup: null, autoCleanupMs: NaN } as unknown as BridgeSessionOptions;
+    bridgeSession(new Koa(), new Server(), { ...unset, logger: quiet }).socketIO.detach();
     const bridge = bridgeSession(app, io, { logger: quiet }); // socket.io was not attached either
     bridge.socketIO.detach(); // (io never listened: nothing to close)
   });

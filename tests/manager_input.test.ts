@@ -7,7 +7,7 @@ import { describe, test } from "node:test";
 import assert from "node:assert/strict";
 import Koa from "koa";
 import { createSessions, MapStore, type SessionManager, StoreError } from "../mod.ts";
-import type { StoreEvent } from "../src/store.ts";
+import type { StoredRecord, StoreEvent } from "../src/store.ts";
 import { koaSession } from "../adapters/koa.ts";
 
 const KEY = "a-secret-of-at-least-32-characters!!";
@@ -120,6 +120,30 @@ describe("manager: bad input is a typed error, and nothing is written", () => {
       assert.throws(() => koaSession({ store: new Map(), maxAge }), RangeError, String(maxAge));
       assert.throws(() => koaSession({ maxAge }, new Koa()), RangeError, String(maxAge));
     }
+  });
+});
+
+describe("manager: a regenerate that fails", () => {
+  test("a failing store during an unawaited regenerate fails the commit: nothing is saved under the old id", async () => {
+    const inner = new MapStore();
+    let down = false;
+    const store = {
+      get: (id: string) => down ? Promise.reject(new Error("store down")) : inner.get(id),
+      set: (id: string, rec: StoredRecord, ttl: number) => inner.set(id, rec, ttl),
+      delete: (id: string) => inner.delete(id),
+    };
+    const m = createSessions({ store, keys: [KEY], logger: quiet, client: false });
+    const first = m.open(null);
+    first.session.user = "ada";
+    const cookie = (await m.commit(first)).cookies[0]!.split(";")[0]!;
+    const x = m.open(cookie);
+    await m.prepare(x);
+    down = true;
+    void x.session.regenerate().catch(() => {}); // not awaited, as regenerateId() calls it
+    x.session.user = "bob";
+    await assert.rejects(m.commit(x), StoreError);
+    down = false;
+    assert.deepEqual(await m.getById(first.id!), { user: "ada" }, "not saved under the old id");
   });
 });
 

@@ -152,6 +152,28 @@ if (skip) {
       }
     });
 
+    test("a client made with lazyConnect: the subscriber connects by itself, events arrive", async () => {
+      const prefix = uniquePrefix("lazy");
+      const lazy = new Redis({ port: server.port, host: "127.0.0.1", lazyConnect: true });
+      clients.push(lazy);
+      const store = new RedisStore({ client: lazy, prefix, onError: () => {} });
+      const other = new RedisStore({ client: connect(), prefix });
+      try {
+        const seen: StoreEvent[] = [];
+        store.subscribe((e) => seen.push(e));
+        await waitForSubscribers(connect(), store.channel, 1);
+        await other.publish({ type: "cleanup", count: 1, origin: "o" });
+        const deadline = Date.now() + 3000;
+        while (seen.length < 1 && Date.now() < deadline) {
+          await new Promise((resolve) => setTimeout(resolve, 20));
+        }
+        assert.deepEqual(seen, [{ type: "cleanup", count: 1, origin: "o" }]);
+      } finally {
+        await store.close();
+        await other.close();
+      }
+    });
+
     test("unsubscribe stops delivery; close() quits the subscriber connection it opened", async () => {
       const prefix = uniquePrefix("sub");
       const store = new RedisStore({ client: connect(), prefix });

@@ -528,6 +528,13 @@ describe("socket.io: handshakes", () => {
     for (const [options, type] of bad) {
       assert.throws(() => attachSocketIO(io, manager, options), type, JSON.stringify(options));
     }
+    // null is "not set", as before these checks.
+    attachSocketIO(
+      io,
+      manager,
+      { requireSession: null, onError: null, destroyGraceMs: null } as object,
+    )
+      .detach();
     const bridge = attachSocketIO(io, manager, { requireSession: true }); // not attached before
     bridge.detach(); // (io never listened: nothing to close)
   });

@@ -153,6 +153,17 @@ for (const { name, make } of STORES) {
       assert.deepEqual(await m.getById(x.id!), { userId: "bob" });
       assert.deepEqual(await ids(m, "ada"), [], "ada stays revoked");
       assert.deepEqual(await ids(m, "bob"), [x.id]);
+      // What the request writes itself stays: before the regenerate, or while it runs (not
+      // awaited, as koa-session-minimal's regenerateId() is).
+      const again = await login(m, "ada", "laptop");
+      const y = m.open(again.cookie, { ctx: { ua: "laptop" } });
+      await m.prepare(y);
+      y.session.theme = "dark";
+      await m.destroyByUser("ada");
+      void y.session.regenerate();
+      y.session.userId = "ada";
+      await m.commit(y);
+      assert.deepEqual(await m.getById(y.id!), { theme: "dark", userId: "ada" });
       // A regenerate with nothing revoked keeps the data (a login keeps the cart).
       const carol = await login(m, "carol", "phone");
       await request(m, carol.cookie, (s) => void (s.session.cart = [2]));
