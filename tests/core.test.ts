@@ -27,6 +27,7 @@ import { nodeCryptoAes as findNodeCryptoAes, webCryptoAes } from "../src/iron.ts
 import { copyJson } from "../src/json_copy.ts";
 import { parse as parseCookies } from "cookie";
 import { cookieValue, resolveCookieOptions, serializeCookie } from "../src/cookie.ts";
+import { remoteEvents } from "./helpers/store_scenarios.ts";
 
 const KEY = "k".repeat(32);
 const OLD = "o".repeat(32);
@@ -1096,15 +1097,8 @@ describe("events", () => {
   });
 
   test("a remote event's client id that is not one of ours (not base64url) is dropped", () => {
-    let deliver: (e: StoreEvent) => void = () => {};
-    class Bus extends MapStore {
-      subscribe(fn: (e: StoreEvent) => void): () => void {
-        deliver = fn;
-        return () => {};
-      }
-      publish(): void {}
-    }
-    const m = createSessions({ store: new Bus(), keys: [KEY], logger: quiet });
+    const { store, deliver } = remoteEvents();
+    const m = createSessions({ store, keys: [KEY], logger: quiet });
     const seen: (string | undefined)[] = [];
     m.on("sessionSet", (e) => seen.push(e.clientId));
     m.on("sessionDestroy", (e) => seen.push(e.clientId));

@@ -4,9 +4,9 @@
 // manager; failures of every shape are StoreErrors with the store's error as cause.
 import { describe, test } from "node:test";
 import assert from "node:assert/strict";
-import { createSessions, type SessionManager, type SessionState } from "../mod.ts";
-import { StoreError } from "../src/errors.ts";
+import { createSessions, type SessionManager } from "../mod.ts";
 import type { KoaStyleStore } from "../src/store.ts";
+import { rejectsWithStoreError, request } from "./helpers/store_scenarios.ts";
 
 const KEY = "k".repeat(32);
 const quiet = { warn() {} };
@@ -26,34 +26,8 @@ function laterThunk(value: unknown): Thunk {
   return (cb) => void setTimeout(() => cb(null, value), 0);
 }
 
-/** Runs one "request" against the manager: open, prepare, handler, commit. */
-async function request(
-  m: SessionManager,
-  cookie: string | null,
-  handler: (s: SessionState) => void,
-): Promise<{ cookie: string; state: SessionState }> {
-  const state = m.open(cookie);
-  await m.prepare(state);
-  handler(state);
-  const { cookies } = await m.commit(state);
-  const sid = cookies.find((c) => c.startsWith("sid="));
-  return { cookie: sid ? sid.split(";")[0]! : cookie ?? "", state };
-}
-
 function manager(store: KoaStyleStore, storeTimeout?: number): SessionManager {
   return createSessions({ store, keys: [KEY], logger: quiet, client: false, storeTimeout });
-}
-
-/** Asserts that `promise` rejects with a StoreError (code ERR_STORE) and returns it. */
-async function rejectsWithStoreError(promise: Promise<unknown>): Promise<StoreError> {
-  let caught: unknown;
-  await promise.then(
-    () => assert.fail("expected a StoreError, but the call resolved"),
-    (err) => (caught = err),
-  );
-  assert.ok(caught instanceof StoreError, `expected a StoreError, got ${String(caught)}`);
-  assert.equal(caught.code, "ERR_STORE");
-  return caught;
 }
 
 /**

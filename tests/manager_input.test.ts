@@ -9,6 +9,7 @@ import Koa from "koa";
 import { createSessions, MapStore, type SessionManager, StoreError } from "../mod.ts";
 import type { StoredRecord, StoreEvent } from "../src/store.ts";
 import { koaSession } from "../adapters/koa.ts";
+import { remoteEvents } from "./helpers/store_scenarios.ts";
 
 const KEY = "a-secret-of-at-least-32-characters!!";
 const quiet = { warn() {} };
@@ -210,15 +211,8 @@ describe("manager: remote events", () => {
   });
 
   test("a remote sessionSet is isInit the first time this process hears of the session only", () => {
-    let deliver: (e: StoreEvent) => void = () => {};
-    class Bus extends MapStore {
-      subscribe(fn: (e: StoreEvent) => void): () => void {
-        deliver = fn;
-        return () => {};
-      }
-      publish(): void {}
-    }
-    const m = createSessions({ store: new Bus(), keys: [KEY], logger: quiet });
+    const { store, deliver } = remoteEvents();
+    const m = createSessions({ store, keys: [KEY], logger: quiet });
     const seen: string[] = [];
     m.on("sessionSet", (e) => seen.push(`${e.sessionId} init=${e.isInit}`));
     const set = (sessionId: string) =>

@@ -16,6 +16,7 @@ import {
 } from "../src/store.ts";
 import { SessionSerializationError, StoreError, UnisessionError } from "../src/errors.ts";
 import { wrappedMapStore } from "./helpers/wrapped_map_store.ts";
+import { rejectsWithStoreError } from "./helpers/store_scenarios.ts";
 
 // ------------------------------------------------------------------------------------ helpers
 
@@ -31,19 +32,6 @@ function delay(): Promise<void> {
 
 function gateway(store: Store, onCorrupt: (op: string) => void = () => {}): StoreGateway {
   return new StoreGateway(store, { timeoutMs: 1000, onCorrupt });
-}
-
-/** Asserts that `promise` rejects with a StoreError (code ERR_STORE) and returns it. */
-async function rejectsWithStoreError(promise: Promise<unknown>): Promise<StoreError> {
-  let caught: unknown;
-  await promise.then(
-    () => assert.fail("expected a StoreError, but the call resolved"),
-    (err) => (caught = err),
-  );
-  assert.ok(caught instanceof StoreError, `expected a StoreError, got ${String(caught)}`);
-  assert.ok(caught instanceof UnisessionError);
-  assert.equal(caught.code, "ERR_STORE");
-  return caught;
 }
 
 /** 200 concurrent increments of `data.n` through the gateway; resolves the final `n`. */

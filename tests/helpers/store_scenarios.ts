@@ -9,12 +9,14 @@ import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
 import {
   createSessions,
+  MapStore,
   type SessionManager,
   type SessionOptions,
   type SessionState,
   type Store,
   type StoreEvent,
 } from "../../mod.ts";
+import { StoreError, UnisessionError } from "../../src/errors.ts";
 
 export const KEY = "a-secret-of-at-least-32-characters!!";
 const quiet = { warn() {} };
@@ -25,6 +27,35 @@ export interface StorePair {
   a: Store;
   b: Store;
   close(): Promise<void>;
+}
+
+/** Asserts that `promise` rejects with a StoreError (code ERR_STORE) and returns it. */
+export async function rejectsWithStoreError(promise: Promise<unknown>): Promise<StoreError> {
+  let caught: unknown;
+  await promise.then(
+    () => assert.fail("expected a StoreError, but the call resolved"),
+    (err) => (caught = err),
+  );
+  assert.ok(caught instanceof StoreError, `expected a StoreError, got ${String(caught)}`);
+  assert.ok(caught instanceof UnisessionError);
+  assert.equal(caught.code, "ERR_STORE");
+  return caught;
+}
+
+/**
+ * A MapStore whose events come from the test: `deliver(event)` plays another instance
+ * publishing it (this store's own publishes go nowhere).
+ */
+export function remoteEvents(): { store: MapStore; deliver(event: StoreEvent): void } {
+  let deliver: (event: StoreEvent) => void = () => {};
+  class Bus extends MapStore {
+    subscribe(fn: (event: StoreEvent) => void): () => void {
+      deliver = fn;
+      return () => {};
+    }
+    publish(): void {}
+  }
+  return { store: new Bus(), deliver: (event) => deliver(event) };
 }
 
 /** Cookie header value (`name=value; ...`) of a commit's Set-Cookie list. */
