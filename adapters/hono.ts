@@ -146,7 +146,7 @@ function fromHonoOptions(o: HonoSessionOptions, rows: HonoRows | undefined): Ses
   const secure = co.prefix === "secure" || co.prefix === "host" ? true : co.secure;
   const prefix = co.prefix === "host" ? "__Host-" : co.prefix === "secure" ? "__Secure-" : "";
   const name = prefix + (o.cookieName ?? "sid");
-  const maxAge = (o.maxAge ?? 86_400) * 1000;
+  const maxAge = windowMs(o);
   const keys = keysOf(o);
   const store = o.store ?? undefined; // hono-session takes `store: null` for none
   const encoder = o.encoder ?? undefined;
@@ -177,6 +177,11 @@ function fromHonoOptions(o: HonoSessionOptions, rows: HonoRows | undefined): Ses
     onInvalid: o.onInvalid,
     renewUnit: 1000,
   };
+}
+
+/** hono-session's `maxAge` (seconds, default a day) in ms. */
+function windowMs(o: HonoSessionOptions): number {
+  return (o.maxAge ?? 86_400) * 1000;
 }
 
 /** The secrets of hono-session options, newest first; undefined when none is given. */
@@ -224,13 +229,13 @@ export function session<T extends object = Session>(
   else {
     const store = options.store ?? undefined;
     if (isHonoStyleStore(store)) {
-      rows = new HonoRows(toStore(store, "hono"), (options.maxAge ?? 86_400) * 1000);
+      rows = new HonoRows(toStore(store, "hono"), windowMs(options));
     }
     manager = createSessions(fromHonoOptions(options, rows));
     upgrade = upgradeFor(
       {
         keys: keysOf(options),
-        maxAge: (options.maxAge ?? 86_400) * 1000,
+        maxAge: manager.maxAge,
         encoder: (options.encoder ?? undefined) !== undefined,
       },
       manager,

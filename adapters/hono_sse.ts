@@ -7,7 +7,7 @@
 import type { Context } from "hono";
 import { streamSSE } from "hono/streaming";
 import type { BridgeEvent } from "../src/events.ts";
-import type { SessionManager } from "../src/manager.ts";
+import { MAX_TIMER_MS, type SessionManager } from "../src/manager.ts";
 import { type SessionState, STATE } from "../src/session.ts";
 
 /** Options of {@linkcode sessionEvents}. */
@@ -69,7 +69,7 @@ export function sessionEvents(
   }
   const heartbeatMs = options.heartbeatMs ?? 15_000;
   // A timer cannot wait longer than 2^31 - 1 ms: it would fire at once, over and over.
-  if (!(typeof heartbeatMs === "number" && heartbeatMs >= 0 && heartbeatMs <= 2_147_483_647)) {
+  if (!(typeof heartbeatMs === "number" && heartbeatMs >= 0 && heartbeatMs <= MAX_TIMER_MS)) {
     throw new RangeError(
       "Cannot stream session events: heartbeatMs must be a number of ms from 0 to 2147483647",
     );

@@ -38,7 +38,13 @@ import { utf8 } from "../src/encoding.ts";
 import type { SessionDestroyEvent, SessionSetEvent } from "../src/events.ts";
 import { generateUid } from "../src/id.ts";
 import { isThenable, promiseOf } from "../src/awaitable.ts";
-import { adapterSteps, ALLOW_SHORT_KEYS, createSessions, SessionManager } from "../src/manager.ts";
+import {
+  adapterSteps,
+  ALLOW_SHORT_KEYS,
+  createSessions,
+  MAX_TIMER_MS,
+  SessionManager,
+} from "../src/manager.ts";
 import { MapStore } from "../src/map_store.ts";
 import { BoundedMap } from "../src/sharded_map.ts";
 import type { ClientOptions, Logger, SessionOptions } from "../src/options.ts";
@@ -847,7 +853,7 @@ export function bridgeSession<T extends object = SessionData>(
   const ms = opt.autoCleanupMs; // used only with autoCleanup: true (null: the default)
   if (
     opt.autoCleanup === true && ms != null &&
-    !(typeof ms === "number" && ms > 0 && ms <= 2_147_483_647)
+    !(typeof ms === "number" && ms > 0 && ms <= MAX_TIMER_MS)
   ) {
     throw new RangeError(
       "Cannot bridge sessions: autoCleanupMs must be a positive number of ms up to 2147483647",

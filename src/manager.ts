@@ -66,7 +66,7 @@ const ATTACHED_LIMIT = 100_000;
  */
 const CLEANUP_SLICE_MS = 10;
 /** The longest interval of a timer: 2^31 - 1 ms (a longer one fires at once, over and over). */
-const MAX_TIMER_MS = 2_147_483_647;
+export const MAX_TIMER_MS = 2_147_483_647;
 const setImmediateOf = (globalThis as { setImmediate?: (fn: () => void) => unknown }).setImmediate;
 /**
  * Calls `fn` on a later turn of the event loop, once pending I/O has had its turn: `setImmediate`

@@ -10,7 +10,7 @@
  * @module
  */
 import type { SessionSetEvent } from "./events.ts";
-import type { SessionManager } from "./manager.ts";
+import { MAX_TIMER_MS, type SessionManager } from "./manager.ts";
 import type { SessionData } from "./session.ts";
 import {
   type FollowedLink,
@@ -43,9 +43,6 @@ export async function findSession(
   return { clientId, sessionId, data: snapshot(data as SessionData) };
 }
 
-/** The longest grace period a timer can wait: 2^31 - 1 ms (a longer one fires at once). */
-const MAX_GRACE_MS = 2_147_483_647;
-
 /**
  * The options both socket adapters take, checked (`where` opens each error message): a setting
  * of another type would be taken silently for its default (`requireSession: "yes"` for false),
@@ -66,7 +63,7 @@ export function socketOptions(
   if (typeof requireSession !== "boolean") {
     throw new TypeError(`${where}: requireSession must be a boolean`);
   }
-  if (typeof grace !== "number" || !(grace >= 0 && grace <= MAX_GRACE_MS)) {
+  if (typeof grace !== "number" || !(grace >= 0 && grace <= MAX_TIMER_MS)) {
     throw new RangeError(`${where}: destroyGraceMs must be a finite number ≥ 0 (at most 2^31 - 1)`);
   }
   if (typeof onError !== "function") throw new TypeError(`${where}: onError must be a function`);
