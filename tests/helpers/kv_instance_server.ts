@@ -6,6 +6,7 @@
  *
  * Cross-instance events go through the store's event log in KV (polled every `--poll <ms>`,
  * default the store's 500 ms; `watch()` only sees this process's own writes on a local file).
+ * `--store-timeout <ms>` sets the manager's `storeTimeout` (default: the library's 10 s).
  * Unhandled rejections and uncaught errors are recorded (`GET /health`) and printed, never fatal.
  * @module
  */
@@ -21,6 +22,7 @@ const { values } = parseArgs({
     kv: { type: "string" },
     prefix: { type: "string", default: "multi" },
     poll: { type: "string" },
+    "store-timeout": { type: "string" },
   },
 });
 if (!values.kv) throw new TypeError("--kv <file> is required");
@@ -50,6 +52,7 @@ const store = await DenoKvStore.open(values.kv, {
 const sessions = createSessions<InstanceData>({
   store,
   keys: ["a-secret-of-at-least-32-characters!!"],
+  storeTimeout: values["store-timeout"] === undefined ? undefined : Number(values["store-timeout"]),
   logger: { warn, debug() {} },
 });
 const app = instanceApp(sessions, () => ({ unhandled, warnings }));
