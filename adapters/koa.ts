@@ -564,6 +564,11 @@ export interface BridgeSessionOptions extends Omit<KoaSessionOptions, "client"> 
   clientMaxAge?: number;
   /** Re-send the client-id cookie on every response. Default true. */
   clientAlwaysRoll?: boolean;
+  /**
+   * A new client id at `ctx.regenerateSession()`, as the session gets a new id: see
+   * `ClientOptions.rotateOnRegenerate` (the client id is a credential for sockets). Default false.
+   */
+  clientRotateOnRegenerate?: boolean;
   /** socket.io adapter options (what happens to a logged-out session's sockets, ...). */
   socketIO?: AttachSocketIOOptions;
 }
@@ -872,6 +877,7 @@ export function bridgeSession<T extends object = SessionData>(
       name: opt.clientKey ?? `${key}.cid`,
       maxAge: opt.clientMaxAge,
       alwaysRoll: opt.clientAlwaysRoll ?? true,
+      rotateOnRegenerate: opt.clientRotateOnRegenerate,
     },
   });
   core.signed = opt.signed ?? true;

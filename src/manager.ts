@@ -1292,6 +1292,13 @@ export class SessionManager<T extends object = SessionData> {
       this.#emitDestroy(old, state.clientId, "regenerate");
     }
     if (state.cookieValue) this.#sid?.forget(state.cookieValue);
+    if (this.#o.client?.rotateOnRegenerate && state.clientId !== undefined) {
+      // The old client id was unlinked with the old session (#destroy); the new one is linked
+      // and its cookie sent with the new session.
+      state.clientId = generateUid();
+      state.clientFromCookie = false;
+      state.clientRaw = undefined;
+    }
     state.id = generateUid();
     state.isNew = true;
     state.record = undefined;

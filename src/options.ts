@@ -46,6 +46,25 @@ export interface ClientOptions extends CookieOptions {
   maxAge?: number;
   /** Re-send the cookie on every response (rolling). Default false: re-sent with the session cookie. */
   alwaysRoll?: boolean;
+  /**
+   * Give the browser a new client id at `regenerate()` (login), as its session gets a new id.
+   * Default false: the client id stays, so a socket opened before the login follows the new
+   * session. The client id then opens the session over sockets as the session id does over
+   * HTTP: whoever planted their own client-id cookie in a victim's browser (session fixation by
+   * cookie injection) finds the victim's session after the login. With `true` the old client id
+   * names no session after a login, and the sockets opened before it lose the session (after
+   * the adapter's `destroyGraceMs`) until the page reconnects with its new cookies.
+   *
+   * @example
+   * ```ts
+   * const sessions = createSessions({
+   *   store: new MapStore(),
+   *   keys: [Deno.env.get("SESSION_KEY")!],
+   *   client: { rotateOnRegenerate: true },
+   * });
+   * ```
+   */
+  rotateOnRegenerate?: boolean;
 }
 
 /** Options of {@linkcode createSessions}. */
@@ -123,7 +142,9 @@ export interface ResolvedOptions {
   signed: boolean;
   cookie: ResolvedCookie;
   cookieFn: ((ctx: unknown) => CookieOptions) | undefined;
-  client: (ResolvedCookie & { maxAge: number; alwaysRoll: boolean }) | undefined;
+  client:
+    | (ResolvedCookie & { maxAge: number; alwaysRoll: boolean; rotateOnRegenerate: boolean })
+    | undefined;
   maxAge: number;
   absoluteMaxAge: number;
   serialize: boolean;
@@ -220,6 +241,7 @@ export function resolveOptions(
       }),
       maxAge: duration("client.maxAge", c.maxAge, 365 * DAY, MAX_COOKIE_AGE_MS),
       alwaysRoll: c.alwaysRoll ?? false,
+      rotateOnRegenerate: c.rotateOnRegenerate ?? false,
     };
     if (client.name === cookie.name) {
       throw new TypeError(

@@ -619,6 +619,24 @@ describe("bridgeSession (koa-io-session v3 drop-in)", () => {
     await r.close();
   });
 
+  test("clientRotateOnRegenerate: the login gives the browser a new client id; the old one maps to nothing", async () => {
+    const r = await startBridge({ clientRotateOnRegenerate: true });
+    const b = r.browser();
+    const created = JSON.parse((await b.get("/api/session")).body);
+    const cookie = b.jar.get("app.sid.cid");
+    const login = JSON.parse((await b.get("/api/session?login=ada")).body);
+    assert.notEqual(login.clientId, created.clientId, "ctx.clientId is the new one");
+    assert.notEqual(b.jar.get("app.sid.cid"), cookie, "and its cookie was sent");
+    assert.equal(r.bridge.getSessionId(login.clientId), login.sessionId);
+    assert.equal(r.bridge.getSessionId(created.clientId), undefined);
+    assert.equal(await r.bridge.getByClientId(created.clientId), undefined);
+    const socket = await r.connect(b.jar.header());
+    const seen = await ask<{ sessionId: string }>(socket, "session:get");
+    assert.equal(seen.sessionId, login.sessionId);
+    socket.disconnect();
+    await r.close();
+  });
+
   test("lookups: getById, getByClientId, setById, setByClientId (throws without mapping), destroyByClientId", async () => {
     const r = await startBridge();
     const b = r.browser();

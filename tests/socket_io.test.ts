@@ -300,6 +300,75 @@ async function loggedIn(h: Harness, user = "ada"): Promise<Client> {
   return b;
 }
 
+describe("socket.io: client.rotateOnRegenerate (the client id is a credential for sockets)", () => {
+  let h: H;
+  before(async () => {
+    h = await startHarness({
+      manager: { store: new MapStore(), client: { rotateOnRegenerate: true } },
+    });
+  });
+  after(() => h.close());
+
+  test("a client-id cookie planted before the login opens nothing after it", async () => {
+    // The attacker visits, and plants their client-id cookie in the victim's browser.
+    const attacker = await visitor(h);
+    const planted = attacker.jar.get("sid.cid")!;
+    const plantedId = h.manager.readCookies(`sid.cid=${planted}`).clientId!;
+    const spy = await h.connect(attacker.jar.header());
+    const victim = h.browser();
+    victim.jar.set("sid.cid", planted);
+
+    const login = JSON.parse((await victim.post("/login")).body) as { sessionId: string };
+    const issued = victim.jar.get("sid.cid")!;
+    assert.notEqual(issued, planted, "the login sent a new client-id cookie");
+    const issuedId = h.manager.readCookies(`sid.cid=${issued}`).clientId!;
+    assert.equal(await h.manager.getSessionId(issuedId), login.sessionId);
+    assert.equal(await h.manager.getSessionId(plantedId), undefined);
+    assert.equal(await h.manager.getByClientId(plantedId), undefined);
+
+    // Neither the attacker's live socket nor a new one with their cookies sees the session.
+    assert.equal((await ask<WhoAmI>(spy, "whoami")).session, null);
+    const late = await h.connect(attacker.jar.header());
+    assert.equal((await ask<WhoAmI>(late, "whoami")).session, null);
+    // The victim's own new socket does.
+    const own = await h.connect(victim.jar.header());
+    const me = await ask<WhoAmI>(own, "whoami");
+    assert.equal(me.sessionId, login.sessionId);
+    assert.deepEqual(me.session, { user: "ada" });
+    assert.equal(me.clientId, issuedId);
+    for (const s of [spy, late, own]) s.disconnect();
+  });
+
+  test("a socket of the old client id loses the session at a second login; reconnected it has the new one", async () => {
+    const b = h.browser();
+    const first = JSON.parse((await b.post("/login")).body) as { sessionId: string };
+    const socket = await h.connect(b.jar.header());
+    const before = await ask<WhoAmI>(socket, "whoami");
+    assert.equal(before.sessionId, first.sessionId);
+
+    const disconnected = next<string>(socket, "disconnect");
+    const again = JSON.parse((await b.post("/login?user=grace")).body) as { sessionId: string };
+    assert.notEqual(again.sessionId, first.sessionId);
+    assert.equal(await disconnected, "io server disconnect", "after destroyGraceMs, as a logout");
+
+    const fresh = await h.connect(b.jar.header());
+    const after = await ask<WhoAmI>(fresh, "whoami");
+    assert.equal(after.sessionId, again.sessionId);
+    assert.deepEqual(after.session, { user: "grace" });
+    assert.notEqual(after.clientId, before.clientId);
+    assert.equal(await h.manager.getSessionId(before.clientId!), undefined);
+    fresh.disconnect();
+  });
+
+  test("without a regenerate the client id stays: requests, rolling and a new session keep it", async () => {
+    const b = await visitor(h);
+    const cid = b.jar.get("sid.cid");
+    await b.post("/set?key=a&value=1");
+    await b.post("/incr");
+    assert.equal(b.jar.get("sid.cid"), cid);
+  });
+});
+
 describe("socket.io: a MapStore shared by two managers", () => {
   let h: H;
   const store = new MapStore();
