@@ -9,9 +9,12 @@
 //   bun bench/mapstore_scale.ts [sessions=1000000]
 //   deno run -A --v8-flags=--expose-gc bench/mapstore_scale.ts [sessions=1000000]
 //
-// Configurations: the client-id cookie off (one record per session) and on (the default: one
-// more `cid:` mapping record per browser). "Data" is the session data's JSON, the part the
-// application chose to store; everything else is overhead (ids, timestamps, the Map's slots).
+// Configurations: the client-id cookie off (one record per session); on (the default) with each
+// session made by its browser's first request (the session's id is the new client id: one record
+// per session); on with browsers that visited before (they hold a client-id cookie from a response
+// without a session, so the session gets a new id and a `cid:` mapping record names it: two
+// records per session). "Data" is the session data's JSON, the part the application chose to
+// store; everything else is overhead (ids, timestamps, the Map's slots).
 import process from "node:process";
 import { createSessions, MapStore } from "../mod.ts";
 
@@ -46,7 +49,11 @@ async function timedCleanup(cleanup: () => Promise<number>) {
   return { cleaned, ms: end - t0, longestStop: Math.max(longest, end - last) };
 }
 
-async function measure(clientCookie: boolean, expiredShare: 1 | 0.5) {
+type Browsers = "client-id cookie off" | "first request" | "visited before";
+
+async function measure(browsers: Browsers, expiredShare: 1 | 0.5) {
+  const clientCookie = browsers !== "client-id cookie off";
+  const mappings = browsers === "visited before";
   let now = Date.UTC(2026, 0, 1);
   const clock = () => now;
   const store = new MapStore({ now: clock });
@@ -62,7 +69,12 @@ async function measure(clientCookie: boolean, expiredShare: 1 | 0.5) {
   const t0 = performance.now();
   for (let i = 0; i < N; i++) {
     if (i === N * expiredShare) now += m.maxAge / 2; // the other half: created later
-    const state = m.open(undefined);
+    let cookie: string | undefined;
+    if (mappings) {
+      // A response without a session gives the browser its client-id cookie.
+      cookie = (await m.commit(m.open(undefined))).cookies[0]!.split(";")[0];
+    }
+    const state = m.open(cookie);
     const data = { n: i };
     dataBytes += JSON.stringify(data).length;
     Object.assign(state.session, data);
@@ -70,18 +82,18 @@ async function measure(clientCookie: boolean, expiredShare: 1 | 0.5) {
   }
   const fill = performance.now() - t0;
   const used = heap() - before;
-  if (store.size !== (clientCookie ? 2 * N : N)) throw new Error(`expected ${N} sessions`);
+  if (store.size !== (mappings ? 2 * N : N)) throw new Error(`expected ${N} sessions`);
   now += expiredShare === 1 ? m.maxAge + 1 : m.maxAge / 2 + 1;
   let destroyed = 0;
   m.on("sessionDestroy", () => destroyed++);
   const { cleaned, ms, longestStop } = await timedCleanup(() => m.cleanup());
   const expired = N * expiredShare;
-  const left = (N - expired) * (clientCookie ? 2 : 1);
+  const left = (N - expired) * (mappings ? 2 : 1);
   if (cleaned !== expired || destroyed !== expired || store.size !== left) {
     throw new Error(`cleanup removed ${cleaned} (${destroyed} events), ${store.size} left`);
   }
   return {
-    config: (clientCookie ? "client-id cookie on (default)" : "client-id cookie off") +
+    config: (clientCookie ? `client-id cookie on (default), ${browsers}` : browsers) +
       (expiredShare === 1 ? "" : ", half expired"),
     perSession: used / N,
     data: dataBytes / N,
@@ -103,8 +115,14 @@ console.log(
   "| configuration | heap per session | of which data | overhead | create all | cleanup() | longest stop |",
 );
 console.log("|---|--:|--:|--:|--:|--:|--:|");
-for (const [clientCookie, expiredShare] of [[false, 1], [true, 1], [true, 0.5]] as const) {
-  const r = await measure(clientCookie, expiredShare);
+const configurations = [
+  ["client-id cookie off", 1],
+  ["first request", 1],
+  ["visited before", 1],
+  ["visited before", 0.5],
+] as const;
+for (const [browsers, expiredShare] of configurations) {
+  const r = await measure(browsers, expiredShare);
   console.log(
     `| ${r.config} | ${r.perSession.toFixed(0)} B | ${r.data.toFixed(0)} B | ` +
       `**${r.overhead.toFixed(0)} B** | ${(r.fillMs / 1000).toFixed(1)} s | ` +

@@ -422,6 +422,7 @@ export class SessionManager<T extends object = SessionData> {
     });
     state.clientStale = clientStale;
     if (v.cid) state.clientRaw = v.rawCid;
+    else state.clientFree = clientId !== undefined;
     if (this.#codec && raw) state.loaded = false; // unsealed in prepare()
     else if (this.#codec && raw === "") this.#invalid("malformed", init.ctx);
     return state;
@@ -708,11 +709,20 @@ export class SessionManager<T extends object = SessionData> {
       verifyCsrfToken(rec.csrf, token);
   }
 
-  /** The browser's current session id, through the client-id mapping kept in the store. */
+  /**
+   * The browser's current session id, through the client-id mapping kept in the store; without
+   * a mapping, the browser's first session, whose id is its client id (while it lives).
+   */
   async getSessionId(clientId: string): Promise<string | undefined> {
     if (typeof clientId !== "string" || clientId === "") return undefined; // names no browser
-    const m = await this.#gatewayOrThrow().get(CLIENT_PREFIX + clientId);
-    return m && typeof m.sid === "string" && !this.#expired(m, this.#o.now()) ? m.sid : undefined;
+    const gateway = this.#gatewayOrThrow();
+    const m = await gateway.get(CLIENT_PREFIX + clientId);
+    const now = this.#o.now();
+    if (m) return typeof m.sid === "string" && !this.#expired(m, now) ? m.sid : undefined;
+    const first = await gateway.get(clientId);
+    return first && first.clientId === clientId && !this.#expired(first, now)
+      ? clientId
+      : undefined;
   }
 
   /** Data of the browser's current session, or undefined. */
@@ -769,7 +779,7 @@ export class SessionManager<T extends object = SessionData> {
   sessionIdOf(state: SessionState): string | undefined {
     if (state.destroyed) return undefined;
     state.ensureLoaded();
-    return state.id ??= generateUid();
+    return state.id ??= this.#newId(state);
   }
 
   /** Runs `fn` after every earlier `fn` for the same key (per-session serialisation). */
@@ -1073,7 +1083,7 @@ export class SessionManager<T extends object = SessionData> {
           // along (in a store of 2,000,000 records, reading it back costs about as much as all the
           // rest of the cleanup of a session).
           try {
-            if (clientId && !(taken && entry[2] === true)) {
+            if (clientId && clientId !== id && !(taken && entry[2] === true)) {
               const key = CLIENT_PREFIX + clientId;
               if (gateway.getSync(key)?.sid === id) remove(key);
             }
@@ -1298,8 +1308,9 @@ export class SessionManager<T extends object = SessionData> {
       state.clientId = generateUid();
       state.clientFromCookie = false;
       state.clientRaw = undefined;
+      state.clientFree = true;
     }
-    state.id = generateUid();
+    state.id = this.#newId(state);
     state.isNew = true;
     state.record = undefined;
     state.regenerated = true;
@@ -1411,7 +1422,7 @@ export class SessionManager<T extends object = SessionData> {
       if (state.csrf !== undefined) next.csrf = state.csrf;
       if (state.isNew) this.#describeInto(next, state.ctx);
       if (this.#codec) return this.#issue(state, out, next);
-      const id = state.id ??= generateUid();
+      const id = state.id ??= this.#newId(state);
       const written = this.#gateway!.setNow(id, next, next.expiresAt - now, state.ctx);
       return andThen(written, () => this.#created(state, out, id, next, now));
     }
@@ -1555,7 +1566,22 @@ export class SessionManager<T extends object = SessionData> {
     return true;
   }
 
+  /**
+   * A new session's id: the client id made in this request when it is still free (no other
+   * session has it, nobody but this request has seen it: as fresh as a new random id), so that
+   * the browser's first session needs no mapping record; else a new random id.
+   */
+  #newId(state: SessionState): string {
+    if (state.clientFree) {
+      state.clientFree = false;
+      return state.clientId!;
+    }
+    return generateUid();
+  }
+
+  /** Points the client id at its session; nothing to write when they are one id. */
   #linkClient(clientId: string, sessionId: string, now: number): void | Promise<void> {
+    if (clientId === sessionId) return;
     const ttl = this.#o.client?.maxAge ?? this.#o.maxAge;
     return this.#gateway!.setNow(CLIENT_PREFIX + clientId, {
       data: {},
@@ -1566,6 +1592,7 @@ export class SessionManager<T extends object = SessionData> {
   }
 
   async #unlinkClient(clientId: string, sessionId: string): Promise<void> {
+    if (clientId === sessionId) return; // no mapping (see #newId)
     const key = CLIENT_PREFIX + clientId;
     const m = await this.#gateway!.get(key);
     if (m?.sid === sessionId) await this.#gateway!.delete(key);

@@ -833,7 +833,8 @@ export class MapStore implements Store {
       lastKey = undefined;
       if (plen === 0) return;
       const clientId = clientIdOf(held);
-      if (clientId === undefined) return;
+      // A browser's first session has its client id as its id: no mapping (see the manager).
+      if (clientId === undefined || clientId === key) return;
       if (last !== undefined && isPrefixedKey(last, prefix, clientId)) {
         if (!namesSession(lastHeld, key)) return;
         takeAlong(last, lastHeld);

@@ -217,6 +217,11 @@ export class SessionState implements ProxyHandler<SessionData> {
   clientStale = false;
   /** The verified client-id cookie value as received (re-sent without a new MAC). */
   clientRaw: string | undefined;
+  /**
+   * The client id is new in this request and not yet a session's id: a new session takes it as
+   * its id (the browser's first session and its client id are one id, so no mapping record).
+   */
+  clientFree = false;
 
   /** The record was read (or there is none to read): data is usable. */
   loaded = false;

@@ -713,7 +713,9 @@ describe("manager lifecycle (store mode)", () => {
       s.session.user = { name: "ada", tags: ["a"] };
     });
     const id = r.state.id!;
-    assert.equal(store.size, 2); // the session and the client mapping
+    // The session alone: a browser's first session has its new client id as its id (no mapping).
+    assert.equal(store.size, 1);
+    assert.equal(r.state.clientId, id);
     r = await request(m, r.cookie, (s) => {
       (s.session.user as { tags: string[] }).tags.push("b");
     });
@@ -1183,6 +1185,86 @@ describe("lookups by id and client", () => {
     assert.equal(await m.destroyByClientId(clientId), false);
   });
 
+  test("a browser's first session has its client id as its id: no mapping record, found by client id until it ends", async () => {
+    const { m, store } = manager();
+    const keys = () => [...store.list()].map(([k]) => k);
+    const r = await request(m, null, (s) => {
+      assert.equal(m.sessionIdOf(s), s.clientId, "known as soon as it is asked for");
+      s.session.a = 1;
+    });
+    const clientId = r.state.clientId!;
+    assert.equal(r.state.id, clientId);
+    assert.deepEqual(keys(), [clientId]);
+    assert.equal(await m.getSessionId(clientId), clientId);
+    assert.deepEqual(await m.getByClientId(clientId), { a: 1 });
+    // The login: a new random id, and now a mapping names it.
+    const login = await request(m, r.cookie, (s) => s.session.regenerate());
+    const second = login.state.id!;
+    assert.notEqual(second, clientId);
+    assert.equal(login.state.clientId, clientId);
+    assert.deepEqual(keys().sort(), [second, `cid:${clientId}`].sort());
+    assert.equal(await m.getSessionId(clientId), second);
+    // The logout removes the mapping; the first session ended at the login: nothing is found.
+    await request(m, login.cookie, (s) => void s.session.destroy());
+    assert.deepEqual(keys(), []);
+    assert.equal(await m.getSessionId(clientId), undefined);
+    assert.equal(await m.getById(clientId), undefined);
+    // The next session of this browser (its client id from the cookie) gets a new random id.
+    const again = await request(m, login.cookie, (s) => void (s.session.b = 2));
+    assert.notEqual(again.state.id, clientId);
+    assert.equal(await m.getSessionId(clientId), again.state.id);
+  });
+
+  test("a new client id is a session id once: an id asked for, then regenerate(), gives a random one", async () => {
+    const { m, store } = manager();
+    const r = await request(m, null, async (s) => {
+      assert.equal(m.sessionIdOf(s), s.clientId);
+      await s.session.regenerate();
+      s.session.user = "ada";
+    });
+    assert.notEqual(r.state.id, r.state.clientId);
+    assert.equal(await m.getSessionId(r.state.clientId!), r.state.id);
+    assert.equal(store.size, 2, "the session and its client mapping");
+  });
+
+  test("a browser that visited before (its client id from the cookie) gets a random session id and a mapping", async () => {
+    const { m, store } = manager();
+    const visit = await request(m, null, () => {});
+    assert.equal(store.size, 0);
+    const r = await request(m, visit.cookie, (s) => void (s.session.a = 1));
+    assert.notEqual(r.state.id, r.state.clientId);
+    assert.equal(await m.getSessionId(r.state.clientId!), r.state.id);
+    assert.equal(store.size, 2);
+  });
+
+  test("an expired first session is found by client id no more; cleanup reads no mapping for it", async () => {
+    let now = 1_000_000;
+    const { m, store } = manager({ now: () => now, maxAge: 1000 });
+    const r = await request(m, null, (s) => void (s.session.a = 1));
+    const clientId = r.state.clientId!;
+    const events: unknown[] = [];
+    m.on("sessionDestroy", (e) => events.push([e.sessionId, e.clientId, e.reason]));
+    const reads: string[] = [];
+    const get = store.get.bind(store);
+    store.get = (id) => (reads.push(id), get(id));
+    now += 1001;
+    assert.equal(await m.getSessionId(clientId), undefined);
+    reads.length = 0;
+    assert.equal(await m.cleanup(), 1);
+    assert.deepEqual(reads, []);
+    assert.deepEqual(events, [[clientId, clientId, "expired"]]);
+    assert.equal(store.size, 0);
+  });
+
+  test("getSessionId does not take a record without that client id for a first session", async () => {
+    const { m } = manager();
+    const visit = await request(m, null, () => {});
+    const r = await request(m, visit.cookie, (s) => void (s.session.a = 1));
+    // A session id given as a client id: that session's client id is another one.
+    assert.equal(await m.getSessionId(r.state.id!), undefined);
+    assert.equal(await m.getSessionId(`cid:${r.state.clientId}`), undefined);
+  });
+
   test("setById replaces data and refuses to create; setByClientId throws without mapping", async () => {
     const { m } = manager();
     const r = await request(m, null, (s) => {
@@ -1276,7 +1358,7 @@ describe("lookups by id and client", () => {
       clientId: r.state.clientId,
     });
     assert.deepEqual(m.readCookies("sid=forged.x"), {});
-    assert.equal(store.size, 2);
+    assert.equal(store.size, 1);
   });
 
   test("readCookies reports invalid cookies to onInvalid, with the context", () => {

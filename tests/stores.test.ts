@@ -1567,11 +1567,12 @@ describe("StoreGateway", () => {
 
   /**
    * A manager over a MapStore seen through a synchronous store whose other methods `methods`
-   * adds or replaces (it gets the inner store), with `sessions` sessions created and a clock past
-   * their expiry.
+   * adds or replaces (it gets the inner store), with `sessions` sessions created (each with its
+   * client mapping) and a clock past their expiry.
    */
   async function expiredThrough(methods: (inner: MapStore) => Partial<Store>, sessions: number) {
-    const made = await wrappedMapStore(methods, sessions);
+    // Browsers that visited before their session was made: each has a client mapping.
+    const made = await wrappedMapStore(methods, sessions, { visited: true });
     assert.equal(made.inner.size, 2 * sessions, "each session and its client mapping");
     made.tick(made.m.maxAge + 1);
     return made;

@@ -88,6 +88,10 @@ const LIBS: Record<string, () => Lib> = {
     middleware: unisession(createSessions({ store: new MapStore(), keys: [KEY] })),
     ...cSession,
   }),
+  "unisession-nocid": () => ({
+    middleware: unisession(createSessions({ store: new MapStore(), keys: [KEY], client: false })),
+    ...cSession,
+  }),
   // unisession as a hono-session drop-in with the same options as the hono-session Map row.
   "unisession-dropin": () => ({
     middleware: unisession({ store: new Map(), secret: KEY }),

@@ -11,6 +11,12 @@ import { createSessions } from "../../src/manager.ts";
 export async function wrappedMapStore(
   methods: (inner: MapStore) => Partial<Store>,
   sessions: number,
+  /**
+   * Each browser visits first (and holds a client-id cookie) before its session is made: the
+   * session gets a new id and a client mapping names it. Without, each session is its browser's
+   * first, whose id is its client id: no mapping record.
+   */
+  options: { visited?: boolean } = {},
 ) {
   let now = 1_767_225_600_000;
   const inner = new MapStore({ now: () => now });
@@ -33,7 +39,12 @@ export async function wrappedMapStore(
   const ids: string[] = [];
   const cookies: string[] = [];
   for (let i = 0; i < sessions; i++) {
-    const s = m.open(null);
+    let visit: string | null = null;
+    if (options.visited) {
+      const first = m.open(null);
+      visit = (await m.commit(first)).cookies.map((c) => c.split(";")[0]).join("; ");
+    }
+    const s = m.open(visit);
     s.session.n = i;
     const out = await m.commit(s);
     ids.push(s.id!);
