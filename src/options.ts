@@ -57,11 +57,14 @@ export interface ClientOptions extends CookieOptions {
    *
    * @example
    * ```ts
+   * import { createSessions, MapStore } from "unisession";
+   *
    * const sessions = createSessions({
    *   store: new MapStore(),
-   *   keys: [Deno.env.get("SESSION_KEY")!],
+   *   keys: ["a-secret-of-at-least-32-characters!!"],
    *   client: { rotateOnRegenerate: true },
    * });
+   * console.log(sessions.clientCookieName); // "sid.cid"
    * ```
    */
   rotateOnRegenerate?: boolean;
