@@ -1359,7 +1359,7 @@ export class SessionManager<T extends object = SessionData> {
     const value = current && state.clientRaw !== undefined
       ? state.clientRaw // the verified cookie as received: no new MAC needed
       : this.#cid!.sign(state.clientId);
-    out.cookies.push(serializeCookie(c, value, c.maxAge, state.https));
+    out.cookies.push(serializeCookie(c, value, c.persistent ? c.maxAge : undefined, state.https));
   }
 
   async #commitDestroy(state: SessionState, out: CommitResult): Promise<void> {

@@ -42,7 +42,11 @@ export interface SessionEncoder {
 export interface ClientOptions extends CookieOptions {
   /** Cookie name. Default `${cookie name}.cid`. */
   name?: string;
-  /** Lifetime in ms. Default 365 days (at most 400). */
+  /**
+   * Lifetime in ms. Default 365 days (at most 400); with a browser-session session cookie
+   * (`cookie.persistent: false`) and no `maxAge` here, the client-id cookie is a browser-session
+   * cookie too.
+   */
   maxAge?: number;
   /** Re-send the cookie on every response (rolling). Default false: re-sent with the session cookie. */
   alwaysRoll?: boolean;
@@ -240,6 +244,10 @@ export function resolveOptions(
         secure: cookie.secure,
         sameSite: cookie.sameSite,
         partitioned: cookie.partitioned,
+        // A browser-session cookie's client id ends with it (unless given a lifetime): a client
+        // id that outlived it would still open the session over sockets after the browser
+        // closed, where HTTP has none.
+        persistent: c.maxAge !== undefined || cookie.persistent,
         ...c,
       }),
       maxAge: duration("client.maxAge", c.maxAge, 365 * DAY, MAX_COOKIE_AGE_MS),

@@ -700,6 +700,23 @@ describe("options are validated once, at construction", () => {
 });
 
 describe("manager lifecycle (store mode)", () => {
+  test("with a browser-session cookie the client-id cookie is one too, unless client.maxAge is given", async () => {
+    const attrs = async (extra: SessionOptions) => {
+      const { m } = manager(extra);
+      const r = await request(m, null, (s) => void (s.session.a = 1));
+      return r.cookies.map((c) => [c.slice(0, c.indexOf("=")), /Max-Age=(\d+)/.exec(c)?.[1]]);
+    };
+    assert.deepEqual(await attrs({ cookie: { persistent: false } }), [
+      ["sid", undefined],
+      ["sid.cid", undefined],
+    ]);
+    assert.deepEqual(
+      await attrs({ cookie: { persistent: false }, client: { maxAge: 7 * 86_400_000 } }),
+      [["sid", undefined], ["sid.cid", String(7 * 86_400)]],
+    );
+    assert.deepEqual(await attrs({}), [["sid", "86400"], ["sid.cid", String(365 * 86_400)]]);
+  });
+
   test("a new empty session writes nothing and sets no session cookie", async () => {
     const { m, store } = manager();
     const r = await request(m, null, (s) => void s.session.x);
