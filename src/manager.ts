@@ -422,7 +422,8 @@ export class SessionManager<T extends object = SessionData> {
     });
     state.clientStale = clientStale;
     if (v.cid) state.clientRaw = v.rawCid;
-    else state.clientFree = clientId !== undefined;
+    // (Unsigned cookies are their ids: there a client-id cookie must not be a session cookie.)
+    else state.clientFree = clientId !== undefined && this.#o.signed;
     if (this.#codec && raw) state.loaded = false; // unsealed in prepare()
     else if (this.#codec && raw === "") this.#invalid("malformed", init.ctx);
     return state;
@@ -716,10 +717,14 @@ export class SessionManager<T extends object = SessionData> {
   async getSessionId(clientId: string): Promise<string | undefined> {
     if (typeof clientId !== "string" || clientId === "") return undefined; // names no browser
     const gateway = this.#gatewayOrThrow();
-    const m = await gateway.get(CLIENT_PREFIX + clientId);
+    // Both at once: one round trip to a networked store, as with the mapping alone.
+    // (Only an id can be a first session's: not a store key of another kind.)
+    const [m, first] = await Promise.all([
+      gateway.get(CLIENT_PREFIX + clientId),
+      ID_SHAPE.test(clientId) ? gateway.get(clientId) : undefined,
+    ]);
     const now = this.#o.now();
     if (m) return typeof m.sid === "string" && !this.#expired(m, now) ? m.sid : undefined;
-    const first = await gateway.get(clientId);
     return first && first.clientId === clientId && !this.#expired(first, now)
       ? clientId
       : undefined;
@@ -1221,6 +1226,16 @@ export class SessionManager<T extends object = SessionData> {
       this.#invalid("expired", state.ctx);
       rec = undefined;
     } else if (!rec) this.#invalid("unknown-id", state.ctx);
+    if (rec?.clientId !== undefined && this.#cid && rec.clientId !== state.clientId) {
+      // The session keeps its own client id over another one the browser sent (planted from a
+      // sibling domain, or re-sent by a request that raced a login that rotated it): moving the
+      // session to it would hand it to whoever holds that id. Its cookie is sent again.
+      state.clientId = rec.clientId;
+      state.clientFromCookie = false;
+      state.clientStale = false;
+      state.clientRaw = undefined;
+      state.clientFree = false;
+    }
     state.applyRecord(rec);
   }
 
@@ -1579,16 +1594,30 @@ export class SessionManager<T extends object = SessionData> {
     return generateUid();
   }
 
-  /** Points the client id at its session; nothing to write when they are one id. */
+  /**
+   * Points the client id at its session; nothing to write when they are one id. The browser's
+   * first session (whose id is this client id), if it still lives, is its current one no more:
+   * it loses its client id, so that `getSessionId` cannot fall back to it once this mapping is
+   * gone (a logout).
+   */
   #linkClient(clientId: string, sessionId: string, now: number): void | Promise<void> {
     if (clientId === sessionId) return;
     const ttl = this.#o.client?.maxAge ?? this.#o.maxAge;
-    return this.#gateway!.setNow(CLIENT_PREFIX + clientId, {
+    const linked = this.#gateway!.setNow(CLIENT_PREFIX + clientId, {
       data: {},
       sid: sessionId,
       expiresAt: now + ttl,
       createdAt: now,
     }, ttl);
+    return andThen(linked, () => {
+      const detached = this.#gateway!.updateNow(clientId, (cur) => {
+        if (cur.clientId !== clientId) return undefined;
+        const next = { ...cur };
+        delete next.clientId;
+        return next;
+      });
+      return andThen(detached, () => {});
+    });
   }
 
   async #unlinkClient(clientId: string, sessionId: string): Promise<void> {

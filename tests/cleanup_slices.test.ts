@@ -269,7 +269,7 @@ describe("cleanup() in slices", () => {
           yield entry;
         }
       },
-    }), 1500);
+    }), 1500, { visited: true }); // each with its client mapping: 3,000 records
     tick(m.maxAge + 1);
     let ran = 0;
     const timer = setInterval(() => ran++, 1);

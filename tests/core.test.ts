@@ -1232,6 +1232,45 @@ describe("lookups by id and client", () => {
     assert.equal(await m.getSessionId(clientId), again.state.id);
   });
 
+  test("with unsigned ids (signed: false) a first session gets its own id: a client-id cookie is never a session cookie", async () => {
+    const { m, store } = manager({ signed: false });
+    const r = await request(m, null, (s) => void (s.session.a = 1));
+    assert.notEqual(r.state.id, r.state.clientId);
+    assert.equal(store.size, 2);
+    assert.equal(await m.getSessionId(r.state.clientId!), r.state.id);
+  });
+
+  test("a first session the browser lost its cookie for is not found by client id after the next session ends", async () => {
+    const { m } = manager();
+    const first = await request(m, null, (s) => void (s.session.user = "ada"));
+    const clientId = first.state.clientId!;
+    // The browser keeps its client-id cookie but loses the session cookie (a browser restart with
+    // a browser-session cookie and client.maxAge set, say): its next session is another one.
+    const cidOnly = first.cookie.split("; ").filter((c) => c.startsWith("sid.cid=")).join("; ");
+    const next = await request(m, cidOnly, (s) => void (s.session.guest = true));
+    assert.notEqual(next.state.id, clientId);
+    assert.equal(await m.getSessionId(clientId), next.state.id);
+    await request(m, next.cookie, (s) => void s.session.destroy());
+    assert.equal(await m.getSessionId(clientId), undefined, "not the older first session");
+    assert.equal(await m.getByClientId(clientId), undefined);
+    assert.deepEqual(await m.getById(clientId), { user: "ada" }, "which lives on, unlinked");
+  });
+
+  test("a session keeps its client id over another valid one the browser sends, and re-sends its cookie", async () => {
+    const { m } = manager();
+    const victim = await request(m, null, (s) => void (s.session.user = "ada"));
+    const own = victim.state.clientId!;
+    const attacker = await request(m, null, () => {}); // a client-id cookie of the attacker's
+    const planted = attacker.cookie.split("; ").find((c) => c.startsWith("sid.cid="))!;
+    const plantedId = m.readCookies(planted).clientId!;
+    const sid = victim.cookie.split("; ").find((c) => c.startsWith("sid="))!;
+    const r = await request(m, `${planted}; ${sid}`, (s) => void (s.session.n = 1));
+    assert.equal(r.state.clientId, own);
+    assert.equal(m.readCookies(r.cookie).clientId, own, "the session's client-id cookie again");
+    assert.equal(await m.getSessionId(plantedId), undefined);
+    assert.equal(await m.getSessionId(own), victim.state.id);
+  });
+
   test("a new client id is a session id once: an id asked for, then regenerate(), gives a random one", async () => {
     const { m, store } = manager();
     const r = await request(m, null, async (s) => {
