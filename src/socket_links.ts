@@ -10,7 +10,7 @@
  * @module
  */
 import type { SessionSetEvent } from "./events.ts";
-import { MAX_TIMER_MS, type SessionManager } from "./manager.ts";
+import { adapterSteps, MAX_TIMER_MS, type SessionManager } from "./manager.ts";
 import type { SessionData } from "./session.ts";
 import {
   type FollowedLink,
@@ -21,10 +21,12 @@ import {
 } from "./socket_draft.ts";
 
 /**
- * The session a socket's handshake cookies lead to: the browser's current session, through its
- * client mapping (a login elsewhere may have moved it), else the session cookie's. Always reads
- * the store, even when another socket of the browser is tracked: an expiry raises no event, and
- * a handshake must not succeed on a failing store (the read's error is thrown).
+ * The session a socket's handshake cookies lead to: the session cookie's, as HTTP reads it (the
+ * socket then follows that session's own client id: a client-id cookie planted next to it must
+ * not swap the socket into another browser's session); without one, or when its session has
+ * ended (a login regenerated it meanwhile), the browser's current session through its client id.
+ * Always reads the store, even when another socket of the browser is tracked: an expiry raises no
+ * event, and a handshake must not succeed on a failing store (the read's error is thrown).
  * @param ctx passed to `manager.readCookies`
  */
 export async function findSession(
@@ -33,12 +35,18 @@ export async function findSession(
   ctx?: unknown,
 ): Promise<{ clientId?: string; sessionId?: string; data?: Readonly<SessionData> }> {
   const { sessionId: cookieSid, clientId } = manager.readCookies(cookieHeader, ctx);
-  let sessionId = clientId === undefined ? undefined : await manager.getSessionId(clientId);
-  let data = sessionId === undefined ? undefined : await manager.getById(sessionId);
-  if (data === undefined && cookieSid !== undefined && cookieSid !== sessionId) {
-    data = await manager.getById(cookieSid);
-    if (data !== undefined) sessionId = cookieSid;
+  if (cookieSid !== undefined) {
+    const rec = await adapterSteps.read(manager, cookieSid);
+    if (rec !== undefined) {
+      return {
+        clientId: rec.clientId ?? clientId,
+        sessionId: cookieSid,
+        data: snapshot(rec.data),
+      };
+    }
   }
+  const sessionId = clientId === undefined ? undefined : await manager.getSessionId(clientId);
+  const data = sessionId === undefined ? undefined : await manager.getById(sessionId);
   if (data === undefined) return { clientId };
   return { clientId, sessionId, data: snapshot(data as SessionData) };
 }

@@ -184,14 +184,35 @@ describe("socket.io: a socket follows the browser's session over HTTP", () => {
     });
     const garbage = await h.connect("sid=%%%; sid.cid=; other=1");
     assert.equal((await ask<WhoAmI>(garbage, "whoami")).sessionId, null);
-    // The session cookie alone (tampered client id) still finds the session.
+    // The session cookie alone (tampered client id) still finds the session, and the socket
+    // follows the session's own client id.
     const bySid = await h.connect(`sid=${sid}; sid.cid=${tamper(cid)}`);
     const me = await ask<WhoAmI>(bySid, "whoami");
-    assert.equal(me.clientId, null);
+    assert.equal(me.clientId, h.manager.readCookies(`sid.cid=${cid}`).clientId);
     assert.equal(me.sessionId, (await sessionOf(b)).sessionId);
     // The client id alone (tampered session cookie) finds it through the mapping.
     const byCid = await h.connect(`sid=${tamper(sid)}; sid.cid=${cid}`);
     assert.equal((await ask<WhoAmI>(byCid, "whoami")).sessionId, me.sessionId);
+  });
+
+  test("a client-id cookie planted next to the session cookie does not swap the socket into its session", async () => {
+    const victim = await loggedIn(h, "ada");
+    const attacker = await loggedIn(h, "mallory");
+    const own = h.manager.readCookies(`sid.cid=${victim.jar.get("sid.cid")}`).clientId;
+    const sessionId = (await sessionOf(victim)).sessionId;
+    const socket = await h.connect(
+      `sid=${victim.jar.get("sid")}; sid.cid=${attacker.jar.get("sid.cid")}`,
+    );
+    const me = await ask<WhoAmI>(socket, "whoami");
+    assert.equal(me.sessionId, sessionId, "the session cookie's session, as over HTTP");
+    assert.deepEqual(me.session, { user: "ada" });
+    assert.equal(me.clientId, own, "following the session's own client id");
+    // The attacker's next login (a session for the planted client id) does not move the socket.
+    await attacker.post("/login?user=mallory");
+    const after = await ask<WhoAmI>(socket, "whoami");
+    assert.equal(after.sessionId, sessionId);
+    assert.deepEqual(after.session, { user: "ada" });
+    socket.disconnect();
   });
 
   test("a second namespace (/admin) gets sessions, and the polling transport works", async () => {
