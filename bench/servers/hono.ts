@@ -88,6 +88,8 @@ const LIBS: Record<string, () => Lib> = {
     middleware: unisession(createSessions({ store: new MapStore(), keys: [KEY] })),
     ...cSession,
   }),
+  // The same without the client-id cookie (client: false). Not a row of the table: what the
+  // socket bridge's cookie costs, `bench/ab_server.ts variant=unisession-nocid hono unisession C`.
   "unisession-nocid": () => ({
     middleware: unisession(createSessions({ store: new MapStore(), keys: [KEY], client: false })),
     ...cSession,
