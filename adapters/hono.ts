@@ -123,7 +123,9 @@ function installAccessors(c: Context): void {
       get(this: Context) {
         const entry = (this as WithState)[STATE];
         if (!entry) return undefined;
-        return name === "clientId" ? entry.state.clientId : entry.manager.sessionIdOf(entry.state);
+        return name === "clientId"
+          ? entry.manager.clientIdOf(entry.state)
+          : entry.manager.sessionIdOf(entry.state);
       },
     });
   }

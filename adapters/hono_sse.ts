@@ -81,7 +81,8 @@ export function sessionEvents(
       throw new TypeError("Cannot stream session events: mount session(manager) before it");
     }
     let filter: { clientId?: string; sessionId?: string } | undefined;
-    if (state.clientId !== undefined) filter = { clientId: state.clientId };
+    const clientId = manager.clientIdOf(state);
+    if (clientId !== undefined) filter = { clientId };
     else {
       state.ensureLoaded();
       if (state.id !== undefined && !state.isNew) filter = { sessionId: state.id };

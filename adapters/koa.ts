@@ -226,7 +226,8 @@ function installAccessors(ctx: Context): void {
     clientId: {
       configurable: true,
       get(this: Context) {
-        return entryAt(this)?.state.clientId;
+        const entry = entryAt(this);
+        return entry && entry.manager.clientIdOf(entry.state);
       },
     },
     sessionHandler: {

@@ -778,6 +778,31 @@ export class SessionManager<T extends object = SessionData> {
   }
 
   /**
+   * The browser's client id for a request: its session's own once a session cookie was sent (the
+   * record is read first, as the session's first use would), else the client-id cookie's or the
+   * one made for this request. Undefined without the client-id cookie option.
+   * @throws {StoreError} when that read fails
+   *
+   * @example
+   * ```ts
+   * import { createSessions, MapStore } from "unisession";
+   *
+   * const sessions = createSessions({
+   *   store: new MapStore(),
+   *   keys: ["a-secret-of-at-least-32-characters!!"],
+   * });
+   * const state = sessions.open(null); // a browser's first request
+   * await sessions.prepare(state);
+   * state.session.visits = 1;
+   * console.log(sessions.clientIdOf(state) === sessions.sessionIdOf(state)); // true: its first session
+   * ```
+   */
+  clientIdOf(state: SessionState): string | undefined {
+    if (state.id !== undefined && !state.loaded) state.ensureLoaded();
+    return state.clientId;
+  }
+
+  /**
    * The session id of a request, assigning one now to a new session so that it is known in the
    * very request that creates it. Undefined once the session is destroyed.
    */
@@ -1374,7 +1399,9 @@ export class SessionManager<T extends object = SessionData> {
     const value = current && state.clientRaw !== undefined
       ? state.clientRaw // the verified cookie as received: no new MAC needed
       : this.#cid!.sign(state.clientId);
-    out.cookies.push(serializeCookie(c, value, c.persistent ? c.maxAge : undefined, state.https));
+    // Without a lifetime of its own it ends with a browser-session cookie (dynamic options too).
+    const persistent = c.lifetimeGiven ? c.persistent : this.#cookieFor(state).persistent;
+    out.cookies.push(serializeCookie(c, value, persistent ? c.maxAge : undefined, state.https));
   }
 
   async #commitDestroy(state: SessionState, out: CommitResult): Promise<void> {
@@ -1611,7 +1638,7 @@ export class SessionManager<T extends object = SessionData> {
     }, ttl);
     return andThen(linked, () => {
       const detached = this.#gateway!.updateNow(clientId, (cur) => {
-        if (cur.clientId !== clientId) return undefined;
+        if (cur.clientId !== clientId || this.#expired(cur, now)) return undefined;
         const next = { ...cur };
         delete next.clientId;
         return next;

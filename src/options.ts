@@ -150,7 +150,13 @@ export interface ResolvedOptions {
   cookie: ResolvedCookie;
   cookieFn: ((ctx: unknown) => CookieOptions) | undefined;
   client:
-    | (ResolvedCookie & { maxAge: number; alwaysRoll: boolean; rotateOnRegenerate: boolean })
+    | (ResolvedCookie & {
+      maxAge: number;
+      alwaysRoll: boolean;
+      rotateOnRegenerate: boolean;
+      /** `maxAge` or `persistent` was given: the session cookie's persistence does not apply. */
+      lifetimeGiven: boolean;
+    })
     | undefined;
   maxAge: number;
   absoluteMaxAge: number;
@@ -253,6 +259,7 @@ export function resolveOptions(
       maxAge: duration("client.maxAge", c.maxAge, 365 * DAY, MAX_COOKIE_AGE_MS),
       alwaysRoll: c.alwaysRoll ?? false,
       rotateOnRegenerate: c.rotateOnRegenerate ?? false,
+      lifetimeGiven: c.maxAge !== undefined || c.persistent !== undefined,
     };
     if (client.name === cookie.name) {
       throw new TypeError(

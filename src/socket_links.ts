@@ -38,11 +38,13 @@ export async function findSession(
   if (cookieSid !== undefined) {
     const rec = await adapterSteps.read(manager, cookieSid);
     if (rec !== undefined) {
-      return {
-        clientId: rec.clientId ?? clientId,
-        sessionId: cookieSid,
-        data: snapshot(rec.data),
-      };
+      // A record without its client id (a manager of another copy of this package gives none):
+      // the cookie's, only when it leads to this very session.
+      const own = rec.clientId ??
+        (clientId !== undefined && await manager.getSessionId(clientId) === cookieSid
+          ? clientId
+          : undefined);
+      return { clientId: own, sessionId: cookieSid, data: snapshot(rec.data) };
     }
   }
   const sessionId = clientId === undefined ? undefined : await manager.getSessionId(clientId);

@@ -261,15 +261,19 @@ describe("cleanup() in slices", () => {
   });
 
   test("a synchronous store with list() only: cleanup() also lets other work run, and removes all", async () => {
-    const { m, inner, ids, destroyed, tick } = await wrappedMapStore((inner) => ({
-      *list() {
-        for (const entry of inner.list()) {
-          const end = performance.now() + 0.01;
-          while (performance.now() < end) { /* a record of a slow store */ }
-          yield entry;
-        }
-      },
-    }), 1500, { visited: true }); // each with its client mapping: 3,000 records
+    const { m, inner, ids, destroyed, tick } = await wrappedMapStore(
+      (inner) => ({
+        *list() {
+          for (const entry of inner.list()) {
+            const end = performance.now() + 0.01;
+            while (performance.now() < end) { /* a record of a slow store */ }
+            yield entry;
+          }
+        },
+      }),
+      1500,
+      { visited: true },
+    ); // each with its client mapping: 3,000 records
     tick(m.maxAge + 1);
     let ran = 0;
     const timer = setInterval(() => ran++, 1);

@@ -1271,6 +1271,61 @@ describe("lookups by id and client", () => {
     assert.equal(await m.getSessionId(own), victim.state.id);
   });
 
+  test("clientIdOf reads the session first: the session's own client id even before its data is used", async () => {
+    const { m } = manager();
+    const victim = await request(m, null, (s) => void (s.session.user = "ada"));
+    const attacker = await request(m, null, () => {});
+    const planted = attacker.cookie.split("; ").find((c) => c.startsWith("sid.cid="))!;
+    const sid = victim.cookie.split("; ").find((c) => c.startsWith("sid="))!;
+    const state = m.open(`${planted}; ${sid}`);
+    await m.prepare(state); // MapStore: still not read (lazy)
+    assert.equal(m.clientIdOf(state), victim.state.clientId);
+    const fresh = m.open(null);
+    await m.prepare(fresh);
+    assert.equal(m.clientIdOf(fresh), fresh.clientId, "no session cookie: the one made now");
+    assert.equal(createSessions({ keys: [KEY], logger: quiet }).clientIdOf(fresh), fresh.clientId);
+  });
+
+  test("linking a later session leaves an expired first session alone (no write with a TTL below zero)", async () => {
+    let now = 1_000_000;
+    const records = new Map<string, StoredRecord>();
+    const ttls: [string, number][] = [];
+    const m = createSessions({
+      // A store without update() that keeps records past their expiry and refuses a TTL ≤ 0.
+      store: {
+        get: (id: string) => records.get(id),
+        set: (id: string, rec: StoredRecord, ttl: number) => {
+          if (!(ttl > 0)) throw new Error("ERR invalid expire time");
+          ttls.push([id, ttl]);
+          records.set(id, rec);
+        },
+        delete: (id: string) => void records.delete(id),
+      },
+      keys: [KEY],
+      now: () => now,
+      maxAge: 1000,
+      logger: quiet,
+    });
+    const first = await request(m, null, (s) => void (s.session.a = 1));
+    const clientId = first.state.clientId!;
+    now += 5000; // the first session idled out; the browser comes back with its client id
+    const cidOnly = first.cookie.split("; ").filter((c) => c.startsWith("sid.cid=")).join("; ");
+    ttls.length = 0;
+    const next = await request(m, cidOnly, (s) => void (s.session.b = 2));
+    assert.notEqual(next.state.id, clientId);
+    assert.deepEqual(ttls.map(([id]) => id).sort(), [next.state.id, `cid:${clientId}`].sort());
+    assert.equal(await m.getSessionId(clientId), next.state.id);
+  });
+
+  test("a browser-session client-id cookie also under dynamic cookie options", async () => {
+    const { m } = manager({ cookie: () => ({ persistent: false }) });
+    const r = await request(m, null, (s) => void (s.session.a = 1));
+    assert.deepEqual(r.cookies.map((c) => /Max-Age/.test(c)), [false, false]);
+    const given = manager({ cookie: () => ({ persistent: false }), client: { maxAge: 60_000 } });
+    const g = await request(given.m, null, (s) => void (s.session.a = 1));
+    assert.deepEqual(g.cookies.map((c) => /Max-Age=(\d+)/.exec(c)?.[1]), [undefined, "60"]);
+  });
+
   test("a new client id is a session id once: an id asked for, then regenerate(), gives a random one", async () => {
     const { m, store } = manager();
     const r = await request(m, null, async (s) => {

@@ -914,6 +914,19 @@ for (const mode of ["sealed", "store"] as const) {
         assert.equal((await json(client.get("/client"))).clientId, first);
       });
 
+      test("c.clientId is the session's own, not another client-id cookie sent with its session cookie", async () => {
+        const s = setup(mode);
+        const victim = s.client();
+        await victim.post("/login");
+        const own = (await json(victim.get("/client"))).clientId;
+        const attacker = s.client();
+        await attacker.get("/client");
+        victim.jar.set("sid.cid", attacker.jar.get("sid.cid")!); // planted
+        // /client reads c.clientId only: the session is read for it.
+        assert.equal((await json(victim.get("/client"))).clientId, own);
+        assert.notEqual(victim.jar.get("sid.cid"), attacker.jar.get("sid.cid"), "its cookie again");
+      });
+
       test("c.clientId through hono-session options: client: {} enables it", async () => {
         const app = new Hono().use(session({ secret: SECRET, store: new Map(), client: {} }))
           .get("/client", (c) => c.json({ clientId: c.clientId ?? null }));

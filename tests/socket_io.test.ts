@@ -777,6 +777,7 @@ describe("socket.io with a manager from another copy of unisession (two installs
           (e) => ack(`failed: ${(e as Error).message}`),
         );
       });
+      socket.on("cid", (ack: (r: unknown) => void) => ack(socket.clientId ?? null));
     });
     await new Promise<void>((resolve) => http.listen(0, "127.0.0.1", resolve));
     const { port } = http.address() as { port: number };
@@ -788,6 +789,31 @@ describe("socket.io with a manager from another copy of unisession (two installs
       assert.equal(await client.emitWithAck("incr"), 2);
       assert.equal(await client.emitWithAck("read"), 2);
       assert.deepEqual(await manager.getById(state.id!), { n: 2 });
+
+      // A client-id cookie planted next to the session cookie: the socket stays on the session
+      // cookie's session, also after the planter's next login (the other copy's records reach
+      // the adapter without their client id).
+      const attacker = manager.open(null);
+      attacker.session.n = 100;
+      const attackerCookies = (await manager.commit(attacker)).cookies.map((c) => c.split(";")[0]);
+      const planted = attackerCookies.find((c) => c.startsWith("sid.cid="))!;
+      const sid = header.split("; ").find((c) => c.startsWith("sid="))!;
+      const victim = connect(`http://127.0.0.1:${port}`, {
+        transports: ["websocket"],
+        extraHeaders: { cookie: `${sid}; ${planted}` },
+      });
+      try {
+        assert.equal(await victim.emitWithAck("read"), 2);
+        assert.notEqual(await victim.emitWithAck("cid"), attacker.clientId);
+        const again = manager.open(attackerCookies.join("; "));
+        await manager.prepare(again);
+        await again.session.regenerate();
+        again.session.n = 200;
+        await manager.commit(again);
+        assert.equal(await victim.emitWithAck("read"), 2);
+      } finally {
+        victim.close();
+      }
     } finally {
       client.close();
       io.close();
