@@ -1283,7 +1283,10 @@ describe("lookups by id and client", () => {
     const fresh = m.open(null);
     await m.prepare(fresh);
     assert.equal(m.clientIdOf(fresh), fresh.clientId, "no session cookie: the one made now");
-    assert.equal(createSessions({ keys: [KEY], logger: quiet }).clientIdOf(fresh), fresh.clientId);
+    const sealed = createSessions({ keys: [KEY], logger: quiet });
+    const stateless = sealed.open(null);
+    await sealed.prepare(stateless);
+    assert.equal(sealed.clientIdOf(stateless), undefined, "sealed mode has no client id");
   });
 
   test("linking a later session leaves an expired first session alone (no write with a TTL below zero)", async () => {
