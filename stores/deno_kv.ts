@@ -258,6 +258,7 @@ export class DenoKvStore implements Store {
    * (only if the record did not change meanwhile).
    */
   async listUser(userId: string): Promise<[string, StoredRecord][]> {
+    this.#assertOpen();
     const ids: string[] = [];
     for await (const entry of this.#kv.list({ prefix: [...this.#users, userId] })) {
       const id = entry.key[entry.key.length - 1];
@@ -336,6 +337,7 @@ export class DenoKvStore implements Store {
 
   /** Every record under the prefix, including expired ones KV has not reclaimed yet. */
   async *list(): AsyncIterable<[string, StoredRecord]> {
+    this.#assertOpen();
     for await (const entry of this.#kv.list({ prefix: this.#records })) {
       const id = entry.key[entry.key.length - 1];
       if (typeof id === "string") yield [id, decode(entry.value) as StoredRecord];
@@ -343,7 +345,19 @@ export class DenoKvStore implements Store {
   }
 
   #retry<T>(fn: () => Promise<T>): Promise<T> {
+    try {
+      this.#assertOpen();
+    } catch (err) {
+      return Promise.reject(err);
+    }
     return retryBusy(fn, this.#maxAttempts);
+  }
+
+  /** @throws {StoreError} once `close()` closed the database that {@linkcode DenoKvStore.open} opened */
+  #assertOpen(): void {
+    if (this.#closed && this.#ownsKv) {
+      throw new StoreError("Cannot use the DenoKvStore: it was closed");
+    }
   }
 
   /** Appends an event to the event log, for every subscribed instance (this one included). */
@@ -360,7 +374,10 @@ export class DenoKvStore implements Store {
     return this.#events.subscribe(onEvent);
   }
 
-  /** Stops the event polling; closes the database when {@linkcode DenoKvStore.open} opened it. */
+  /**
+   * Stops the event polling; closes the database when {@linkcode DenoKvStore.open} opened it
+   * (then every later call rejects with a {@linkcode StoreError}).
+   */
   close(): void {
     if (this.#closed) return;
     this.#closed = true;

@@ -257,6 +257,24 @@ describe("DenoKvStore", () => {
     const store = await DenoKvStore.open(tempDb());
     await store.set("a", record({ a: 1 }), 60_000);
     store.close();
-    await assert.rejects(Promise.resolve().then(() => store.get("a")));
+    // Every call after it is a StoreError, not the runtime's own "closed" error.
+    const closed = (err: unknown) => err instanceof StoreError && /closed/.test(err.message);
+    await assert.rejects(store.get("a"), closed);
+    await assert.rejects(store.set("b", record({ b: 1 }), 60_000), closed);
+    await assert.rejects(store.delete("a"), closed);
+    await assert.rejects(store.update("a", (cur) => cur), closed);
+    await assert.rejects(store.listUser("u"), closed);
+    await assert.rejects(async () => {
+      for await (const _ of store.list()) { /* nothing */ }
+    }, closed);
+  });
+
+  test("a DenoKvStore on your own kv: close() stops its polling only, and the store still works", async () => {
+    const kv = await openRawKv(tempDb());
+    toClose.push(kv);
+    const store = new DenoKvStore({ kv });
+    store.close();
+    await store.set("a", record({ a: 1 }), 60_000);
+    assert.deepEqual((await store.get("a"))?.data, { a: 1 });
   });
 });
