@@ -1255,11 +1255,7 @@ export class SessionManager<T extends object = SessionData> {
       // The session keeps its own client id over another one the browser sent (planted from a
       // sibling domain, or re-sent by a request that raced a login that rotated it): moving the
       // session to it would hand it to whoever holds that id. Its cookie is sent again.
-      state.clientId = rec.clientId;
-      state.clientFromCookie = false;
-      state.clientStale = false;
-      state.clientRaw = undefined;
-      state.clientFree = false;
+      state.replaceClient(rec.clientId, false);
     }
     state.applyRecord(rec);
   }
@@ -1345,10 +1341,7 @@ export class SessionManager<T extends object = SessionData> {
     if (this.#o.client?.rotateOnRegenerate && state.clientId !== undefined) {
       // The old client id was unlinked with the old session (#destroy); the new one is linked
       // and its cookie sent with the new session.
-      state.clientId = generateUid();
-      state.clientFromCookie = false;
-      state.clientRaw = undefined;
-      state.clientFree = true;
+      state.replaceClient(generateUid(), true);
     }
     state.id = this.#newId(state);
     state.isNew = true;

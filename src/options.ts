@@ -154,7 +154,12 @@ export interface ResolvedOptions {
       maxAge: number;
       alwaysRoll: boolean;
       rotateOnRegenerate: boolean;
-      /** `maxAge` or `persistent` was given: the session cookie's persistence does not apply. */
+      /**
+       * `maxAge` or `persistent` was given: `persistent` is the cookie's. Otherwise it ends with a
+       * browser-session cookie (the session cookie's persistence, per request): a client id that
+       * outlived it would still open the session over sockets after the browser closed, where
+       * HTTP has none.
+       */
       lifetimeGiven: boolean;
     })
     | undefined;
@@ -250,10 +255,6 @@ export function resolveOptions(
         secure: cookie.secure,
         sameSite: cookie.sameSite,
         partitioned: cookie.partitioned,
-        // A browser-session cookie's client id ends with it (unless given a lifetime): a client
-        // id that outlived it would still open the session over sockets after the browser
-        // closed, where HTTP has none.
-        persistent: c.maxAge !== undefined || cookie.persistent,
         ...c,
       }),
       maxAge: duration("client.maxAge", c.maxAge, 365 * DAY, MAX_COOKIE_AGE_MS),

@@ -223,6 +223,18 @@ export class SessionState implements ProxyHandler<SessionData> {
    */
   clientFree = false;
 
+  /**
+   * Takes `clientId` as the browser's client id instead of the one its cookie gave (or was made
+   * for it): that cookie is sent again with the commit. `free`: see {@linkcode clientFree}.
+   */
+  replaceClient(clientId: string, free: boolean): void {
+    this.clientId = clientId;
+    this.clientFromCookie = false;
+    this.clientStale = false;
+    this.clientRaw = undefined;
+    this.clientFree = free;
+  }
+
   /** The record was read (or there is none to read): data is usable. */
   loaded = false;
   /** A store read failed: this request must never write the session. */
