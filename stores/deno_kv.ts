@@ -344,13 +344,9 @@ export class DenoKvStore implements Store {
     }
   }
 
-  #retry<T>(fn: () => Promise<T>): Promise<T> {
-    try {
-      this.#assertOpen();
-    } catch (err) {
-      return Promise.reject(err);
-    }
-    return retryBusy(fn, this.#maxAttempts);
+  async #retry<T>(fn: () => Promise<T>): Promise<T> {
+    this.#assertOpen();
+    return await retryBusy(fn, this.#maxAttempts);
   }
 
   /** @throws {StoreError} once `close()` closed the database that {@linkcode DenoKvStore.open} opened */
