@@ -49,6 +49,11 @@ function follow(cookie: string | null, setCookies: string[]): string {
   return [...jar.values()].join("; ");
 }
 
+/** The `name=value` pair of cookie `name` in a Cookie header. */
+function pairOf(cookie: string, name: string): string {
+  return cookie.split("; ").find((c) => c.startsWith(`${name}=`))!;
+}
+
 /** Runs one "request" against the manager: open, prepare, handler, commit. */
 async function request(
   m: SessionManager,
@@ -1246,7 +1251,7 @@ describe("lookups by id and client", () => {
     const clientId = first.state.clientId!;
     // The browser keeps its client-id cookie but loses the session cookie (a browser restart with
     // a browser-session cookie and client.maxAge set, say): its next session is another one.
-    const cidOnly = first.cookie.split("; ").filter((c) => c.startsWith("sid.cid=")).join("; ");
+    const cidOnly = pairOf(first.cookie, "sid.cid");
     const next = await request(m, cidOnly, (s) => void (s.session.guest = true));
     assert.notEqual(next.state.id, clientId);
     assert.equal(await m.getSessionId(clientId), next.state.id);
@@ -1261,9 +1266,9 @@ describe("lookups by id and client", () => {
     const victim = await request(m, null, (s) => void (s.session.user = "ada"));
     const own = victim.state.clientId!;
     const attacker = await request(m, null, () => {}); // a client-id cookie of the attacker's
-    const planted = attacker.cookie.split("; ").find((c) => c.startsWith("sid.cid="))!;
+    const planted = pairOf(attacker.cookie, "sid.cid");
     const plantedId = m.readCookies(planted).clientId!;
-    const sid = victim.cookie.split("; ").find((c) => c.startsWith("sid="))!;
+    const sid = pairOf(victim.cookie, "sid");
     const r = await request(m, `${planted}; ${sid}`, (s) => void (s.session.n = 1));
     assert.equal(r.state.clientId, own);
     assert.equal(m.readCookies(r.cookie).clientId, own, "the session's client-id cookie again");
@@ -1275,8 +1280,8 @@ describe("lookups by id and client", () => {
     const { m } = manager();
     const victim = await request(m, null, (s) => void (s.session.user = "ada"));
     const attacker = await request(m, null, () => {});
-    const planted = attacker.cookie.split("; ").find((c) => c.startsWith("sid.cid="))!;
-    const sid = victim.cookie.split("; ").find((c) => c.startsWith("sid="))!;
+    const planted = pairOf(attacker.cookie, "sid.cid");
+    const sid = pairOf(victim.cookie, "sid");
     const state = m.open(`${planted}; ${sid}`);
     await m.prepare(state); // MapStore: still not read (lazy)
     assert.equal(m.clientIdOf(state), victim.state.clientId);
@@ -1312,7 +1317,7 @@ describe("lookups by id and client", () => {
     const first = await request(m, null, (s) => void (s.session.a = 1));
     const clientId = first.state.clientId!;
     now += 5000; // the first session idled out; the browser comes back with its client id
-    const cidOnly = first.cookie.split("; ").filter((c) => c.startsWith("sid.cid=")).join("; ");
+    const cidOnly = pairOf(first.cookie, "sid.cid");
     ttls.length = 0;
     const next = await request(m, cidOnly, (s) => void (s.session.b = 2));
     assert.notEqual(next.state.id, clientId);
