@@ -610,6 +610,8 @@ describe("MapStore", () => {
         ttl,
       ],
       ["mapping", { data: {}, expiresAt: at, createdAt: now, sid: "s1" }, ttl],
+      // A browser's first session: its client id is its own id (held once).
+      ["own", { data: { n: 3 }, expiresAt: at, createdAt: now, clientId: "own" }, ttl],
       ["spaces in data", {
         data: { " k ": " v ", deep: [{ x: " " }] },
         expiresAt: at,
@@ -619,6 +621,9 @@ describe("MapStore", () => {
       // Generic shape: anything else.
       ["space in client", { data: {}, expiresAt: at, createdAt: now, clientId: "a b" }, ttl],
       ["empty client", { data: {}, expiresAt: at, createdAt: now, clientId: "" }, ttl],
+      // What the compact shape writes for a client id that is the record's own.
+      ["marker client", { data: {}, expiresAt: at, createdAt: now, clientId: "=" }, ttl],
+      ["=", { data: {}, expiresAt: at, createdAt: now, clientId: "=", sid: "=" }, ttl],
       ["fractional createdAt", { data: {}, expiresAt: at, createdAt: now + 0.5 }, ttl],
       ["negative createdAt", { data: {}, expiresAt: at, createdAt: -1 }, ttl],
       ["far future", { data: {}, expiresAt: now + 2 ** 48, createdAt: now }, 2 ** 48],
@@ -634,6 +639,20 @@ describe("MapStore", () => {
     for (const [id, rec] of cases) assert.deepEqual(store.get(id), rec, id);
     const listed = new Map(store.list());
     for (const [id, rec] of cases) assert.deepEqual(listed.get(id), rec, `list: ${id}`);
+    // update() and takeExpired() decode them the same way.
+    for (const [id, rec] of cases) {
+      assert.deepEqual(store.update(id, (cur) => cur), rec, `update: ${id}`);
+      assert.deepEqual(store.get(id), rec, `after update: ${id}`);
+    }
+    const taken = new Map([...store.takeExpired(at, "cid:")].flat().map(([id, rec]) => [id, rec]));
+    for (const [id, rec] of cases) {
+      if (rec.expiresAt > at) assert.equal(taken.get(id), undefined, `not taken: ${id}`);
+      else if (taken.get(id)?.data === undefined) {
+        const { data: _, ...withoutData } = rec; // a compact record: taken without its data
+        assert.deepEqual(taken.get(id), withoutData, `taken: ${id}`);
+      } else assert.deepEqual(taken.get(id), rec, `taken: ${id}`);
+    }
+    assert.ok(taken.has("own") && taken.has("=") && taken.get("own")!.data === undefined);
   });
 
   test("reads are copies: no read, and no record given to set(), aliases what the store holds", () => {
@@ -904,7 +923,11 @@ describe("MapStore", () => {
   test("any JSON record reads back as written (property: 2,000 random records)", () => {
     const now = 1_767_225_600_000;
     const store = new MapStore({ now: () => now });
-    const id = fc.oneof(fc.string(), fc.constantFrom("a b", " ", "", "c1", "x".repeat(24)));
+    // "r" is the id the records are written under, "=" what the compact shape holds for it.
+    const id = fc.oneof(
+      fc.string(),
+      fc.constantFrom("a b", " ", "", "c1", "x".repeat(24), "r", "="),
+    );
     const time = fc.oneof(
       fc.integer({ min: -1e3, max: 2 ** 50 }),
       fc.double({ noNaN: true, noDefaultInfinity: true, min: -1e15, max: 1e15 }),
