@@ -524,6 +524,12 @@ export class MapStore implements Store {
   readonly #now: () => number;
   /** The cache of `#decode`: a held string and its decoded record (never handed out) per slot. */
   readonly #recentHeld: (Held | undefined)[] = new Array(SLOT_MASK + 1).fill(undefined);
+  /**
+   * The id each slot's held string is held under: two records may hold equal strings (first
+   * sessions written in the same millisecond with the same data: their client id is
+   * {@linkcode OWN_ID}), which decode to different records.
+   */
+  readonly #recentId: (string | undefined)[] = new Array(SLOT_MASK + 1).fill(undefined);
   readonly #recentRecord: (StoredRecord | undefined)[] = new Array(SLOT_MASK + 1).fill(undefined);
   /** Per slot, how the cached record is copied for a read (a {@linkcode CopyKind}). */
   readonly #recentKind = new Uint8Array(SLOT_MASK + 1);
@@ -569,13 +575,13 @@ export class MapStore implements Store {
    * `copyJson`: a JSON-shaped session with a user, a CSRF secret and `describe`'s meta, ten of
    * them read in turn in a loop, took 3.49 → 1.19 µs per read on Node, 1.06–1.33 → 0.37–0.55 on
    * Bun (where a read and a write together cost 0–0.6 µs more: the write copies the record). The
-   * cache is keyed by the held string itself, so it can never be stale: a write holds a new
-   * string. It is fixed arrays, not a Map: on JavaScriptCore each Map mutation in a busy process
+   * cache is keyed by the id and the held string itself, so it can never be stale: a write holds
+   * a new string. It is fixed arrays, not a Map: on JavaScriptCore each Map mutation in a busy process
    * costs microseconds of garbage collection.
    */
   #decode(id: string, held: Held): StoredRecord {
     const slot = slotOf(id);
-    if (this.#recentHeld[slot] === held) {
+    if (this.#recentHeld[slot] === held && this.#recentId[slot] === id) {
       return copyCached(this.#recentRecord[slot]!, this.#recentKind[slot] as CopyKind);
     }
     const record = recordOf(id, held);
@@ -599,6 +605,7 @@ export class MapStore implements Store {
   ): void {
     const slot = slotOf(id);
     this.#recentHeld[slot] = held;
+    this.#recentId[slot] = held === undefined ? undefined : id;
     this.#recentRecord[slot] = record;
     this.#recentKind[slot] = kind;
   }
@@ -606,6 +613,7 @@ export class MapStore implements Store {
   /** Empties every slot of the decoded-record cache. */
   #uncacheAll(): void {
     this.#recentHeld.fill(undefined);
+    this.#recentId.fill(undefined);
     this.#recentRecord.fill(undefined);
   }
 

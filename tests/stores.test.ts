@@ -920,6 +920,33 @@ describe("MapStore", () => {
     }
   });
 
+  test("first sessions written alike (same times and data, each its own client id) each read back their own client id", () => {
+    let now = 1_767_225_600_000;
+    const store = new MapStore({ now: () => now });
+    // Same last two characters: the same slot of the store's cache of decoded records, and
+    // equal held strings (each record's client id is its own id, not held twice).
+    const ids = ["aaaa01", "bbbb01", "cccc01"];
+    const rec = (id: string) => ({
+      data: {},
+      expiresAt: now + 60_000,
+      createdAt: now,
+      clientId: id,
+    });
+    for (const id of ids) store.set(id, rec(id), 60_000);
+    for (const id of ids) assert.equal(store.get(id)!.clientId, id, `get ${id}`);
+    assert.equal(store.get("cccc01")!.clientId, "cccc01", "read twice");
+    now += 1000;
+    const start = now - 1000;
+    // An update renewing the expiry writes the client id it read.
+    store.update("aaaa01", (cur) => ({ ...cur, expiresAt: now + 60_000 }));
+    assert.deepEqual(new Map(store.list()).get("aaaa01"), {
+      ...rec("aaaa01"),
+      createdAt: start,
+      expiresAt: now + 60_000,
+    });
+    for (const id of ids) assert.equal(store.get(id)!.clientId, id, `after the update: ${id}`);
+  });
+
   test("any JSON record reads back as written (property: 2,000 random records)", () => {
     const now = 1_767_225_600_000;
     const store = new MapStore({ now: () => now });
@@ -1304,6 +1331,142 @@ describe("MapStore", () => {
     store.set("new", record({}), 60_000);
     now += 1000;
     assert.deepEqual([...store.list()].map(([id]) => id).sort(), ["new", "old"]);
+  });
+
+  /**
+   * MapStore against a Map of JSON copies, over random sequences of set, update, delete, get,
+   * list and takeExpired. Ids ending alike share a slot of the store's cache of decoded records;
+   * "=" is what the compact shape holds for a client id that is the record's own; "SELF" stands
+   * for that id. `narrow` draws from fewer values, so that records held as equal strings come up.
+   */
+  function agreesWithModel(narrow: boolean) {
+    const IDS = narrow ? ["xa1", "ya1"] : ["xa1", "ya1", "=", "cid:xa1", "cid:ya1"];
+    type Rec = Omit<StoredRecord, "data"> & { data: unknown };
+    const own = narrow
+      ? fc.constantFrom(undefined, "SELF")
+      : fc.constantFrom(undefined, "SELF", "=", "", "xa1", "cid:ya1");
+    const data = narrow
+      ? fc.constant<unknown>({})
+      : fc.constantFrom<unknown>({}, { n: 1 }, { a: { b: 1 } }, [1]);
+    const ttl = narrow ? fc.constant(1000) : fc.constantFrom(1, 5, 1000, 2 ** 48);
+    const created = narrow
+      ? fc.constant<number | "now">("now")
+      : fc.constantFrom<number | "now">("now", 0, 2 ** 47 - 1, 2 ** 47, -1, 1.5);
+    const op = fc.oneof(
+      fc.record({
+        op: fc.constant("set" as const),
+        id: fc.constantFrom(...IDS),
+        fields: fc.record({ data, ttl, created, clientId: own, sid: own }),
+      }),
+      fc.record({
+        op: fc.constant("update" as const),
+        id: fc.constantFrom(...IDS),
+        change: fc.oneof(
+          fc.record({ data }),
+          fc.record({ clientId: own }),
+          fc.record({ renew: ttl }),
+          fc.constant({ skip: true }),
+        ),
+      }),
+      fc.record({
+        op: fc.constantFrom("delete" as const, "get" as const),
+        id: fc.constantFrom(...IDS),
+      }),
+      fc.record({ op: fc.constant("list" as const) }),
+      fc.record({ op: fc.constant("advance" as const), ms: fc.constantFrom(1, 10, 2000) }),
+      fc.record({
+        op: fc.constant("take" as const),
+        prefix: fc.constantFrom(undefined, "cid:"),
+        by: fc.constantFrom(0, 5, 1000),
+      }),
+    );
+    const copy = <T>(x: T): T => JSON.parse(JSON.stringify(x));
+    fc.assert(
+      fc.property(fc.array(op, { maxLength: 40 }), (ops) => {
+        let now = 1_767_225_600_000;
+        const store = new MapStore({ now: () => now });
+        const model = new Map<string, Rec>();
+        const live = (id: string) => {
+          const r = model.get(id);
+          return r && r.expiresAt > now ? r : undefined;
+        };
+        const self = (v: string | undefined, id: string) => v === "SELF" ? id : v;
+        for (const o of ops) {
+          if (o.op === "set") {
+            const { data, ttl, created, clientId, sid } = o.fields;
+            const r = {
+              data: copy(data),
+              expiresAt: now + ttl,
+              createdAt: created === "now" ? now : created,
+            } as Rec;
+            if (self(clientId, o.id) !== undefined) r.clientId = self(clientId, o.id);
+            if (self(sid, o.id) !== undefined) r.sid = self(sid, o.id);
+            store.set(o.id, copy(r) as StoredRecord, ttl);
+            model.set(o.id, r);
+          } else if (o.op === "update") {
+            const c = o.change as {
+              data?: unknown;
+              clientId?: string;
+              renew?: number;
+              skip?: true;
+            };
+            const mutate = (cur: Rec): Rec | undefined => {
+              if (c.skip) return undefined;
+              if ("data" in c) cur.data = copy(c.data);
+              if ("clientId" in c) {
+                const v = self(c.clientId, o.id);
+                if (v === undefined) delete cur.clientId;
+                else cur.clientId = v;
+              }
+              if (c.renew !== undefined) cur.expiresAt = now + c.renew;
+              return cur;
+            };
+            const before = live(o.id);
+            const want = before && mutate(copy(before));
+            const got = store.update(o.id, mutate as never);
+            assert.deepEqual(got && copy(got), want, `update ${o.id} ${JSON.stringify(c)}`);
+            if (want) model.set(o.id, want);
+          } else if (o.op === "delete") {
+            store.delete(o.id);
+            model.delete(o.id);
+          } else if (o.op === "get") assert.deepEqual(store.get(o.id), live(o.id), `get ${o.id}`);
+          else if (o.op === "advance") now += o.ms;
+          else if (o.op === "list") {
+            assert.deepEqual(new Map(store.list()), model, "list");
+          } else if (o.op === "take") {
+            const by = now + o.by;
+            const gone = new Set([...model].filter(([, r]) => r.expiresAt <= by).map(([id]) => id));
+            for (const id of [...gone]) {
+              const clientId = model.get(id)!.clientId;
+              if (o.prefix && clientId && clientId !== id) {
+                const m = model.get(o.prefix + clientId);
+                if (m && m.expiresAt > by && m.sid === id) gone.add(o.prefix + clientId);
+              }
+            }
+            for (const [id, r] of [...store.takeExpired(by, o.prefix)].flat()) {
+              const { data: _, ...withoutData } = model.get(id)!;
+              assert.deepEqual(
+                r,
+                r.data === undefined ? withoutData : model.get(id),
+                `taken ${id}`,
+              );
+            }
+            for (const id of gone) model.delete(id);
+            assert.deepEqual(new Map(store.list()), model, "after takeExpired");
+          }
+        }
+        for (const id of IDS) assert.deepEqual(store.get(id), live(id), `at the end: ${id}`);
+      }),
+      { numRuns: 2000, seed: 28 },
+    );
+  }
+
+  test("agrees with a Map of JSON copies (property: 2,000 random sequences of operations)", () => {
+    agreesWithModel(false);
+  });
+
+  test("agrees with a Map of JSON copies when records are held as equal strings (property)", () => {
+    agreesWithModel(true);
   });
 
   test("clear() removes every record", () => {
