@@ -426,10 +426,11 @@ function plainHeaders(
   cookies: string[],
   noStore: boolean,
 ): Record<string, string | string[]> | undefined {
-  const out: Record<string, string | string[]> = {};
+  const out = Object.create(PLAIN_HEADERS) as Record<string, string | string[]>;
   if (base !== undefined) {
     if (typeof base !== "object" || base === null || Array.isArray(base)) return undefined;
-    if (Object.getPrototypeOf(base) !== Object.prototype) return undefined; // Headers, Map, ...
+    const proto = Object.getPrototypeOf(base);
+    if (proto !== Object.prototype && proto !== PLAIN_HEADERS) return undefined; // Headers, Map...
     for (const key in base) {
       const value = (base as Record<string, unknown>)[key];
       // Lower-cased, as Headers would: a name given twice (in two cases) takes the Headers path.
@@ -447,7 +448,6 @@ function plainHeaders(
   out["content-type"] ??= "text/plain; charset=UTF-8";
   if (cookies.length > 0) out["set-cookie"] = cookies;
   if (noStore) out["cache-control"] = "no-store";
-  Object.defineProperty(out, Symbol.iterator, { value: headerPairs });
   return out;
 }
 
@@ -462,6 +462,15 @@ function* headerPairs(this: Record<string, unknown>): Generator<[string, string]
     else yield [key, String(value)];
   }
 }
+
+/**
+ * The prototype of {@linkcode plainHeaders} objects: Object.prototype plus their iterator
+ * (not enumerable, and not an own key: Node's `writeHead()` reads own string keys only).
+ * Defining the iterator on each object instead cost 0.4 µs per response in a loop on Node 20.
+ */
+const PLAIN_HEADERS: object = Object.create(Object.prototype, {
+  [Symbol.iterator]: { value: headerPairs },
+});
 
 function addTo(headers: Headers, cookies: string[], noStore: boolean): void {
   for (const cookie of cookies) headers.append("Set-Cookie", cookie);
