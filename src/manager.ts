@@ -1433,7 +1433,7 @@ export class SessionManager<T extends object = SessionData> {
     // (A new maxAge in this request asks for a renewal itself: `renewRequested`.)
     const halfGone = record !== undefined && this.#renewDue(record, now);
     const clientChanged = record !== undefined && state.clientId !== undefined &&
-      record.clientId !== state.clientId;
+      record.clientId !== state.clientId && !isDetachedFirst(record, state.id!, state.clientId);
     // The idle window renews (a new expiry, the cookie re-sent with it) once half of it is gone,
     // or on request (`renew()`, `touch()`, a new maxAge). Any other write keeps the expiry the
     // browser's cookie already has, so it needs no Set-Cookie.
@@ -1469,7 +1469,9 @@ export class SessionManager<T extends object = SessionData> {
       for (const k of keys) if (Object.hasOwn(state.data, k)) data[k] = state.data[k];
       for (const k of removed) delete data[k];
       const merged = this.#nextRecord(cur, data, now, state.maxAge ?? cur.maxAge, flash, !renew);
-      if (state.clientId !== undefined) merged.clientId = state.clientId;
+      if (state.clientId !== undefined && !isDetachedFirst(cur, id, state.clientId)) {
+        merged.clientId = state.clientId;
+      }
       // A secret saved meanwhile by a concurrent request stays: the first one saved wins.
       if (merged.csrf === undefined && state.csrf !== undefined) merged.csrf = state.csrf;
       return merged;
@@ -1777,6 +1779,16 @@ async function settledWithin(promises: Promise<unknown>[], ms: number): Promise<
   const late = new Promise<void>((resolve) => (timer = setTimeout(resolve, ms)));
   await Promise.race([Promise.all(promises), late]);
   clearTimeout(timer);
+}
+
+/**
+ * True for a browser's first session (its id is its client id, see `#newId`) that a later session
+ * of the browser detached (`#linkClient` removed its `clientId`): a request that still sends its
+ * cookie with that client id must not attach it again, or `getSessionId()` would answer the old
+ * session once the later one ends.
+ */
+function isDetachedFirst(record: StoredRecord, id: string, clientId: string): boolean {
+  return record.clientId === undefined && clientId === id;
 }
 
 /** Ids of the manager's own records (client mappings, user indexes): never a session. */

@@ -1261,6 +1261,26 @@ describe("lookups by id and client", () => {
     assert.deepEqual(await m.getById(clientId), { user: "ada" }, "which lives on, unlinked");
   });
 
+  test("a first session a later one detached stays detached when its cookie comes back with the client id", async () => {
+    const { m } = manager();
+    const first = await request(m, null, (s) => void (s.session.user = "ada"));
+    const clientId = first.state.clientId!;
+    const cidOnly = pairOf(first.cookie, "sid.cid");
+    const next = await request(m, cidOnly, (s) => void (s.session.guest = true)); // cookie lost
+    // A request that still carries the first session's cookie (sent before the loss, say) and
+    // the client id: it uses that session, which stays detached, read or written.
+    const both = `${pairOf(first.cookie, "sid")}; ${cidOnly}`;
+    const read = await request(m, both, (s) => void s.session.user);
+    assert.equal(read.state.id, clientId);
+    assert.deepEqual(read.cookies, [], "nothing to write, nothing sent");
+    await request(m, both, (s) => void (s.session.n = 1));
+    assert.equal(await m.getSessionId(clientId), next.state.id);
+    await request(m, next.cookie, (s) => void s.session.destroy());
+    assert.equal(await m.getSessionId(clientId), undefined, "not the older first session");
+    assert.equal(await m.getByClientId(clientId), undefined);
+    assert.deepEqual(await m.getById(clientId), { user: "ada", n: 1 }, "which lives on, unlinked");
+  });
+
   test("a session keeps its client id over another valid one the browser sends, and re-sends its cookie", async () => {
     const { m } = manager();
     const victim = await request(m, null, (s) => void (s.session.user = "ada"));
