@@ -42,6 +42,7 @@ import {
   adapterSteps,
   ALLOW_SHORT_KEYS,
   createSessions,
+  isDetachedFirst,
   MAX_TIMER_MS,
   SessionManager,
 } from "../src/manager.ts";
@@ -894,7 +895,10 @@ export function bridgeSession<T extends object = SessionData>(
     committed(_ctx, state, manager) {
       if (state.destroyed || state.clientId === undefined || !state.loaded) return;
       const id = manager.sessionIdOf(state);
-      if (id !== undefined && !state.isNew) bridge.attach(state.clientId, id);
+      if (id === undefined || state.isNew) return;
+      // A browser's first session that a later one detached is not the browser's any more.
+      if (state.record && isDetachedFirst(state.record, id, state.clientId)) return;
+      bridge.attach(state.clientId, id);
     },
   }));
   if (opt.autoCleanup === true) sessions.startAutoCleanup(opt.autoCleanupMs ?? undefined);

@@ -1341,7 +1341,8 @@ export class SessionManager<T extends object = SessionData> {
     if (this.#o.client?.rotateOnRegenerate && state.clientId !== undefined) {
       // The old client id was unlinked with the old session (#destroy); the new one is linked
       // and its cookie sent with the new session.
-      state.replaceClient(generateUid(), true);
+      // A new session may take it as its id only when ids are signed (see open()).
+      state.replaceClient(generateUid(), this.#o.signed);
     }
     state.id = this.#newId(state);
     state.isNew = true;
@@ -1487,7 +1488,9 @@ export class SessionManager<T extends object = SessionData> {
           const renewed = renew ? ", renewed" : "";
           this.#debug(`saved session ${this.#tag(id)}: ${keys.length} changed key(s)${renewed}`);
         }
-        this.#emitSet(id, state.clientId, false);
+        // A detached first session is no longer the browser's: its event names no client.
+        const detached = state.clientId !== undefined && isDetachedFirst(rec, id, state.clientId);
+        this.#emitSet(id, detached ? undefined : state.clientId, false);
         // Without a renewal the browser's cookie is still the right one.
         if (renew || state.stale) return this.#issue(state, out, rec);
       });
@@ -1787,7 +1790,7 @@ async function settledWithin(promises: Promise<unknown>[], ms: number): Promise<
  * cookie with that client id must not attach it again, or `getSessionId()` would answer the old
  * session once the later one ends.
  */
-function isDetachedFirst(record: StoredRecord, id: string, clientId: string): boolean {
+export function isDetachedFirst(record: StoredRecord, id: string, clientId: string): boolean {
   return record.clientId === undefined && clientId === id;
 }
 

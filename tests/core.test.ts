@@ -1262,7 +1262,10 @@ describe("lookups by id and client", () => {
   });
 
   test("a first session a later one detached stays detached when its cookie comes back with the client id", async () => {
-    const { m } = manager();
+    const { m, store } = manager();
+    const writes = countWrites(store);
+    const events: SessionSetEvent[] = [];
+    m.on("sessionSet", (e) => events.push(e));
     const first = await request(m, null, (s) => void (s.session.user = "ada"));
     const clientId = first.state.clientId!;
     const cidOnly = pairOf(first.cookie, "sid.cid");
@@ -1270,15 +1273,46 @@ describe("lookups by id and client", () => {
     // A request that still carries the first session's cookie (sent before the loss, say) and
     // the client id: it uses that session, which stays detached, read or written.
     const both = `${pairOf(first.cookie, "sid")}; ${cidOnly}`;
+    const before = { writes: writes.count, events: events.length };
     const read = await request(m, both, (s) => void s.session.user);
     assert.equal(read.state.id, clientId);
-    assert.deepEqual(read.cookies, [], "nothing to write, nothing sent");
+    assert.deepEqual(read.cookies, [], "nothing sent");
+    assert.equal(writes.count, before.writes, "nothing written");
+    assert.equal(events.length, before.events, "no event");
     await request(m, both, (s) => void (s.session.n = 1));
+    assert.equal(events.length, before.events + 1);
+    assert.deepEqual(
+      [events.at(-1)!.sessionId, events.at(-1)!.clientId],
+      [clientId, undefined],
+      "the write's event names no client: the session is not the browser's",
+    );
     assert.equal(await m.getSessionId(clientId), next.state.id);
     await request(m, next.cookie, (s) => void s.session.destroy());
     assert.equal(await m.getSessionId(clientId), undefined, "not the older first session");
     assert.equal(await m.getByClientId(clientId), undefined);
     assert.deepEqual(await m.getById(clientId), { user: "ada", n: 1 }, "which lives on, unlinked");
+  });
+
+  test("unsigned ids: a login that rotates the client id still gives the session an id of its own", async () => {
+    const m = createSessions({
+      store: new MapStore(),
+      signed: false,
+      client: { rotateOnRegenerate: true },
+      logger: quiet,
+    });
+    const first = await request(m, null, (s) => void (s.session.a = 1));
+    assert.notEqual(first.state.id, first.state.clientId, "as without rotation (see open())");
+    const login = await request(m, first.cookie, async (s) => {
+      await s.session.regenerate();
+      s.session.user = "ada";
+    });
+    assert.notEqual(login.state.clientId, first.state.clientId, "rotated");
+    assert.notEqual(
+      login.state.id,
+      login.state.clientId,
+      "the cookie is the id itself: never the client id",
+    );
+    assert.equal(await m.getSessionId(login.state.clientId!), login.state.id);
   });
 
   test("a session keeps its client id over another valid one the browser sends, and re-sends its cookie", async () => {

@@ -619,6 +619,39 @@ describe("bridgeSession (koa-io-session v3 drop-in)", () => {
     await r.close();
   });
 
+  test("a first session a later one detached is not the browser's when its cookie comes back", async () => {
+    const r = await startBridge();
+    try {
+      const b = r.browser();
+      const first = JSON.parse((await b.get("/api/session")).body);
+      assert.equal(first.sessionId, first.clientId, "the browser's first session");
+      const oldSid = b.jar.get("app.sid")!;
+      b.jar.delete("app.sid"); // the session cookie is lost; the client-id cookie stays
+      const next = JSON.parse((await b.get("/api/session")).body);
+      assert.notEqual(next.sessionId, first.sessionId);
+      assert.equal(r.bridge.getSessionId(first.clientId), next.sessionId);
+      // A request still carrying the first session's cookie (sent before the loss, say).
+      const replay = b.jar.clone().set("app.sid", oldSid);
+      const old = await r.browser().get("/api/session", replay.init());
+      assert.equal(JSON.parse(old.body).sessionId, first.sessionId, "it uses that session");
+      assert.equal(
+        r.bridge.getSessionId(first.clientId),
+        next.sessionId,
+        "the browser's is the later one",
+      );
+      assert.equal(await r.bridge.sessions.getSessionId(first.clientId), next.sessionId);
+      assert.equal(await r.bridge.destroyByClientId(first.clientId), true);
+      assert.equal(
+        await r.bridge.getById(next.sessionId),
+        undefined,
+        "the later one was destroyed",
+      );
+      assert.notEqual(await r.bridge.getById(first.sessionId), undefined, "not the detached one");
+    } finally {
+      await r.close(); // also when an assertion failed: no server left open
+    }
+  });
+
   test("clientRotateOnRegenerate: the login gives the browser a new client id; the old one maps to nothing", async () => {
     const r = await startBridge({ clientRotateOnRegenerate: true });
     const b = r.browser();
