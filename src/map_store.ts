@@ -402,13 +402,13 @@ function base36(n: number): string {
 const COMPACT_MAX_TIME = 2 ** 47;
 
 /**
- * The held form of the record held under `id` (see {@linkcode Held}); `compact` when the caller already knows that
- * the compact shape holds it (a {@linkcode snapshot} copy), and `start` when it also knows the
- * start of that shape (expiry, creation time and ids: {@linkcode headOf} a held record that states
- * the same, see {@linkcode sameHead}). Most updates change only the data (the expiry renews once
- * half the idle window is gone): they then write no time in base 36 (about 0.1 µs each on V8 when
- * the base-36 memo misses, as it does for any session but the last few written) and join two
- * parts instead of five.
+ * The held form of the record held under `id` (see {@linkcode Held}); `compact` when the caller
+ * already knows that the compact shape holds it (a {@linkcode snapshot} copy), and `start` when it
+ * also knows the start of that shape (expiry, creation time and ids: {@linkcode headOf} a held
+ * record that states the same, see {@linkcode sameHead}). Most updates change only the data (the
+ * expiry renews once half the idle window is gone): they then write no time in base 36 (about
+ * 0.1 µs each on V8 when the base-36 memo misses, as it does for any session but the last few
+ * written) and join two parts instead of five.
  * @throws {SessionSerializationError}
  */
 function hold(
@@ -477,7 +477,7 @@ function compactable(expiry: number, record: StoredRecord): boolean {
   return true;
 }
 
-/** An id the compact shape can hold: absent, or non-empty without a space, not {@linkcode OWN_ID}. */
+/** An id the compact shape can hold: absent, or non-empty without a space and not `=`. */
 function compactId(id: unknown): boolean {
   return id === undefined ||
     (typeof id === "string" && id !== "" && id !== OWN_ID && !id.includes(" "));
@@ -576,8 +576,8 @@ export class MapStore implements Store {
    * them read in turn in a loop, took 3.49 → 1.19 µs per read on Node, 1.06–1.33 → 0.37–0.55 on
    * Bun (where a read and a write together cost 0–0.6 µs more: the write copies the record). The
    * cache is keyed by the id and the held string itself, so it can never be stale: a write holds
-   * a new string. It is fixed arrays, not a Map: on JavaScriptCore each Map mutation in a busy process
-   * costs microseconds of garbage collection.
+   * a new string. It is fixed arrays, not a Map: on JavaScriptCore each Map mutation in a busy
+   * process costs microseconds of garbage collection.
    */
   #decode(id: string, held: Held): StoredRecord {
     const slot = slotOf(id);
