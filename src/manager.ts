@@ -1097,7 +1097,11 @@ export class SessionManager<T extends object = SessionData> {
         for (const entry of batch) {
           const id = entry[0];
           const rec = entry[1];
-          if (id.startsWith(USER_PREFIX)) {
+          // The id's characters are read only when the record may be one of the manager's own
+          // (a user index or a client mapping: neither has a client id, a mapping has a `sid`):
+          // in a store of millions each id read is a cache miss (150 ms per 1,000,000 on Bun).
+          const own = rec.clientId === undefined || rec.sid !== undefined;
+          if (own && id.startsWith(USER_PREFIX)) {
             if (!taken && rec.expiresAt <= now) remove(id);
             continue;
           }
@@ -1106,14 +1110,14 @@ export class SessionManager<T extends object = SessionData> {
             if (!this.#expired(rec, now)) continue;
             remove(id);
           }
-          if (id.startsWith(CLIENT_PREFIX)) continue;
+          if (own && id.startsWith(CLIENT_PREFIX)) continue;
           count++;
           const clientId = rec.clientId;
           // The client mapping goes too if it still names this session, unless the store took it
           // along (in a store of 2,000,000 records, reading it back costs about as much as all the
           // rest of the cleanup of a session).
           try {
-            if (clientId && clientId !== id && !(taken && entry[2] === true)) {
+            if (clientId && !(taken && entry[2] === true) && clientId !== id) {
               const key = CLIENT_PREFIX + clientId;
               if (gateway.getSync(key)?.sid === id) remove(key);
             }
@@ -1673,7 +1677,9 @@ export class SessionManager<T extends object = SessionData> {
 
   #emitDestroy(sessionId: string, clientId: string | undefined, reason: DestroyReason): void {
     if (this.#o.debug) this.#debug(`session ${this.#tag(sessionId)} ended (${reason})`);
-    this.#attached.delete(sessionId);
+    // Empty unless someone listens to sessionSet: then no lookup (in a cleanup of 1,000,000
+    // sessions, hashing each id for it cost 150 ms on Bun).
+    if (this.#attached.size > 0) this.#attached.delete(sessionId);
     if (this.#emitter.has("sessionDestroy")) {
       this.#emitter.emit("sessionDestroy", { clientId, sessionId, reason, remote: false });
     }
