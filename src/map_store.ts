@@ -49,6 +49,11 @@ const SPACE = 32;
 const OWN_ID = "=";
 const OWN_ID_CODE = 61;
 
+/** True when the compact field from `start` to `end` is {@linkcode OWN_ID}. */
+function isOwnId(held: Held, start: number, end: number): boolean {
+  return end === start + 1 && held.charCodeAt(start) === OWN_ID_CODE;
+}
+
 /**
  * How far a record's `expiresAt` (still to come) may be from `now + ttlMs` and still be its
  * expiry. The caller computed the TTL from it a moment earlier (the manager does, on its own
@@ -131,10 +136,7 @@ function otherClientIdOf(held: Held, id: string): string | undefined {
   }
   const start = fieldStart(held, 2);
   const end = held.indexOf(" ", start);
-  if (end === start || (end === start + 1 && held.charCodeAt(start) === OWN_ID_CODE)) {
-    return undefined;
-  }
-  return held.slice(start, end);
+  return end === start || isOwnId(held, start, end) ? undefined : held.slice(start, end);
 }
 
 /**
@@ -143,8 +145,7 @@ function otherClientIdOf(held: Held, id: string): string | undefined {
  */
 function namesSession(held: Held, id: string): boolean {
   if (held.charCodeAt(0) === OPEN_BRACKET) return idField(held, "sid") === id;
-  let start = 0;
-  for (let i = 0; i < 3; i++) start = held.indexOf(" ", start) + 1;
+  const start = fieldStart(held, 3);
   return held.startsWith(id, start) && held.charCodeAt(start + id.length) === SPACE;
 }
 
@@ -170,6 +171,8 @@ function recordOf(id: string, held: Held, withData = true): ExpiredRecord {
     if (record.expiresAt === undefined) record.expiresAt = expiry;
     return record;
   }
+  // One pass over the two numbers: finding their ends with indexOf first took 0.44–0.65 s for the
+  // store's part of a cleanup of 1,000,000 on Node, against 0.39–0.58 s (three alternating runs).
   const length = held.length;
   let i = 0;
   let expiresAt = 0;
@@ -185,11 +188,7 @@ function recordOf(id: string, held: Held, withData = true): ExpiredRecord {
   const c = held.indexOf(" ", b + 1);
   const d = held.indexOf(" ", c + 1);
   if (withData) record.data = JSON.parse(held.slice(d + 1));
-  if (c > b + 1) {
-    record.clientId = c === b + 2 && held.charCodeAt(b + 1) === OWN_ID_CODE
-      ? id
-      : held.slice(b + 1, c);
-  }
+  if (c > b + 1) record.clientId = isOwnId(held, b + 1, c) ? id : held.slice(b + 1, c);
   if (d > c + 1) record.sid = held.slice(c + 1, d);
   return record;
 }
