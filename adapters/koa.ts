@@ -418,7 +418,9 @@ function middleware(
       if (ctx.headerSent) {
         ctx.app.emit("error", new ResponseSentError(), ctx);
       } else {
-        for (const c of result.cookies) ctx.append("Set-Cookie", c);
+        // One append for all of them: Koa re-validates every value already set on each call.
+        const cookies = result.cookies;
+        ctx.append("Set-Cookie", cookies.length === 1 ? cookies[0]! : cookies);
         if (result.noStore) ctx.set("Cache-Control", "no-store");
       }
     }
