@@ -9,6 +9,11 @@ const ALPHABET = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789
 const LOOKUP = new Int16Array(128).fill(-1);
 for (let i = 0; i < ALPHABET.length; i++) LOOKUP[ALPHABET.charCodeAt(i)] = i;
 
+/** The 6-bit value of a base64url character's code, or -1 for any other code. */
+export function base64UrlValue(code: number): number {
+  return code < 128 ? LOOKUP[code]! : -1; // (NaN, a position outside a string, is not < 128)
+}
+
 /** Character codes of the base64url alphabet. */
 const CODES = Uint8Array.from(ALPHABET, (c) => c.charCodeAt(0));
 /** Reused output buffer for the usual short values (ids, MACs). */

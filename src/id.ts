@@ -4,7 +4,7 @@
  * (5.6 µs on Node for 16 bytes) is paid once per 170 ids.
  * @module
  */
-import { encodeBase64Url } from "./encoding.ts";
+import { base64UrlValue, encodeBase64Url } from "./encoding.ts";
 
 const ID_BYTES = 18;
 const ID_SLOTS = 170;
@@ -33,9 +33,32 @@ const ID_VIEWS = Array.from(
  * ```
  */
 export function generateUid(): string {
+  return fromSlot(-1, -1);
+}
+
+/**
+ * A random id ending with the last two characters of `like` when they are base64url (132 random
+ * bits then), else {@linkcode generateUid}'s. The manager makes the session of a browser with a
+ * client id this way, so that MapStore's shards (on Bun) hold the session and its client mapping
+ * together (see `src/sharded_map.ts`).
+ */
+export function generateUidEndingAs(like: string): string {
+  const n = like.length;
+  const a = base64UrlValue(like.charCodeAt(n - 2));
+  const b = base64UrlValue(like.charCodeAt(n - 1));
+  return a < 0 || b < 0 ? fromSlot(-1, -1) : fromSlot(a, b);
+}
+
+/** An id from the next slot of the pool, its last two characters' values `a`, `b` when ≥ 0. */
+function fromSlot(a: number, b: number): string {
   // The next whole slot (salts and IVs drawn meanwhile may have left the offset between two).
   offset = Math.ceil(offset / ID_BYTES) * ID_BYTES;
   const view = ID_VIEWS[claim(ID_BYTES) / ID_BYTES]!;
+  if (a >= 0) {
+    // Characters 22 and 23 are the last 12 of the 144 bits: 4 of byte 16, all of byte 17.
+    view[16] = (view[16]! & 0xf0) | (a >> 2);
+    view[17] = ((a & 3) << 6) | b;
+  }
   const id = encodeBase64Url(view);
   // Wipe the used bytes so the pool never holds an id that was handed out.
   view.fill(0);

@@ -33,7 +33,7 @@ import {
   type SessionListener,
 } from "./events.ts";
 import { verifyCsrfToken } from "./csrf.ts";
-import { generateUid } from "./id.ts";
+import { generateUid, generateUidEndingAs } from "./id.ts";
 import { andThen, isThenable, promiseOf } from "./awaitable.ts";
 import { KeyedQueue } from "./keyed_queue.ts";
 import {
@@ -1613,14 +1613,16 @@ export class SessionManager<T extends object = SessionData> {
   /**
    * A new session's id: the client id made in this request when it is still free (no other
    * session has it, nobody but this request has seen it: as fresh as a new random id), so that
-   * the browser's first session needs no mapping record; else a new random id.
+   * the browser's first session needs no mapping record; else a new random id, which ends with
+   * the client id's last two characters when there is one (132 random bits then).
    */
   #newId(state: SessionState): string {
     if (state.clientFree) {
       state.clientFree = false;
       return state.clientId!;
     }
-    return generateUid();
+    // Ending as the client id: MapStore then keeps the session and its mapping in one shard.
+    return state.clientId === undefined ? generateUid() : generateUidEndingAs(state.clientId);
   }
 
   /**

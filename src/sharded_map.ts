@@ -11,6 +11,7 @@
  * nothing measurable, so there it is one Map ({@linkcode SHARDS}).
  * @module
  */
+import { base64UrlValue } from "./encoding.ts";
 import { JAVASCRIPTCORE } from "./engine.ts";
 import { OldestKey } from "./oldest_key.ts";
 
@@ -30,6 +31,13 @@ export function shardsFor(limit: number): number {
   return limit > 32_768 ? SHARDS : 1;
 }
 
+/** The 6 bits of the character at `i`: its base64url value, else its code's low 6 bits. */
+function sixBits(key: string, i: number): number {
+  const c = key.charCodeAt(i);
+  const v = base64UrlValue(c);
+  return v >= 0 ? v : c & 63; // (NaN, outside the string, gives 0)
+}
+
 /** A string-keyed Map in shards; iteration goes shard by shard (insertion order within each). */
 export class ShardedMap<V> {
   readonly #shards: Map<string, V>[];
@@ -38,7 +46,7 @@ export class ShardedMap<V> {
   /** Per shard, its eviction cursor (created on first use). */
   #cursors: OldestKey<string>[] | undefined;
 
-  /** @param shards the number of shards: 1, or a power of two */
+  /** @param shards the number of shards: 1, or a power of two (keys spread over at most 64) */
   constructor(shards: number = SHARDS) {
     if (!(shards >= 1) || (shards & (shards - 1)) !== 0) {
       throw new RangeError("Cannot create ShardedMap: shards must be a power of two");
@@ -47,15 +55,18 @@ export class ShardedMap<V> {
     this.#mask = shards - 1;
   }
 
-  /** The shard of a key: a multiplicative hash of its last three characters (ids end randomly). */
+  /**
+   * The shard of a key, from its last two characters: each as its 6-bit base64url value, the two
+   * mixed so that every pair of base64url characters names each of 64 shards equally often (ids
+   * end randomly). The manager gives a session made for a browser with a client id the last two
+   * characters of that client id, so the session and its `cid:` mapping share a shard (see
+   * `MapStore.takeExpired`).
+   */
   #shard(key: string): Map<string, V> {
     const mask = this.#mask;
     if (mask === 0) return this.#shards[0]!;
     const n = key.length;
-    // A missing character (a key shorter than 3) reads as NaN, which the bitwise ops make 0.
-    const mix = key.charCodeAt(n - 1) ^ (key.charCodeAt(n - 2) << 8) ^
-      (key.charCodeAt(n - 3) << 16);
-    return this.#shards[(Math.imul(mix, 0x9e3779b1) >>> 16) & mask]!;
+    return this.#shards[(sixBits(key, n - 1) ^ Math.imul(sixBits(key, n - 2), 37)) & mask]!;
   }
 
   /** Number of entries. */

@@ -21,7 +21,7 @@ import { decodeBase64Url, encodeBase64Url } from "../src/encoding.ts";
 import { OldestKey } from "../src/oldest_key.ts";
 import { BoundedMap, ShardedMap } from "../src/sharded_map.ts";
 import { KeyedQueue } from "../src/keyed_queue.ts";
-import { randomBytes } from "../src/id.ts";
+import { generateUidEndingAs, randomBytes } from "../src/id.ts";
 import { Sealer } from "../src/sealer.ts";
 import { nodeCryptoAes as findNodeCryptoAes, webCryptoAes } from "../src/iron.ts";
 import { copyJson } from "../src/json_copy.ts";
@@ -138,6 +138,26 @@ describe("ids", () => {
     }
     assert.equal(seen.size, 20_000);
     assert.ok(new Set(bytes).size > 19_990, "the other draws are random too");
+  });
+
+  test("generateUidEndingAs: 24 base64url chars ending as the given id (132 random bits), else plain", () => {
+    const seen = new Set<string>();
+    for (let i = 0; i < 5000; i++) {
+      const like = generateUid();
+      const id = generateUidEndingAs(like);
+      assert.match(id, /^[A-Za-z0-9_-]{24}$/);
+      assert.equal(id.slice(-2), like.slice(-2), `${id} ends as ${like}`);
+      assert.notEqual(id, like);
+      seen.add(id.slice(0, -2));
+    }
+    assert.equal(seen.size, 5000, "the first 22 characters stay random");
+    for (const like of ["-_", "x".repeat(40) + "_A", "id-9z"]) {
+      assert.equal(generateUidEndingAs(like).slice(-2), like.slice(-2), like);
+    }
+    // Not base64url at the end (or too short): an id like generateUid's.
+    for (const like of ["", "a", "ab.", "é!", "ok\u00e9"]) {
+      assert.match(generateUidEndingAs(like), /^[A-Za-z0-9_-]{24}$/, JSON.stringify(like));
+    }
   });
 
   test("base64url encoding matches btoa for every length and offset, short and long (chunked)", () => {
@@ -416,6 +436,40 @@ describe("ShardedMap (large collections in shards)", () => {
       assert.equal(met.size, shards === 1 ? 1000 : met.has("late") ? 1000 : 999);
       if (shards === 1) assert.equal(met.get("late"), 1000, "a key added is met (one shard)");
     }
+  });
+
+  test("keys ending in the same two characters share a shard: iterated together, in the order written", () => {
+    // What MapStore.takeExpired relies on to find a session's client mapping next to it.
+    const m = new ShardedMap<number>(64);
+    for (let i = 0; i < 2000; i++) m.set(generateUid(), i);
+    const client = generateUid();
+    const session = generateUidEndingAs(client);
+    m.set(session, -1);
+    m.set("cid:" + client, -2);
+    for (let i = 0; i < 2000; i++) m.set(generateUid(), i);
+    const keys = [...m].map(([k]) => k);
+    const at = keys.indexOf(session);
+    assert.equal(keys[at + 1], "cid:" + client);
+  });
+
+  test("random ids spread evenly over 64 shards (by the order of iteration: shard by shard)", () => {
+    const m = new ShardedMap<number>(64);
+    for (let i = 0; i < 64_000; i++) m.set(generateUid(), i);
+    // Shard boundaries are where the insertion order restarts (values written in order).
+    const sizes: number[] = [];
+    let run = 0;
+    let last = -1;
+    for (const [, v] of m) {
+      if (v < last) {
+        sizes.push(run);
+        run = 0;
+      }
+      run++;
+      last = v;
+    }
+    sizes.push(run);
+    assert.equal(sizes.length, 64, "every shard used");
+    assert.ok(Math.min(...sizes) > 800 && Math.max(...sizes) < 1200, `sizes ${sizes}`);
   });
 
   test("eviction takes the oldest of the fullest shard: the shards stay level, every key once", () => {
@@ -1223,6 +1277,8 @@ describe("lookups by id and client", () => {
     const login = await request(m, r.cookie, (s) => s.session.regenerate());
     const second = login.state.id!;
     assert.notEqual(second, clientId);
+    // It ends as the client id, so that MapStore (in shards on Bun) keeps it next to its mapping.
+    assert.equal(second.slice(-2), clientId.slice(-2));
     assert.equal(login.state.clientId, clientId);
     assert.deepEqual(keys().sort(), [second, `cid:${clientId}`].sort());
     assert.equal(await m.getSessionId(clientId), second);
@@ -1234,6 +1290,7 @@ describe("lookups by id and client", () => {
     // The next session of this browser (its client id from the cookie) gets a new random id.
     const again = await request(m, login.cookie, (s) => void (s.session.b = 2));
     assert.notEqual(again.state.id, clientId);
+    assert.equal(again.state.id!.slice(-2), clientId.slice(-2));
     assert.equal(await m.getSessionId(clientId), again.state.id);
   });
 
@@ -1241,6 +1298,7 @@ describe("lookups by id and client", () => {
     const { m, store } = manager({ signed: false });
     const r = await request(m, null, (s) => void (s.session.a = 1));
     assert.notEqual(r.state.id, r.state.clientId);
+    assert.equal(r.state.id!.slice(-2), r.state.clientId!.slice(-2));
     assert.equal(store.size, 2);
     assert.equal(await m.getSessionId(r.state.clientId!), r.state.id);
   });
