@@ -1,5 +1,6 @@
 /**
- * Session and client ids: 144 random bits from `crypto.getRandomValues`, base64url (24 chars).
+ * Session and client ids: 144 random bits from `crypto.getRandomValues`, base64url (24 chars);
+ * 132 for an id made to end as another ({@linkcode generateUidEndingAs}).
  * Random bytes are drawn from a pooled buffer, so the per-id cost of the Web Crypto call
  * (5.6 µs on Node for 16 bytes) is paid once per 170 ids.
  * @module

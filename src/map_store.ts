@@ -259,9 +259,14 @@ class Slices {
 /** Slots of the decoded-record cache, minus one (a power of two). */
 const SLOT_MASK = 1023;
 
-/** The slot of an id in the decoded-record cache (ids end in random characters). */
+/**
+ * The slot of an id in the decoded-record cache: from its third- and fourth-last characters, random
+ * in every id. (Not the last two: a session made for a browser with a client id ends as the client
+ * id, and so as the key of its mapping, `cid:` + client id; the two, read one after the other by a
+ * lookup by client id, would take each other's slot.)
+ */
 function slotOf(id: string): number {
-  return (id.charCodeAt(id.length - 1) * 64 + id.charCodeAt(id.length - 2)) & SLOT_MASK;
+  return (id.charCodeAt(id.length - 3) * 64 + id.charCodeAt(id.length - 4)) & SLOT_MASK;
 }
 
 /** True when `data` is a plain object none of whose values is an object (a shallow copy is deep). */

@@ -60,7 +60,11 @@ export class ShardedMap<V> {
    * mixed so that every pair of base64url characters names each of 64 shards equally often (ids
    * end randomly). The manager gives a session made for a browser with a client id the last two
    * characters of that client id, so the session and its `cid:` mapping share a shard (see
-   * `MapStore.takeExpired`).
+   * `MapStore.takeExpired`). So do all the sessions made for one client id: a client that keeps
+   * its client-id cookie and drops its session cookie fills one shard. On Bun, 300,000 such
+   * sessions cost 9.9–14.5 µs of CPU each to make against 7.1–7.4 spread out, and then ordinary
+   * requests 3–6 % more (a loop of 100,000 browsers while that client goes on). Keys that end in
+   * hexadecimal digits (UUIDs) reach every shard too, the fullest 1.5 times the mean.
    */
   #shard(key: string): Map<string, V> {
     const mask = this.#mask;
