@@ -87,6 +87,8 @@ export const SUITES: Suite[] = [
     file: "socket_io.ts",
     variants: [
       ["bare", "(bare ack)"],
+      ["floor", "floor: unsigned id + Map (no library)"],
+      ["floor-json", "floor, n held as JSON, ack from a promise"],
       ["unisession", "unisession withSession (Hono + MapStore)"],
       ["unisession-koa", "unisession withSession (Koa + MapStore)"],
       ["express-session", "express-session reload/save"],

@@ -3,6 +3,7 @@
  * socket.io server on the same `node:http` server whose `incr` event does a session
  * read-modify-write and acknowledges the new `n`. Variants:
  * - `bare`: no session; each socket counts its own `incr` events from 0
+ * - `floor`, `floor-json`: no library, what any session layer costs at least (see `floor`)
  * - `express-session`: express + express-session, shared with socket.io through
  *   `io.engine.use()`, `reload()` / `save()` per event (socket.io's documented pattern)
  * - `unisession`: a Hono app and `attachSocketIO` on one manager, `socket.withSession` per event
@@ -46,6 +47,48 @@ function bare(): Variant {
     onIncr() {
       let n = 0;
       return (ack) => ack(++n);
+    },
+  };
+}
+
+/**
+ * The floor under withSession, not a library: an unsigned random id in a cookie (made by `POST
+ * /new`), read from the handshake's Cookie header once per socket; per event, one Map lookup and
+ * the increment, acknowledged at once. `json`: what a store of strings and a promise-returning
+ * API (as `withSession` is) add at least: the session held as JSON (parsed and written again per
+ * event) and the acknowledgement sent from a promise reaction.
+ */
+function floor(json: boolean): Variant {
+  const sessions = new Map<string, { n: number }>();
+  const held = new Map<string, string>();
+  return {
+    http: (req, res) => {
+      const n = Number(new URL(req.url ?? "/", "http://x").searchParams.get("n"));
+      const id = crypto.randomUUID();
+      if (json) held.set(id, JSON.stringify({ n }));
+      else sessions.set(id, { n });
+      res.setHeader("Set-Cookie", `sid=${id}; Path=/; HttpOnly; SameSite=Lax`);
+      res.end(String(n));
+    },
+    attach() {},
+    onIncr(socket) {
+      const header = socket.request.headers.cookie;
+      const id = header === undefined ? "" : /(?:^|; )sid=([^;]*)/.exec(header)?.[1] ?? "";
+      if (!json) {
+        return (ack) => {
+          const session = sessions.get(id);
+          ack(session === undefined ? "no session" : ++session.n);
+        };
+      }
+      const increment = (ack: Ack) => {
+        const value = held.get(id);
+        if (value === undefined) return ack("no session");
+        const session = JSON.parse(value) as { n: number };
+        session.n++;
+        held.set(id, JSON.stringify(session));
+        ack(session.n);
+      };
+      return (ack) => void Promise.resolve(ack).then(increment);
     },
   };
 }
@@ -126,6 +169,8 @@ function withUnisession(framework: "hono" | "koa"): Variant {
 
 const VARIANTS: Record<string, () => Variant> = {
   bare,
+  floor: () => floor(false),
+  "floor-json": () => floor(true),
   "express-session": withExpressSession,
   unisession: () => withUnisession("hono"),
   "unisession-koa": () => withUnisession("koa"),
