@@ -11,6 +11,9 @@
  *                                      Hono, Koa and socket.io rows (writes bench/PROFILE.md)
  *   npm run bench -- --rounds=3        every row 3 times (alternating server order), the median
  *                                      round reported: RESULTS.md is `--rounds=3 --duration=2 --write`
+ *   npm run bench -- --smoke           every server and workload once, in windows too short to
+ *                                      measure anything: exits non-zero when a server fails or
+ *                                      answers wrong (`npm run check` runs it)
  *   options: --warmup=S --duration=S --connections=N --write (RESULTS.md also for partial runs)
  * @module
  */
@@ -107,6 +110,7 @@ function parseArgs(argv: string[]) {
   }
   const known = [
     "quick",
+    "smoke",
     "warmup",
     "duration",
     "connections",
@@ -118,6 +122,10 @@ function parseArgs(argv: string[]) {
   for (const name of flags.keys()) {
     if (!known.includes(name)) throw new Error(`Unknown option --${name} (known: ${known})`);
   }
+  const smoke = flags.has("smoke");
+  if (smoke && (flags.has("write") || flags.has("profile") || flags.has("rounds"))) {
+    throw new Error("--smoke measures nothing: it takes no --write, --profile or --rounds");
+  }
   const quick = flags.has("quick");
   const seconds = (name: string, fallback: number) => {
     const v = Number(flags.get(name) ?? fallback);
@@ -125,9 +133,9 @@ function parseArgs(argv: string[]) {
     return v * 1000;
   };
   const settings: Settings = {
-    warmupMs: seconds("warmup", quick ? 0.5 : 1),
-    durationMs: seconds("duration", quick ? 1 : 3),
-    connections: Number(flags.get("connections") ?? 10),
+    warmupMs: seconds("warmup", smoke ? 0.05 : quick ? 0.5 : 1),
+    durationMs: seconds("duration", smoke ? 0.15 : quick ? 1 : 3),
+    connections: Number(flags.get("connections") ?? (smoke ? 2 : 10)),
   };
   const workloads = (flags.get("workloads") ?? "ABCD").toUpperCase().split("") as Workload[];
   const rounds = Number(flags.get("rounds") ?? 1);
@@ -138,9 +146,11 @@ function parseArgs(argv: string[]) {
     filters,
     workloads,
     quick,
+    smoke,
     profile: flags.has("profile"),
-    write: flags.has("write") || (!quick && filters.length === 0 && !flags.has("workloads") &&
-      !flags.has("duration") && !flags.has("warmup") && !flags.has("connections")),
+    write: flags.has("write") ||
+      (!quick && !smoke && filters.length === 0 && !flags.has("workloads") &&
+        !flags.has("duration") && !flags.has("warmup") && !flags.has("connections")),
   };
 }
 
@@ -168,17 +178,20 @@ const ATTEMPTS = 3;
  * NOISE_LIMIT cores of foreign CPU), keeping the least disturbed attempt. Every attempt's answers
  * count: a wrong answer in any attempt is reported.
  */
-async function measureQuietly(measure: () => Promise<LoadResult>): Promise<LoadResult> {
+async function measureQuietly(
+  measure: () => Promise<LoadResult>,
+  attempts = ATTEMPTS,
+): Promise<LoadResult> {
   let best: LoadResult | undefined;
   let errors = 0;
   let firstError: string | undefined;
-  for (let attempt = 1; attempt <= ATTEMPTS; attempt++) {
+  for (let attempt = 1; attempt <= attempts; attempt++) {
     const result = await measure();
     errors += result.errors;
     firstError ??= result.firstError;
     if (!best || result.foreignCores < best.foreignCores) best = result;
     if (result.foreignCores <= NOISE_LIMIT) break;
-    if (attempt < ATTEMPTS) {
+    if (attempt < attempts) {
       console.error(
         `  other processes used ${result.foreignCores.toFixed(2)} cores: measuring again`,
       );
@@ -276,13 +289,14 @@ async function main(): Promise<number> {
       const job = jobs[index]!;
       const { suite } = job;
       const file = `${ROOT}bench/servers/${suite.file}`;
-      await waitForQuiet();
+      if (!args.smoke) await waitForQuiet();
       const server = await startServer(command(suite.runtime, file, [job.variant]));
       runtimes.set(suite.runtime, server.runtime);
       try {
         for (const workload of job.workloads) {
           const result = await measureQuietly(
             () => runWorkload(server, workload, job.variant === "bare", args.settings),
+            args.smoke ? 1 : ATTEMPTS,
           );
           const list = results[index]!.get(workload) ?? [];
           list.push(result);
@@ -332,7 +346,7 @@ async function main(): Promise<number> {
     rounds: args.rounds,
     pinned,
   });
-  console.log(markdown);
+  if (!args.smoke) console.log(markdown);
   if (args.write) {
     writeFileSync(`${ROOT}bench/RESULTS.md`, markdown);
     // deno fmt --check (npm run check) covers bench/: write the file as deno fmt formats it.
@@ -343,6 +357,22 @@ async function main(): Promise<number> {
   if (failed.length > 0) {
     console.error(`bench: ${failed.length} rows had wrong answers: their numbers measure nothing`);
     return 1;
+  }
+  const silent = rows.filter((r) => !(r.result.requests > 0));
+  if (silent.length > 0) {
+    const first = silent[0]!;
+    console.error(
+      `bench: ${silent.length} rows completed no request (first: ${first.runtime} · ${first.framework} · ${first.label} · ${first.workload})`,
+    );
+    return 1;
+  }
+  if (args.smoke) {
+    const answers = rows.reduce((n, r) => n + r.result.requests, 0);
+    console.log(
+      `bench smoke: ${rows.length} rows on ${jobs.length} servers, ${answers} answers, all right (${
+        ((Date.now() - started) / 1000).toFixed(0)
+      } s)`,
+    );
   }
   return 0;
 }

@@ -1,5 +1,6 @@
 #!/usr/bin/env node
-// `npm run check`: static checks, in order, stopping at the first failure.
+// `npm run check`: static checks, then a smoke run of the benchmark, in order, stopping at the
+// first failure.
 import { spawnSync } from "node:child_process";
 import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
@@ -42,6 +43,11 @@ const steps = [
     "deno test --doc (every JSDoc example type-checks and runs)",
     deno,
     ["test", "-A", "--doc", ...denoExports, "src/"],
+  ],
+  [
+    "npm run bench -- --smoke (every benchmark server answers every workload right)",
+    node,
+    ["--import", "tsx", join(root, "bench", "run.ts"), "--smoke"],
   ],
 ];
 
