@@ -55,7 +55,7 @@ import {
 import { CookieSigner, type IdCodec, Keyring, PlainIds } from "./signer.ts";
 import { type StoredRecord, type StoreEvent, StoreGateway, type TakenRecord } from "./store.ts";
 import { USER_PREFIX } from "./user_index.ts";
-import { MapStore } from "./map_store.ts";
+import { MapStore, mapStoreSteps } from "./map_store.ts";
 
 /** Store key prefix of client-id → session-id mappings (session ids never contain ':'). */
 export const CLIENT_PREFIX = "cid:";
@@ -78,6 +78,8 @@ const nextTurn: (fn: () => void) => unknown = setImmediateOf
   : (fn) => setTimeout(fn, 0);
 /** How many managers use each MapStore (see `hearsEveryWrite`). */
 const mapStoreUsers = new WeakMap<MapStore, number>();
+/** MapStore's own `get` (see `SessionManager.#sharedReads`). */
+const MAP_STORE_GET = MapStore.prototype.get;
 /** The shape of every id this library issues (sealed records carrying anything else are refused). */
 const ID_SHAPE = /^[A-Za-z0-9_-]{16,128}$/;
 
@@ -131,8 +133,8 @@ export interface AdapterSteps {
     replacement?: object | null,
   ): CommitResult | Promise<CommitResult>;
   /**
-   * A live session's record (the store's answer as it is: not to be kept or changed), or
-   * undefined when it is missing or expired.
+   * A live session's record (the store's answer as it is, or a MapStore's own decoded record:
+   * not to be kept or changed), or undefined when it is missing or expired.
    */
   read(
     m: SessionManager<object>,
@@ -148,6 +150,12 @@ export interface AdapterSteps {
     sessionId: string,
     fn: (draft: SessionData) => void,
   ): object | undefined | Promise<object | undefined>;
+  /**
+   * True when what {@linkcode read} answers now is exactly what JSON gives back and does not
+   * change while it is read (the manager's store is a MapStore, read through its own `get`: its
+   * decoded record), so that a reader may keep its values as read without copying them.
+   */
+  readsExact(m: SessionManager<object>): boolean;
   /**
    * True when activity should renew `rec`'s idle window now (the rolling rule of `touchById`);
    * always for a manager of another copy of this package, whose `touchById` decides.
@@ -178,6 +186,8 @@ export const adapterSteps: AdapterSteps = {} as AdapterSteps;
 export class SessionManager<T extends object = SessionData> {
   readonly #o: ResolvedOptions;
   readonly #gateway: StoreGateway | undefined;
+  /** The store, when it is a MapStore (not a subclass): read in place by the sockets. */
+  readonly #mapStore: MapStore | undefined;
   readonly #codec: Codec | undefined;
   readonly #sid: IdCodec | undefined;
   readonly #cid: IdCodec | undefined;
@@ -214,6 +224,7 @@ export class SessionManager<T extends object = SessionData> {
       own(m)
         ? m.#updateNow(sessionId, fn as (draft: object) => void, true)
         : m.update(sessionId, fn as (draft: object) => void);
+    adapterSteps.readsExact = (m) => own(m) && m.#sharedReads() !== undefined;
     adapterSteps.touchDue = (m, rec) => !own(m) || m.#renewDue(rec, m.#o.now());
   }
 
@@ -237,6 +248,7 @@ export class SessionManager<T extends object = SessionData> {
         this.#unsubscribe = o.store.subscribe((event) => this.#onRemote(event));
       }
       if (o.store.constructor === MapStore) {
+        this.#mapStore = o.store as MapStore;
         mapStoreUsers.set(o.store as MapStore, (mapStoreUsers.get(o.store as MapStore) ?? 0) + 1);
       }
       if (o.signed) {
@@ -502,12 +514,27 @@ export class SessionManager<T extends object = SessionData> {
     return rec && !this.#expired(rec, this.#o.now()) ? copyData(rec.data) as T : undefined;
   }
 
-  /** A live session's record, without a promise when the store is synchronous. */
+  /**
+   * A live session's record, without a promise when the store is synchronous; a MapStore's own
+   * decoded record (see {@linkcode AdapterSteps.read}).
+   */
   #readNow(sessionId: string): StoredRecord | undefined | Promise<StoredRecord | undefined> {
     if (isReservedId(sessionId)) return undefined;
+    const mapStore = this.#sharedReads();
+    if (mapStore) return this.#live(mapStoreSteps.shared(mapStore, sessionId));
     const gateway = this.#gatewayOrThrow();
     if (gateway.synchronous) return this.#live(gateway.getSync(sessionId));
     return gateway.get(sessionId).then((rec) => this.#live(rec));
+  }
+
+  /**
+   * The store, when it is a MapStore whose records can be read in place (see
+   * {@linkcode AdapterSteps.read}): not one whose `get` was replaced on the instance (a test's
+   * failing store, say), which is then called as any store's.
+   */
+  #sharedReads(): MapStore | undefined {
+    const store = this.#mapStore;
+    return store !== undefined && store.get === MAP_STORE_GET ? store : undefined;
   }
 
   #live(rec: StoredRecord | undefined): StoredRecord | undefined {

@@ -490,6 +490,19 @@ function compactId(id: unknown): boolean {
 const COMPACT_FIELDS = new Set(["data", "expiresAt", "createdAt", "clientId", "sid"]);
 
 /**
+ * What the session manager reads of a MapStore beyond the Store contract (internal: not exported
+ * by `mod.ts`); filled in by the class.
+ */
+export const mapStoreSteps: {
+  /**
+   * {@linkcode MapStore.get}'s record without the copy: the store's own decoded record, shared
+   * with its cache, to be read only and not kept (the socket adapters' `withSession` copies what
+   * its handler gets). Its data is exactly what JSON gives back (decoded from the held string).
+   */
+  shared(store: MapStore, id: string): StoredRecord | undefined;
+} = {} as typeof mapStoreSteps;
+
+/**
  * In-memory store for one process: synchronous (sessions load lazily), TTL checked on read,
  * `list()` for cleanup, atomic `update()`, a user index (`listUser`, kept in the same
  * synchronous step as each write), optional `maxEntries` bound. Records are kept as strings
@@ -502,6 +515,13 @@ const COMPACT_FIELDS = new Set(["data", "expiresAt", "createdAt", "clientId", "s
  * ```
  */
 export class MapStore implements Store {
+  static {
+    mapStoreSteps.shared = (store, id) => {
+      const held = store.#live(id);
+      return held === undefined ? undefined : store.#decodeShared(id, held);
+    };
+  }
+
   /** Reads never return a promise. */
   readonly synchronous = true;
   /**
@@ -526,7 +546,7 @@ export class MapStore implements Store {
   readonly #userOf = new ShardedMap<string>();
   readonly #max: number;
   readonly #now: () => number;
-  /** The cache of `#decode`: a held string and its decoded record (never handed out) per slot. */
+  /** The cache of `#decode`: a held string and its decoded record (never changed) per slot. */
   readonly #recentHeld: (Held | undefined)[] = new Array(SLOT_MASK + 1).fill(undefined);
   /**
    * The id each slot's held string is held under: two records may hold equal strings (first
@@ -597,9 +617,26 @@ export class MapStore implements Store {
   }
 
   /**
+   * {@linkcode #decode} without the copy (see {@linkcode mapStoreSteps}): the cached record itself,
+   * or a record decoded now, which the cache then keeps as it is (the caller only reads it).
+   */
+  #decodeShared(id: string, held: Held): StoredRecord {
+    const slot = slotOf(id);
+    if (this.#recentHeld[slot] === held && this.#recentId[slot] === id) {
+      return this.#recentRecord[slot]!;
+    }
+    const record = recordOf(id, held);
+    if (held.charCodeAt(0) !== OPEN_BRACKET) {
+      this.#cache(id, held, record, isFlat(record.data) ? FLAT : DEEP);
+    } else this.#cache(id, held, record, WHOLE);
+    return record;
+  }
+
+  /**
    * Sets an id's slot of the decoded-record cache: a held string and its decoded record (never
-   * handed out; copied for reads as `kind` says), or nothing, so that a removed or replaced
-   * record's data is not kept.
+   * changed: copied for reads as `kind` says, or read in place through
+   * {@linkcode mapStoreSteps}), or nothing, so that a removed or replaced record's data is not
+   * kept.
    */
   #cache(
     id: string,

@@ -83,8 +83,13 @@ interface Draft {
   readonly before: Before;
 }
 
-/** A deep, prototype-safe copy of `data` for a handler to change freely. */
-function openDraft(data: object): Draft {
+/**
+ * A deep, prototype-safe copy of `data` for a handler to change freely. `exact`: `data` is
+ * exactly what JSON gives back and does not change while the handler runs (a MapStore's own
+ * decoded record, or a socket's frozen snapshot), so what each key held as read is kept as it is,
+ * not copied.
+ */
+function openDraft(data: object, exact: boolean): Draft {
   const before = new Map<string, unknown>();
   const draft: SessionData = {};
   for (const k of Object.keys(data)) {
@@ -92,6 +97,11 @@ function openDraft(data: object): Draft {
     if (isExactPrimitive(value)) {
       before.set(k, value);
       defineKey(draft, k, value);
+      continue;
+    }
+    if (exact && typeof value === "object" && value !== null) {
+      before.set(k, new Tree(value));
+      defineKey(draft, k, copyJson(value));
       continue;
     }
     const tree = exactCopy(value);
@@ -398,11 +408,13 @@ export function runWithSession<B, R, M>(
   onMissing: Error | (() => M | Promise<M>) | M | undefined,
 ): R | M | PromiseLike<R | M> {
   if (host.sealed) {
-    return withData(host, b, sid, host.sealedData(b, sid), undefined, handler, onMissing);
+    // A socket's snapshot: deeply frozen, as JSON gives it back.
+    return withData(host, b, sid, host.sealedData(b, sid), undefined, true, handler, onMissing);
   }
+  const exact = adapterSteps.readsExact(host.manager);
   return andThen(adapterSteps.read(host.manager, sid), (rec) => {
     if (rec === undefined) host.gone(b, sid);
-    return withData(host, b, sid, rec?.data, rec, handler, onMissing);
+    return withData(host, b, sid, rec?.data, rec, exact, handler, onMissing);
   });
 }
 
@@ -412,11 +424,12 @@ function withData<B, R, M>(
   sid: string,
   data: object | undefined,
   rec: StoredRecord | undefined,
+  exact: boolean,
   handler: (ctx: never) => R | PromiseLike<R>,
   onMissing: Error | (() => M | Promise<M>) | M | undefined,
 ): R | M | PromiseLike<R | M> {
   if (data === undefined) return missing(onMissing);
-  const { draft, before } = openDraft(data);
+  const { draft, before } = openDraft(data, exact);
   const ctx = host.context(b, sid, draft);
   return andThen(handler(ctx as never), (result) => {
     const after = ctx.session as unknown;

@@ -5,12 +5,19 @@
 import { describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { createSessions, MapStore } from "../mod.ts";
+import { adapterSteps } from "../src/manager.ts";
 import { FewKeys, snapshot, type SocketSessionHost, withSessionOn } from "../src/socket_draft.ts";
 
 type Data = Record<string, unknown>;
 
-async function withSessionHost() {
-  const m = createSessions({ store: new MapStore(), keys: ["k".repeat(32)] });
+/**
+ * A manager on a MapStore with one session, and a socket host on it. `copies`: the store's `get`
+ * is replaced on the instance, so the manager reads through it and copies what it reads, as for
+ * any other store (a MapStore's own decoded record is read in place).
+ */
+async function withSessionHost(copies = false) {
+  const store = new MapStore();
+  const m = createSessions({ store, keys: ["k".repeat(32)] });
   const state = m.open(null);
   Object.assign(state.session, {
     same: "a",
@@ -33,6 +40,12 @@ async function withSessionHost() {
   await m.commit(state);
   const sid = state.id!;
   const written: object[] = [];
+  assert.equal(adapterSteps.readsExact(m as never), true, "a MapStore's records are read in place");
+  if (copies) {
+    const get = store.get.bind(store);
+    store.get = (id) => get(id);
+    assert.equal(adapterSteps.readsExact(m as never), false, "read through the instance's get");
+  }
   const host: SocketSessionHost<object> = {
     manager: m as never,
     sealed: false,
@@ -46,9 +59,10 @@ async function withSessionHost() {
   return { m, sid, host, written };
 }
 
-describe("withSession drafts", () => {
+/** The tests of both ways a host reads the store. */
+function sharedTests(copies: boolean): void {
   test("only the top-level keys the handler changed are written, whatever their values", async () => {
-    const { m, sid, host, written } = await withSessionHost();
+    const { m, sid, host, written } = await withSessionHost(copies);
     await withSessionOn(host, {}, async ({ session }: { session: Data }) => {
       // Another writer (an HTTP request) changes every key while the handler runs.
       await m.update(sid, (d: Data) => {
@@ -92,7 +106,7 @@ describe("withSession drafts", () => {
   });
 
   test("a handler that changes nothing writes nothing", async () => {
-    const { m, host, written } = await withSessionHost();
+    const { m, host, written } = await withSessionHost(copies);
     let events = 0;
     m.on("sessionSet", () => events++);
     await withSessionOn(host, {}, ({ session }: { session: Data }) => {
@@ -107,6 +121,44 @@ describe("withSession drafts", () => {
     assert.equal(written.length, 0);
   });
 
+  test("the draft is the handler's own: what it changes and throws, or changes later, is not read again", async () => {
+    const { m, sid, host, written } = await withSessionHost(copies);
+    const original = await m.getById(sid);
+    await assert.rejects(
+      withSessionOn(host, {}, ({ session }: { session: Data }) => {
+        (session.obj as Data).x = 99;
+        (session.arr as number[]).push(9);
+        ((session.deep as Data).a as { b: Data[] }).b[1]!.c = 7;
+        throw new Error("boom");
+      }, undefined),
+      /boom/,
+    );
+    let kept: Data | undefined;
+    await withSessionOn(host, {}, ({ session }: { session: Data }) => {
+      assert.deepEqual(session.obj, { x: 1 });
+      assert.deepEqual(session.arr, [1, 2]);
+      kept = session.deep as Data;
+    }, undefined);
+    // Changed after the handler returned: not a change of the session.
+    ((kept!.a as { b: Data[] }).b[1]!).c = 8;
+    (kept!.a as Data).added = true;
+    await withSessionOn(host, {}, ({ session }: { session: Data }) => {
+      assert.deepEqual(session.deep, { a: { b: [1, { c: 2 }] } });
+      (session.arr as number[]).push(3); // a write, compared with what was read
+    }, undefined);
+    assert.deepEqual(await m.getById(sid), { ...original, arr: [1, 2, 3] });
+    assert.equal(written.length, 1);
+  });
+}
+
+for (const copies of [false, true]) {
+  const reads = copies ? "copying what it reads" : "reading the MapStore's record in place";
+  describe(`withSession drafts, ${reads}`, () => {
+    sharedTests(copies);
+  });
+}
+
+describe("withSession drafts", () => {
   test("snapshot: a deeply frozen private copy, as JSON would give it back", () => {
     const source: Data = {
       n: 1,

@@ -4,7 +4,7 @@ import { describe, test } from "node:test";
 import assert from "node:assert/strict";
 import fc from "fast-check";
 import { testStoreConformance } from "../testing/store_conformance.ts";
-import { MapStore } from "../src/map_store.ts";
+import { MapStore, mapStoreSteps } from "../src/map_store.ts";
 import { generateUid } from "../src/id.ts";
 import {
   isStoredRecord,
@@ -697,6 +697,50 @@ describe("MapStore", () => {
       z: null,
       o: { list: [1, { x: 1 }] },
     });
+  });
+
+  test("the manager's shared read: the store's own decoded record, read in place, while get() and update() still hand out copies", () => {
+    let now = 1_767_225_600_000;
+    for (const extra of [{}, { user: "ada", csrf: "secret" }]) { // compact and JSON-shaped records
+      const store = new MapStore({ now: () => now });
+      const rec: StoredRecord = {
+        data: { n: 1, o: { list: [1, { x: 1 }] } },
+        expiresAt: now + 60_000,
+        createdAt: now,
+        ...extra,
+      };
+      const expected = structuredClone(rec);
+      store.set("s1", rec, 60_000);
+      const shared = mapStoreSteps.shared(store, "s1")!;
+      assert.deepEqual(shared, expected);
+      assert.equal(mapStoreSteps.shared(store, "s1"), shared, "the same record, not a copy");
+      // Readers that change what they got change neither the shared record nor the next read.
+      const read = store.get("s1")!;
+      ((read.data.o as { list: unknown[] }).list[1] as { x: number }).x = 2;
+      store.update("s1", (cur) => {
+        (cur.data.o as { list: unknown[] }).list.push(3);
+        return undefined; // nothing written
+      });
+      assert.deepEqual(shared, expected);
+      assert.deepEqual(store.get("s1"), expected);
+      // A fresh store finds the record by decoding it (a miss): the same rules.
+      const other = new MapStore({ now: () => now });
+      other.set("s1", rec, 60_000);
+      other.set("s2", { ...rec, data: { n: 2 } }, 60_000); // (another slot of the cache)
+      const decoded = mapStoreSteps.shared(other, "s1")!;
+      assert.deepEqual(decoded, expected);
+      (other.get("s1")!.data.o as { list: unknown[] }).list.length = 0;
+      assert.deepEqual(decoded, expected);
+      assert.equal(mapStoreSteps.shared(other, "s1"), decoded);
+      // A write replaces it; an expired or missing record reads as missing.
+      store.set("s1", { ...expected, data: { n: 2 } }, 60_000);
+      assert.deepEqual(mapStoreSteps.shared(store, "s1")!.data, { n: 2 });
+      assert.deepEqual(shared, expected, "the record read before the write is unchanged");
+      assert.equal(mapStoreSteps.shared(store, "nope"), undefined);
+      now += 60_000;
+      assert.equal(mapStoreSteps.shared(store, "s1"), undefined);
+      now -= 60_000;
+    }
   });
 
   test("update(): a mutator that changes the record itself (not only its data) is written whole", () => {
