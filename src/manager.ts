@@ -188,6 +188,8 @@ export class SessionManager<T extends object = SessionData> {
   readonly #gateway: StoreGateway | undefined;
   /** The store, when it is a MapStore (not a subclass): read in place by the sockets. */
   readonly #mapStore: MapStore | undefined;
+  /** Its read in place (see {@linkcode AdapterSteps.read}). */
+  readonly #sharedRead: ((id: string) => StoredRecord | undefined) | undefined;
   readonly #codec: Codec | undefined;
   readonly #sid: IdCodec | undefined;
   readonly #cid: IdCodec | undefined;
@@ -224,7 +226,7 @@ export class SessionManager<T extends object = SessionData> {
       own(m)
         ? m.#updateNow(sessionId, fn as (draft: object) => void, true)
         : m.update(sessionId, fn as (draft: object) => void);
-    adapterSteps.readsExact = (m) => own(m) && m.#sharedReads() !== undefined;
+    adapterSteps.readsExact = (m) => own(m) && m.#sharedReads();
     adapterSteps.touchDue = (m, rec) => !own(m) || m.#renewDue(rec, m.#o.now());
   }
 
@@ -248,7 +250,8 @@ export class SessionManager<T extends object = SessionData> {
         this.#unsubscribe = o.store.subscribe((event) => this.#onRemote(event));
       }
       if (o.store.constructor === MapStore) {
-        this.#mapStore = o.store as MapStore;
+        const mapStore = this.#mapStore = o.store as MapStore;
+        this.#sharedRead = (id) => mapStoreSteps.shared(mapStore, id);
         mapStoreUsers.set(o.store as MapStore, (mapStoreUsers.get(o.store as MapStore) ?? 0) + 1);
       }
       if (o.signed) {
@@ -520,21 +523,20 @@ export class SessionManager<T extends object = SessionData> {
    */
   #readNow(sessionId: string): StoredRecord | undefined | Promise<StoredRecord | undefined> {
     if (isReservedId(sessionId)) return undefined;
-    const mapStore = this.#sharedReads();
-    if (mapStore) return this.#live(mapStoreSteps.shared(mapStore, sessionId));
     const gateway = this.#gatewayOrThrow();
+    if (this.#sharedReads()) return this.#live(gateway.getSyncWith(sessionId, this.#sharedRead!));
     if (gateway.synchronous) return this.#live(gateway.getSync(sessionId));
     return gateway.get(sessionId).then((rec) => this.#live(rec));
   }
 
   /**
-   * The store, when it is a MapStore whose records can be read in place (see
+   * True when the store is a MapStore whose records can be read in place (see
    * {@linkcode AdapterSteps.read}): not one whose `get` was replaced on the instance (a test's
    * failing store, say), which is then called as any store's.
    */
-  #sharedReads(): MapStore | undefined {
+  #sharedReads(): boolean {
     const store = this.#mapStore;
-    return store !== undefined && store.get === MAP_STORE_GET ? store : undefined;
+    return store !== undefined && store.get === MAP_STORE_GET;
   }
 
   #live(rec: StoredRecord | undefined): StoredRecord | undefined {

@@ -531,6 +531,20 @@ export class StoreGateway {
     return this.#check(rec);
   }
 
+  /**
+   * {@linkcode getSync} through `read` in place of the store's `get` (a MapStore's read without a
+   * copy): the same error when it throws, the same check of what it answers.
+   */
+  getSyncWith(id: string, read: (id: string) => unknown): StoredRecord | undefined {
+    let rec: unknown;
+    try {
+      rec = read(id);
+    } catch (err) {
+      throw new StoreError("Cannot read session: store failed", { cause: err });
+    }
+    return this.#check(rec);
+  }
+
   async get(id: string, ctx?: unknown): Promise<StoredRecord | undefined> {
     return this.#check(await this.#call("read", () => this.store.get(id, ctx)));
   }

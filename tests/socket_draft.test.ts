@@ -4,7 +4,7 @@
  */
 import { describe, test } from "node:test";
 import assert from "node:assert/strict";
-import { createSessions, MapStore } from "../mod.ts";
+import { createSessions, MapStore, StoreError } from "../mod.ts";
 import { adapterSteps } from "../src/manager.ts";
 import { FewKeys, snapshot, type SocketSessionHost, withSessionOn } from "../src/socket_draft.ts";
 
@@ -157,6 +157,96 @@ for (const copies of [false, true]) {
     sharedTests(copies);
   });
 }
+
+describe("withSession on a MapStore holding a record that is not a session's", () => {
+  for (const copies of [false, true]) {
+    const reads = copies ? "copying what it reads" : "reading the record in place";
+    test(`reads it as missing and reports it, ${reads}`, async () => {
+      const bad: object[] = [
+        { data: null },
+        { data: ["a", "b"] },
+        { data: "xy" },
+        { data: { n: 1 }, flash: "nope" },
+      ];
+      for (const fields of bad) {
+        const store = new MapStore();
+        const reasons: string[] = [];
+        const m = createSessions({
+          store,
+          keys: ["k".repeat(32)],
+          onInvalid: (reason) => reasons.push(reason),
+        });
+        const state = m.open(null);
+        state.session.n = 1;
+        await m.commit(state);
+        const sid = state.id!;
+        const now = Date.now();
+        // Written by the app itself, past the manager.
+        store.set(sid, { expiresAt: now + 60_000, createdAt: now, ...fields } as never, 60_000);
+        if (copies) {
+          const get = store.get.bind(store);
+          store.get = (id) => get(id);
+        }
+        let gone = 0;
+        let ran = false;
+        const host: SocketSessionHost<object> = {
+          manager: m as never,
+          sealed: false,
+          ownWrites: new Set(),
+          sealedData: () => undefined,
+          context: (_b, _sid, draft) => ({ session: draft }),
+          gone: () => gone++,
+          written() {},
+          currentId: () => sid,
+        };
+        const answer = await withSessionOn(host, {}, () => {
+          ran = true;
+        }, "missing");
+        const what = JSON.stringify(fields);
+        assert.equal(answer, "missing", what);
+        assert.equal(ran, false, what);
+        assert.equal(gone, 1, what);
+        assert.deepEqual(reasons, ["corrupt-record"], what);
+      }
+    });
+  }
+});
+
+test("withSession on a MapStore whose read throws: a StoreError, on either path", async () => {
+  for (const copies of [false, true]) {
+    let broken = false;
+    const store = new MapStore({
+      now: () => {
+        if (broken) throw new Error("clock failed");
+        return Date.now();
+      },
+    });
+    const m = createSessions({ store, keys: ["k".repeat(32)] });
+    const state = m.open(null);
+    state.session.n = 1;
+    await m.commit(state);
+    if (copies) {
+      const get = store.get.bind(store);
+      store.get = (id) => get(id);
+    }
+    const host: SocketSessionHost<object> = {
+      manager: m as never,
+      sealed: false,
+      ownWrites: new Set(),
+      sealedData: () => undefined,
+      context: (_b, _sid, draft) => ({ session: draft }),
+      gone() {},
+      written() {},
+      currentId: () => state.id!,
+    };
+    broken = true;
+    await assert.rejects(withSessionOn(host, {}, () => 1, undefined), (err: Error) => {
+      assert.ok(err instanceof StoreError, `copies: ${copies}: ${err}`);
+      assert.equal((err.cause as Error).message, "clock failed");
+      return true;
+    });
+  }
+});
 
 describe("withSession drafts", () => {
   test("snapshot: a deeply frozen private copy, as JSON would give it back", () => {
