@@ -743,6 +743,56 @@ describe("MapStore", () => {
     }
   });
 
+  test("the manager's writes on a MapStore's own record (no copy) leave what later reads get intact", async () => {
+    const { createSessions } = await import("../mod.ts");
+    const store = new MapStore();
+    const m = createSessions({ store, keys: ["k".repeat(32)], identify: (d) => d.userId });
+    const state = m.open(null);
+    Object.assign(state.session, {
+      userId: "ada",
+      user: { name: "ada", roles: ["admin"] },
+      cart: [{ sku: "A-1", qty: 2 }],
+      n: 0,
+    });
+    const { cookies } = await m.commit(state);
+    const jar = cookies.map((c) => c.split(";")[0]).join("; ");
+    const expected = {
+      userId: "ada",
+      user: { name: "ada", roles: ["admin"] },
+      cart: [{ sku: "A-1", qty: 2 }],
+    };
+    for (let i = 1; i <= 3; i++) {
+      // A request that changes only `n` (the other keys are the store's own objects in the write).
+      const req = m.open(jar);
+      req.session.n = i;
+      await m.commit(req);
+      // A request that reads the nested data, changes it in place and fails: nothing is saved.
+      const failing = m.open(jar);
+      (failing.session.user as { roles: string[] }).roles.push("intruder");
+      (failing.session.cart as { qty: number }[])[0]!.qty = 99;
+      m.abandon(failing);
+      // The application's update(fn) changing nested values and throwing: nothing is saved.
+      await assert.rejects(
+        m.update(state.id!, (d) => {
+          (d.user as { name: string }).name = "mallory";
+          throw new Error("no");
+        }),
+        /no/,
+      );
+      assert.deepEqual(await m.getById(state.id!), { ...expected, n: i }, `round ${i}`);
+      assert.deepEqual(m.open(jar).session.user, expected.user);
+    }
+    // A nested change saved by a request is read back, and the user index still names the session.
+    const req = m.open(jar);
+    (req.session.user as { roles: string[] }).roles.push("editor");
+    await m.commit(req);
+    assert.deepEqual((await m.getById(state.id!))!.user, {
+      name: "ada",
+      roles: ["admin", "editor"],
+    });
+    assert.deepEqual((await m.listByUser("ada")).map((s) => s.sessionId), [state.id]);
+  });
+
   test("update(): a mutator that changes the record itself (not only its data) is written whole", () => {
     let now = 1_767_225_600_000;
     const store = new MapStore({ now: () => now });
