@@ -53,13 +53,7 @@ import {
   SessionState,
 } from "./session.ts";
 import { CookieSigner, type IdCodec, Keyring, PlainIds } from "./signer.ts";
-import {
-  type RecordMutator,
-  type StoredRecord,
-  type StoreEvent,
-  StoreGateway,
-  type TakenRecord,
-} from "./store.ts";
+import { type StoredRecord, type StoreEvent, StoreGateway, type TakenRecord } from "./store.ts";
 import { USER_PREFIX } from "./user_index.ts";
 import { MapStore, mapStoreSteps } from "./map_store.ts";
 
@@ -84,9 +78,8 @@ const nextTurn: (fn: () => void) => unknown = setImmediateOf
   : (fn) => setTimeout(fn, 0);
 /** How many managers use each MapStore (see `hearsEveryWrite`). */
 const mapStoreUsers = new WeakMap<MapStore, number>();
-/** MapStore's own `get` and `update` (see `SessionManager.#sharedReads`, `#sharedUpdate`). */
+/** MapStore's own `get` (see `SessionManager.#sharedReads`). */
 const MAP_STORE_GET = MapStore.prototype.get;
-const MAP_STORE_UPDATE = MapStore.prototype.update;
 /** The shape of every id this library issues (sealed records carrying anything else are refused). */
 const ID_SHAPE = /^[A-Za-z0-9_-]{16,128}$/;
 
@@ -197,10 +190,6 @@ export class SessionManager<T extends object = SessionData> {
   readonly #mapStore: MapStore | undefined;
   /** Its read in place (see {@linkcode AdapterSteps.read}). */
   readonly #sharedRead: ((id: string) => StoredRecord | undefined) | undefined;
-  /** Its update on its own record (see {@linkcode #sharedUpdate}). */
-  readonly #sharedWrite:
-    | ((id: string, mutate: RecordMutator) => StoredRecord | undefined)
-    | undefined;
   readonly #codec: Codec | undefined;
   readonly #sid: IdCodec | undefined;
   readonly #cid: IdCodec | undefined;
@@ -263,7 +252,6 @@ export class SessionManager<T extends object = SessionData> {
       if (o.store.constructor === MapStore) {
         const mapStore = this.#mapStore = o.store as MapStore;
         this.#sharedRead = (id) => mapStoreSteps.shared(mapStore, id);
-        this.#sharedWrite = (id, mutate) => mapStoreSteps.update(mapStore, id, mutate);
         mapStoreUsers.set(o.store as MapStore, (mapStoreUsers.get(o.store as MapStore) ?? 0) + 1);
       }
       if (o.signed) {
@@ -551,16 +539,6 @@ export class SessionManager<T extends object = SessionData> {
     return store !== undefined && store.get === MAP_STORE_GET;
   }
 
-  /**
-   * A MapStore's update that hands its mutator the store's own record (see
-   * {@linkcode mapStoreSteps}), for a mutator that changes nothing of it; undefined when the
-   * store is not a MapStore, or its `update` was replaced on the instance.
-   */
-  #sharedUpdate(): ((id: string, mutate: RecordMutator) => StoredRecord | undefined) | undefined {
-    const store = this.#mapStore;
-    return store !== undefined && store.update === MAP_STORE_UPDATE ? this.#sharedWrite : undefined;
-  }
-
   #live(rec: StoredRecord | undefined): StoredRecord | undefined {
     return rec && !this.#expired(rec, this.#o.now()) ? rec : undefined;
   }
@@ -642,38 +620,28 @@ export class SessionManager<T extends object = SessionData> {
     if (isReservedId(sessionId)) return undefined;
     const now = this.#o.now();
     let destroy = false;
-    // The adapters' merge changes only the draft's top-level keys: it may get a MapStore's own
-    // record (nothing here changes `cur`); an application's `fn` may change anything in the draft.
-    const shared = merge ? this.#sharedUpdate() : undefined;
-    const rec = this.#gatewayOrThrow().updateNow(
-      sessionId,
-      (cur) => {
-        if (this.#expired(cur, now)) return undefined;
-        const draft = copyData(cur.data) as T;
-        const result = fn(draft);
-        if (result === null) {
-          destroy = true;
-          return undefined;
-        }
-        if (result && typeof (result as unknown as Promise<unknown>).then === "function") {
-          throw new TypeError(
-            "Cannot update session: fn must be synchronous (use withSession for async work)",
-          );
-        }
-        if (result !== undefined && (typeof result !== "object" || Array.isArray(result))) {
-          throw new TypeError(
-            "Cannot update session: fn must change the draft, or return an object or null",
-          );
-        }
-        // A function of the application may keep the draft (or what it returns) and change it later.
-        const data = merge && result === undefined
-          ? draft as SessionData
-          : copyData(result ?? draft);
-        return this.#nextRecord(cur, data, now, cur.maxAge, cur.flash, !this.#renewDue(cur, now));
-      },
-      undefined,
-      shared,
-    );
+    const rec = this.#gatewayOrThrow().updateNow(sessionId, (cur) => {
+      if (this.#expired(cur, now)) return undefined;
+      const draft = copyData(cur.data) as T;
+      const result = fn(draft);
+      if (result === null) {
+        destroy = true;
+        return undefined;
+      }
+      if (result && typeof (result as unknown as Promise<unknown>).then === "function") {
+        throw new TypeError(
+          "Cannot update session: fn must be synchronous (use withSession for async work)",
+        );
+      }
+      if (result !== undefined && (typeof result !== "object" || Array.isArray(result))) {
+        throw new TypeError(
+          "Cannot update session: fn must change the draft, or return an object or null",
+        );
+      }
+      // A function of the application may keep the draft (or what it returns) and change it later.
+      const data = merge && result === undefined ? draft as SessionData : copyData(result ?? draft);
+      return this.#nextRecord(cur, data, now, cur.maxAge, cur.flash, !this.#renewDue(cur, now));
+    });
     return andThen(rec, (r) => this.#updated(sessionId, r, destroy));
   }
 
@@ -1529,24 +1497,19 @@ export class SessionManager<T extends object = SessionData> {
     }
     const id = state.id!;
     const removed = keys.filter((k) => !Object.hasOwn(state.data, k));
-    const saved = this.#gateway!.updateNow(
-      id,
-      (cur) => {
-        if (this.#expired(cur, now)) return undefined; // destroyed or expired meanwhile: never resurrect
-        const data = copyData(cur.data);
-        for (const k of keys) if (Object.hasOwn(state.data, k)) data[k] = state.data[k];
-        for (const k of removed) delete data[k];
-        const merged = this.#nextRecord(cur, data, now, state.maxAge ?? cur.maxAge, flash, !renew);
-        if (state.clientId !== undefined && !isDetachedFirst(cur, id, state.clientId)) {
-          merged.clientId = state.clientId;
-        }
-        // A secret saved meanwhile by a concurrent request stays: the first one saved wins.
-        if (merged.csrf === undefined && state.csrf !== undefined) merged.csrf = state.csrf;
-        return merged;
-      },
-      state.ctx,
-      this.#sharedUpdate(),
-    ); // (nothing here changes `cur`)
+    const saved = this.#gateway!.updateNow(id, (cur) => {
+      if (this.#expired(cur, now)) return undefined; // destroyed or expired meanwhile: never resurrect
+      const data = copyData(cur.data);
+      for (const k of keys) if (Object.hasOwn(state.data, k)) data[k] = state.data[k];
+      for (const k of removed) delete data[k];
+      const merged = this.#nextRecord(cur, data, now, state.maxAge ?? cur.maxAge, flash, !renew);
+      if (state.clientId !== undefined && !isDetachedFirst(cur, id, state.clientId)) {
+        merged.clientId = state.clientId;
+      }
+      // A secret saved meanwhile by a concurrent request stays: the first one saved wins.
+      if (merged.csrf === undefined && state.csrf !== undefined) merged.csrf = state.csrf;
+      return merged;
+    }, state.ctx);
     return andThen(saved, (rec) => {
       // Destroyed or regenerated by a concurrent request (which told the browser), or expired:
       // send nothing. A deletion cookie here would log the browser out of the session that

@@ -500,13 +500,6 @@ export const mapStoreSteps: {
    * its handler gets). Its data is exactly what JSON gives back (decoded from the held string).
    */
   shared(store: MapStore, id: string): StoredRecord | undefined;
-  /**
-   * {@linkcode MapStore.update} handing `mutate` the store's own decoded record (see `shared`)
-   * instead of a copy: for a mutator that changes nothing of what it is given (it builds the
-   * record it returns, sharing only values it does not change), as the session manager's own
-   * writes do.
-   */
-  update(store: MapStore, id: string, mutate: RecordMutator): StoredRecord | undefined;
 } = {} as typeof mapStoreSteps;
 
 /**
@@ -527,7 +520,6 @@ export class MapStore implements Store {
       const held = store.#live(id);
       return held === undefined ? undefined : store.#decodeShared(id, held);
     };
-    mapStoreSteps.update = (store, id, mutate) => store.#update(id, mutate, true);
   }
 
   /** Reads never return a promise. */
@@ -793,14 +785,9 @@ export class MapStore implements Store {
 
   /** Atomic read-modify-write (the store is synchronous, so nothing can interleave). */
   update(id: string, mutate: RecordMutator): StoredRecord | undefined {
-    return this.#update(id, mutate, false);
-  }
-
-  /** {@linkcode update}; `shared`: `mutate` gets the decoded record itself (see `mapStoreSteps`). */
-  #update(id: string, mutate: RecordMutator, shared: boolean): StoredRecord | undefined {
     const held = this.#live(id);
     if (held === undefined) return undefined;
-    const cur = shared ? this.#decodeShared(id, held) : this.#decode(id, held);
+    const cur = this.#decode(id, held);
     // Read before `mutate`, which may change `cur` itself.
     const before: Head | undefined = held.charCodeAt(0) === OPEN_BRACKET ? undefined : {
       held,

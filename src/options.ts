@@ -123,9 +123,8 @@ export interface SessionOptions {
   renewUnit?: number;
   /**
    * Who a session belongs to, from its data: a user id (string or number), or `undefined` /
-   * `null` / `""` for an anonymous session. Evaluated on every write of the record, which it
-   * must only read (its objects may be shared with the store's cache of decoded records); the
-   * store keeps an index user → sessions for `listByUser` and `destroyByUser`. Store mode only. A
+   * `null` / `""` for an anonymous session. Evaluated on every write of the record; the store
+   * keeps an index user → sessions for `listByUser` and `destroyByUser`. Store mode only. A
    * user id of more than 256 characters, or of another type, fails the write (a TypeError or
    * RangeError: a 500), as a bug of the function. Default: none (no index, no per-user methods).
    */

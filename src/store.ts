@@ -621,20 +621,18 @@ export class StoreGateway {
 
   /**
    * {@linkcode update}, answered synchronously when the store's `update` answers synchronously
-   * (MapStore): then no promise is made. Otherwise a promise. `update`: called in place of the
-   * store's `update` (a synchronous one).
+   * (MapStore): then no promise is made. Otherwise a promise.
    * @throws {StoreError} (synchronously) when the store throws; what `mutate` throws, as it is
    */
   updateNow(
     id: string,
     mutate: RecordMutator,
     ctx?: unknown,
-    update?: (id: string, mutate: RecordMutator) => StoredRecord | undefined,
   ): StoredRecord | undefined | Promise<StoredRecord | undefined> {
     const store = this.store;
     const m: Mutation = { mutate, previous: undefined, failure: undefined };
     const checked = checkedMutator(m);
-    if (update === undefined && typeof store.update !== "function") {
+    if (typeof store.update !== "function") {
       return this.#queue.run(id, async () => {
         const cur = await this.get(id, ctx);
         const rec = cur && checked(cur);
@@ -642,11 +640,7 @@ export class StoreGateway {
         return this.#updated(id, m, rec);
       });
     }
-    // `update` in place of the store's (a MapStore's without a copy): the same rules.
-    const next = this.#callNow(
-      "write",
-      () => update !== undefined ? update(id, checked) : store.update!(id, checked),
-    );
+    const next = this.#callNow("write", () => store.update!(id, checked));
     return isThenable(next)
       ? next.then((rec) => this.#updated(id, m, rec ?? undefined))
       : this.#updated(id, m, next ?? undefined);

@@ -248,6 +248,53 @@ test("withSession on a MapStore whose read throws: a StoreError, on either path"
   }
 });
 
+test("an identify option that changes the nested data it is given changes nothing the store holds or a handler read", async () => {
+  const store = new MapStore();
+  const m = createSessions({
+    store,
+    keys: ["k".repeat(32)],
+    // Counts how often it was asked, in the data it is given (not what it is for, but allowed).
+    identify: (d) => {
+      const profile = d.profile as { id: string; checks?: number } | undefined;
+      if (profile) profile.checks = (profile.checks ?? 0) + 1;
+      return profile?.id;
+    },
+  });
+  const state = m.open(null);
+  Object.assign(state.session, { profile: { id: "ada" }, n: 0 });
+  const { cookies } = await m.commit(state);
+  const jar = cookies.map((c) => c.split(";")[0]).join("; ");
+  const sid = state.id!;
+  /** What reads give, against what the store holds (its records decoded afresh by list()). */
+  const held = () => new Map([...store.list()]).get(sid)?.data;
+  assert.deepEqual(store.get(sid)?.data, held());
+  // A request whose write fails after identify ran: what reads give is what is held.
+  const failing = m.open(jar);
+  failing.session.big = 1n;
+  await assert.rejects(m.commit(failing));
+  assert.deepEqual(store.get(sid)?.data, held());
+  assert.deepEqual(held(), { profile: { id: "ada", checks: 1 }, n: 0 });
+  // A socket handler that sets only `t` while a request writes `n`: both writes count.
+  const host: SocketSessionHost<object> = {
+    manager: m as never,
+    sealed: false,
+    ownWrites: new Set(),
+    sealedData: () => undefined,
+    context: (_b, _sid, draft) => ({ session: draft }),
+    gone() {},
+    written() {},
+    currentId: () => sid,
+  };
+  await withSessionOn(host, {}, async ({ session }: { session: Data }) => {
+    const req = m.open(jar);
+    req.session.n = 1;
+    await m.commit(req);
+    session.t = 1;
+  }, undefined);
+  assert.deepEqual(await m.getById(sid), { profile: { id: "ada", checks: 3 }, n: 1, t: 1 });
+  assert.deepEqual(store.get(sid)?.data, held());
+});
+
 describe("withSession drafts", () => {
   test("snapshot: a deeply frozen private copy, as JSON would give it back", () => {
     const source: Data = {
