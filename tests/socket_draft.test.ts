@@ -295,8 +295,8 @@ test("an identify option that changes the nested data it is given changes nothin
   assert.deepEqual(store.get(sid)?.data, held());
 });
 
-describe("withSession drafts", () => {
-  test("snapshot: a deeply frozen private copy, as JSON would give it back", () => {
+describe("socket snapshots", () => {
+  test("a deeply frozen private copy, as JSON would give it back", () => {
     const source: Data = {
       n: 1,
       o: { list: [1, { x: "y" }], nested: { deep: true } },
