@@ -1042,6 +1042,75 @@ describe("manager lifecycle (store mode)", () => {
   });
 });
 
+describe("the same Cookie header again (remembered once its cookies verified)", () => {
+  test("opens the same session each time, a write included, and keeps reporting an old key's cookie as stale", async () => {
+    const store = new MapStore();
+    const before = createSessions({ store, keys: [OLD], logger: quiet });
+    const r = await request(before, null, (s) => {
+      s.session.n = 1;
+    });
+    const m = createSessions({ store, keys: [KEY, OLD], logger: quiet });
+    for (let i = 0; i < 3; i++) {
+      // The browser sends its old-key cookies again (as a tab that never got the response would).
+      const again = await request(m, r.cookie, (s) => {
+        assert.equal(s.id, r.state.id, `request ${i}`);
+        assert.equal(s.clientId, r.state.clientId);
+        s.session.n = (s.session.n as number) + 1;
+      });
+      // Re-signed with the current key, every time: the header is still the old one.
+      assert.equal(again.cookies.length, 2, `request ${i}`);
+      assert.notEqual(pairOf(again.cookie, "sid"), pairOf(r.cookie, "sid"));
+    }
+    assert.equal((await m.getById(r.state.id!))?.n, 4);
+  });
+
+  test("a cookie that fails is reported on every request that sends it", async () => {
+    const reasons: string[] = [];
+    const { m } = manager({ onInvalid: (reason) => reasons.push(reason) });
+    const r = await request(m, null, (s) => {
+      s.session.n = 1;
+    });
+    const forgedClient = `${pairOf(r.cookie, "sid")}; sid.cid=${generateUid()}.forged`;
+    const forged = `sid=${generateUid()}.forged; ${pairOf(r.cookie, "sid.cid")}`;
+    for (let i = 0; i < 3; i++) {
+      const a = m.open(forgedClient);
+      assert.equal(a.id, r.state.id, "the session cookie still opens its session");
+      assert.equal(a.session.n, 1);
+      const b = m.open(forged);
+      assert.equal(b.id, undefined);
+    }
+    assert.deepEqual(reasons, [
+      "client-signature",
+      "signature",
+      "client-signature",
+      "signature",
+      "client-signature",
+      "signature",
+    ]);
+  });
+
+  test("after a logout or a login, the header of before opens nothing", async () => {
+    const { m } = manager();
+    const login = await request(m, null, (s) => {
+      s.session.user = "ada";
+    });
+    await request(m, login.cookie, () => {}); // remembered
+    const regenerated = await request(m, login.cookie, async (s) => {
+      await s.session.regenerate();
+    });
+    assert.notEqual(regenerated.state.id, login.state.id);
+    const replay = m.open(login.cookie);
+    assert.equal(replay.session.user, undefined, "the id before the login names no session");
+    assert.notEqual(replay.id, login.state.id);
+    await request(m, regenerated.cookie, () => {}); // remembered
+    await request(m, regenerated.cookie, (s) => {
+      s.destroyed = true;
+    });
+    const after = m.open(regenerated.cookie);
+    assert.equal(after.session.user, undefined, "a destroyed session stays destroyed");
+  });
+});
+
 describe("events", () => {
   function record(m: SessionManager): string[] {
     const log: string[] = [];
