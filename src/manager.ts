@@ -80,7 +80,8 @@ const nextTurn: (fn: () => void) => unknown = setImmediateOf
 const mapStoreUsers = new WeakMap<MapStore, number>();
 /**
  * How many Cookie headers the manager remembers what it verified in (see
- * `SessionManager.#verifiedHeaders`), and the longest it remembers: at most about 5 MB of headers.
+ * `SessionManager.#verifiedHeaders`), and the longest it remembers: 10,000 headers of 512
+ * characters kept 7.1 MB alive (Node, measured by a helper's review).
  */
 const HEADER_CACHE_LIMIT = 10_000;
 const HEADER_CACHE_LENGTH = 512;
@@ -225,8 +226,10 @@ export class SessionManager<T extends object = SessionData> {
    * Cookie header → what it held of this manager's cookies, for headers whose cookies all
    * verified: a browser sends the same header request after request, which then costs one
    * lookup instead of parsing it for two cookies and looking each up in its signer's cache (4–7 %
-   * of a Hono or Koa server's CPU per read, in paired runs). Bad cookies are not remembered, so
-   * each request that sends one reports it.
+   * of a Hono or Koa server's CPU per read, in paired runs). A header seen for the first time
+   * costs about 0.5 µs more (hashing it, storing it, evicting the oldest when full): a browser
+   * whose cookies change on every request pays that. Bad cookies are not remembered, so each
+   * request that sends one reports it.
    */
   readonly #verifiedHeaders = new BoundedMap<string, VerifiedCookies>(HEADER_CACHE_LIMIT);
   readonly #queue = new KeyedQueue();
