@@ -519,16 +519,7 @@ export class StoreGateway {
 
   /** Synchronous read for synchronous stores (lazy loading). */
   getSync(id: string, ctx?: unknown): StoredRecord | undefined {
-    let rec: unknown;
-    try {
-      rec = this.store.get(id, ctx);
-    } catch (err) {
-      throw new StoreError("Cannot read session: store failed", { cause: err });
-    }
-    if (rec && typeof (rec as Promise<unknown>).then === "function") {
-      throw new StoreError("Cannot read session: store declared synchronous returned a promise");
-    }
-    return this.#check(rec);
+    return this.#readSync(id, ctx, undefined);
   }
 
   /**
@@ -536,11 +527,22 @@ export class StoreGateway {
    * copy): the same error when it throws, the same check of what it answers.
    */
   getSyncWith(id: string, read: (id: string) => unknown): StoredRecord | undefined {
+    return this.#readSync(id, undefined, read);
+  }
+
+  #readSync(
+    id: string,
+    ctx: unknown,
+    read: ((id: string) => unknown) | undefined,
+  ): StoredRecord | undefined {
     let rec: unknown;
     try {
-      rec = read(id);
+      rec = read === undefined ? this.store.get(id, ctx) : read(id);
     } catch (err) {
       throw new StoreError("Cannot read session: store failed", { cause: err });
+    }
+    if (rec && typeof (rec as Promise<unknown>).then === "function") {
+      throw new StoreError("Cannot read session: store declared synchronous returned a promise");
     }
     return this.#check(rec);
   }
