@@ -11,6 +11,27 @@ import { FewKeys, snapshot, type SocketSessionHost, withSessionOn } from "../src
 type Data = Record<string, unknown>;
 
 /**
+ * A socket host on manager `m` whose socket follows session `sid`, its handler's `ctx.session`
+ * the draft; `on` overrides what a test watches (`gone`, `written`).
+ */
+function hostFor(
+  m: unknown,
+  sid: () => string,
+  on: Partial<Pick<SocketSessionHost<object>, "gone" | "written">> = {},
+): SocketSessionHost<object> {
+  return {
+    manager: m as never,
+    sealed: false,
+    ownWrites: new Set(),
+    sealedData: () => undefined,
+    context: (_b, _sid, draft) => ({ session: draft }),
+    gone: on.gone ?? (() => {}),
+    written: on.written ?? (() => {}),
+    currentId: sid,
+  };
+}
+
+/**
  * A manager on a MapStore with one session, and a socket host on it. `copies`: the store's `get`
  * is replaced on the instance, so the manager reads through it and copies what it reads, as for
  * any other store (a MapStore's own decoded record is read in place).
@@ -46,16 +67,7 @@ async function withSessionHost(copies = false) {
     store.get = (id) => get(id);
     assert.equal(adapterSteps.readsExact(m as never), false, "read through the instance's get");
   }
-  const host: SocketSessionHost<object> = {
-    manager: m as never,
-    sealed: false,
-    ownWrites: new Set(),
-    sealedData: () => undefined,
-    context: (_b, _sid, draft) => ({ session: draft }),
-    gone() {},
-    written: (_sid, data) => written.push(data),
-    currentId: () => sid,
-  };
+  const host = hostFor(m, () => sid, { written: (_sid, data) => void written.push(data) });
   return { m, sid, host, written };
 }
 
@@ -189,16 +201,7 @@ describe("withSession on a MapStore holding a record that is not a session's", (
         }
         let gone = 0;
         let ran = false;
-        const host: SocketSessionHost<object> = {
-          manager: m as never,
-          sealed: false,
-          ownWrites: new Set(),
-          sealedData: () => undefined,
-          context: (_b, _sid, draft) => ({ session: draft }),
-          gone: () => gone++,
-          written() {},
-          currentId: () => sid,
-        };
+        const host = hostFor(m, () => sid, { gone: () => void gone++ });
         const answer = await withSessionOn(host, {}, () => {
           ran = true;
         }, "missing");
@@ -229,16 +232,7 @@ test("withSession on a MapStore whose read throws: a StoreError, on either path"
       const get = store.get.bind(store);
       store.get = (id) => get(id);
     }
-    const host: SocketSessionHost<object> = {
-      manager: m as never,
-      sealed: false,
-      ownWrites: new Set(),
-      sealedData: () => undefined,
-      context: (_b, _sid, draft) => ({ session: draft }),
-      gone() {},
-      written() {},
-      currentId: () => state.id!,
-    };
+    const host = hostFor(m, () => state.id!);
     broken = true;
     await assert.rejects(withSessionOn(host, {}, () => 1, undefined), (err: Error) => {
       assert.ok(err instanceof StoreError, `copies: ${copies}: ${err}`);
@@ -275,16 +269,7 @@ test("an identify option that changes the nested data it is given changes nothin
   assert.deepEqual(store.get(sid)?.data, held());
   assert.deepEqual(held(), { profile: { id: "ada", checks: 1 }, n: 0 });
   // A socket handler that sets only `t` while a request writes `n`: both writes count.
-  const host: SocketSessionHost<object> = {
-    manager: m as never,
-    sealed: false,
-    ownWrites: new Set(),
-    sealedData: () => undefined,
-    context: (_b, _sid, draft) => ({ session: draft }),
-    gone() {},
-    written() {},
-    currentId: () => sid,
-  };
+  const host = hostFor(m, () => sid);
   await withSessionOn(host, {}, async ({ session }: { session: Data }) => {
     const req = m.open(jar);
     req.session.n = 1;
