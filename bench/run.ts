@@ -45,7 +45,7 @@ export interface Suite {
 const HONO_VARIANTS: [string, string][] = [
   ["bare", "(bare framework)"],
   ["floor", "floor: unsigned id + Map (no library)"],
-  ["floor-signed", "floor: signed id + Map of JSON (no library)"],
+  ["signed-json", "no library: signed id + Map of JSON"],
   ["unisession", "unisession (MapStore)"],
   ["unisession-dropin", "unisession (hono-session options, Map)"],
   ["unisession-sealed", "unisession (sealed cookie)"],

@@ -84,16 +84,17 @@ function floor(): Lib {
 }
 
 /**
- * The floor of a store of serialised sessions behind signed ids, not a library: what `floor`
- * does, plus what unisession's MapStore rows cannot do without (a signed id, and each session
- * held as JSON text, so that nothing outside the store can change it), done the cheapest way.
- * The id's HMAC-SHA-256 (`@noble/hashes` with a prepared key, as unisession's) is checked once per
+ * A store of serialised sessions behind signed ids in the fewest lines, not a library: what
+ * `floor` does, plus what unisession's MapStore rows cannot do without (a signed id, and each
+ * session held as JSON text, so that nothing outside the store can change it). For B (an
+ * increment) it is a floor; for A and C it is not: it parses the JSON on every read, where
+ * unisession copies a cached decoded record, and its HMAC is not unisession's. The id's HMAC-SHA-256 (`@noble/hashes` with a prepared key, as unisession's) is checked once per
  * distinct Cookie header (a Map of verified headers, emptied at 10,000) and made once per new
  * session; a session is held as the JSON of its data and expiry, parsed when the request starts
  * and written back (`JSON.stringify`) when `n` changed. No change tracking, no expiry renewal, no
  * client-id cookie, no merge with a concurrent write, no constant-time comparison.
  */
-function floorSigned(): Lib {
+function signedJson(): Lib {
   const sessions = new Map<string, string>();
   const verified = new Map<string, string | null>();
   const TTL = 86_400_000;
@@ -146,7 +147,7 @@ function floorSigned(): Lib {
 const LIBS: Record<string, () => Lib> = {
   bare: () => ({ read: () => 0, write: () => {} }),
   floor,
-  "floor-signed": floorSigned,
+  "signed-json": signedJson,
   // unisession with its own API: createSessions + MapStore (signed id; client-id cookie on).
   "unisession": () => ({
     middleware: unisession(createSessions({ store: new MapStore(), keys: [KEY] })),
