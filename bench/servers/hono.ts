@@ -53,6 +53,18 @@ type OfficialSession = {
 const official = (c: Context) => (c.var as { session: OfficialSession }).session;
 
 /**
+ * The request's Cookie header, read the cheapest way (on Node from the IncomingMessage, as
+ * unisession's adapter does: Hono's `getCookie` first builds a WHATWG `Headers`): the floors'.
+ */
+function cookieHeader(c: Context): string | undefined {
+  const incoming = (c.env as { incoming?: { headers: { cookie?: string } } } | undefined)?.incoming;
+  return incoming ? incoming.headers.cookie : c.req.header("cookie");
+}
+
+/** The floors' session cookie, `sid`, in a Cookie header. */
+const SID_COOKIE = /(?:^|; )sid=([^;]*)/;
+
+/**
  * The floor under any session layer, not a library: a random id in an unsigned cookie and `n` in
  * a Map (no signature, no expiry, no change tracking, no store interface), the Cookie header read
  * the cheapest way (on Node from the IncomingMessage, as unisession's adapter does: Hono's
@@ -63,10 +75,8 @@ function floor(): Lib {
   const sessions = new Map<string, { n: number }>();
   return {
     middleware: async (c, next) => {
-      const incoming = (c.env as { incoming?: { headers: { cookie?: string } } } | undefined)
-        ?.incoming;
-      const header = incoming ? incoming.headers.cookie : c.req.header("cookie");
-      const id = header === undefined ? undefined : /(?:^|; )sid=([^;]*)/.exec(header)?.[1];
+      const header = cookieHeader(c);
+      const id = header === undefined ? undefined : SID_COOKIE.exec(header)?.[1];
       let session = id === undefined ? undefined : sessions.get(id);
       if (session === undefined) {
         const fresh = crypto.randomUUID();
@@ -105,7 +115,7 @@ function signedJson(): Lib {
   const sign = (id: string) =>
     Buffer.from(prepared.clone().update(utf8.encode(id)).digest()).toString("base64url");
   const idOf = (header: string): string | null => {
-    const value = /(?:^|; )sid=([^;]*)/.exec(header)?.[1];
+    const value = SID_COOKIE.exec(header)?.[1];
     const dot = value === undefined ? -1 : value.lastIndexOf(".");
     if (dot < 0) return null;
     const id = value!.slice(0, dot);
@@ -114,9 +124,7 @@ function signedJson(): Lib {
   type Held = { n: number; expiresAt: number };
   return {
     middleware: async (c, next) => {
-      const incoming = (c.env as { incoming?: { headers: { cookie?: string } } } | undefined)
-        ?.incoming;
-      const header = incoming ? incoming.headers.cookie : c.req.header("cookie");
+      const header = cookieHeader(c);
       let id: string | null = null;
       if (header !== undefined) {
         id = verified.get(header) ?? null;
